@@ -1,0 +1,191 @@
+package vk
+
+/*
+#include <stdlib.h>
+#include <string.h>
+*/
+import "C"
+
+import (
+	"encoding/binary"
+	"fmt"
+	"strings"
+	"unsafe"
+
+	vk "github.com/vulkan-go/vulkan"
+)
+
+// KernelSpec describes a compute pipeline.
+type KernelSpec struct {
+	Name     string   // shader name, used in errors and as part of the cache key
+	Code     []byte   // SPIR-V, entry point "main"
+	Buffers  int      // storage buffers at bindings 0..Buffers-1 of set 0
+	PushSize int      // bytes of push constants (a multiple of 4, may be 0)
+	Spec     []uint32 // specialization constants: constant_id i takes Spec[i]
+}
+
+func (s KernelSpec) key() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s/%d/%d/%d", s.Name, len(s.Code), s.Buffers, s.PushSize)
+	for _, v := range s.Spec {
+		fmt.Fprintf(&b, ",%d", v)
+	}
+	return b.String()
+}
+
+// Kernel is one compute pipeline with its layouts. Kernels are cached per
+// device by (name, constants) and live until the device is closed.
+type Kernel struct {
+	d         *Device
+	spec      KernelSpec
+	module    vk.ShaderModule
+	setLayout vk.DescriptorSetLayout
+	layout    vk.PipelineLayout
+	pipeline  vk.Pipeline
+}
+
+// Name is the kernel's shader name.
+func (k *Kernel) Name() string { return k.spec.Name }
+
+// Kernel returns the pipeline for spec, creating it on first use.
+func (d *Device) Kernel(spec KernelSpec) (*Kernel, error) {
+	if len(spec.Code) == 0 || len(spec.Code)%4 != 0 {
+		return nil, fmt.Errorf("vk: kernel %s: SPIR-V of %d bytes is not a whole number of words", spec.Name, len(spec.Code))
+	}
+	if spec.Buffers < 0 || spec.PushSize < 0 || spec.PushSize%4 != 0 {
+		return nil, fmt.Errorf("vk: kernel %s: bad layout (%d buffers, %d push bytes)", spec.Name, spec.Buffers, spec.PushSize)
+	}
+	if uint32(spec.PushSize) > d.info.MaxPushConstants {
+		return nil, fmt.Errorf("vk: kernel %s: %d bytes of push constants exceed the device's %d", spec.Name, spec.PushSize, d.info.MaxPushConstants)
+	}
+	key := spec.key()
+	d.kernelMu.Lock()
+	defer d.kernelMu.Unlock()
+	if d.kernels == nil {
+		return nil, fmt.Errorf("vk: kernel %s: device is closed", spec.Name)
+	}
+	if k, ok := d.kernels[key]; ok {
+		return k, nil
+	}
+	k := &Kernel{d: d, spec: spec}
+	if err := k.build(); err != nil {
+		k.destroy()
+		return nil, fmt.Errorf("vk: kernel %s: %w", spec.Name, err)
+	}
+	d.kernels[key] = k
+	return k, nil
+}
+
+func (k *Kernel) build() error {
+	d := k.d
+	words := make([]uint32, len(k.spec.Code)/4)
+	for i := range words {
+		words[i] = binary.LittleEndian.Uint32(k.spec.Code[4*i:])
+	}
+	mci := &vk.ShaderModuleCreateInfo{
+		SType:    vk.StructureTypeShaderModuleCreateInfo,
+		CodeSize: uint(len(k.spec.Code)),
+		PCode:    words,
+	}
+	var madeModule = k.module
+	r := vk.CreateShaderModule(d.handle, mci, nil, &madeModule)
+	k.module = madeModule
+	mci.Free()
+	if err := check("vkCreateShaderModule", r); err != nil {
+		return err
+	}
+	bindings := make([]vk.DescriptorSetLayoutBinding, k.spec.Buffers)
+	for i := range bindings {
+		bindings[i] = vk.DescriptorSetLayoutBinding{
+			Binding:         uint32(i),
+			DescriptorType:  vk.DescriptorTypeStorageBuffer,
+			DescriptorCount: 1,
+			StageFlags:      vk.ShaderStageFlags(vk.ShaderStageComputeBit),
+		}
+	}
+	lci := &vk.DescriptorSetLayoutCreateInfo{
+		SType:        vk.StructureTypeDescriptorSetLayoutCreateInfo,
+		BindingCount: uint32(len(bindings)),
+		PBindings:    bindings,
+	}
+	var madeSetLayout = k.setLayout
+	r = vk.CreateDescriptorSetLayout(d.handle, lci, nil, &madeSetLayout)
+	k.setLayout = madeSetLayout
+	lci.Free()
+	if err := check("vkCreateDescriptorSetLayout", r); err != nil {
+		return err
+	}
+	pci := &vk.PipelineLayoutCreateInfo{
+		SType:          vk.StructureTypePipelineLayoutCreateInfo,
+		SetLayoutCount: 1,
+		PSetLayouts:    []vk.DescriptorSetLayout{k.setLayout},
+	}
+	if k.spec.PushSize > 0 {
+		pci.PushConstantRangeCount = 1
+		pci.PPushConstantRanges = []vk.PushConstantRange{{
+			StageFlags: vk.ShaderStageFlags(vk.ShaderStageComputeBit),
+			Size:       uint32(k.spec.PushSize),
+		}}
+	}
+	var madeLayout = k.layout
+	r = vk.CreatePipelineLayout(d.handle, pci, nil, &madeLayout)
+	k.layout = madeLayout
+	pci.Free()
+	if err := check("vkCreatePipelineLayout", r); err != nil {
+		return err
+	}
+
+	stage := vk.PipelineShaderStageCreateInfo{
+		SType:  vk.StructureTypePipelineShaderStageCreateInfo,
+		Stage:  vk.ShaderStageComputeBit,
+		Module: k.module,
+		PName:  "main\x00",
+	}
+	var specData unsafe.Pointer
+	if n := len(k.spec.Spec); n > 0 {
+		// The constants' bytes must live in C memory: cgo forbids Go
+		// pointers inside structures handed to C.
+		specData = C.malloc(C.size_t(4 * n))
+		defer C.free(specData)
+		vals := unsafe.Slice((*uint32)(specData), n)
+		copy(vals, k.spec.Spec)
+		entries := make([]vk.SpecializationMapEntry, n)
+		for i := range entries {
+			entries[i] = vk.SpecializationMapEntry{ConstantID: uint32(i), Offset: uint32(4 * i), Size: 4}
+		}
+		stage.PSpecializationInfo = []vk.SpecializationInfo{{
+			MapEntryCount: uint32(n),
+			PMapEntries:   entries,
+			DataSize:      uint(4 * n),
+			PData:         specData,
+		}}
+	}
+	cpci := []vk.ComputePipelineCreateInfo{{
+		SType:  vk.StructureTypeComputePipelineCreateInfo,
+		Stage:  stage,
+		Layout: k.layout,
+	}}
+	pipes := make([]vk.Pipeline, 1)
+	r = vk.CreateComputePipelines(d.handle, d.cache, 1, cpci, nil, pipes)
+	if err := check("vkCreateComputePipelines", r); err != nil {
+		return err
+	}
+	k.pipeline = pipes[0]
+	return nil
+}
+
+func (k *Kernel) destroy() {
+	h := k.d.handle
+	if k.pipeline != vk.NullPipeline {
+		vk.DestroyPipeline(h, k.pipeline, nil)
+	}
+	if k.layout != vk.NullPipelineLayout {
+		vk.DestroyPipelineLayout(h, k.layout, nil)
+	}
+	if k.setLayout != vk.NullDescriptorSetLayout {
+		vk.DestroyDescriptorSetLayout(h, k.setLayout, nil)
+	}
+	if k.module != vk.NullShaderModule {
+		vk.DestroyShaderModule(h, k.module, nil)
+	}
+}

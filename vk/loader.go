@@ -1,0 +1,359 @@
+package vk
+
+/*
+#cgo linux LDFLAGS: -ldl
+#include <dlfcn.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+// The few Vulkan 1.1+ entry points and structures that the vulkan-go bindings
+// (a Vulkan 1.0 wrapper) lack are declared here by hand. Only the leading
+// fields that isab-vk reads are spelled out; each structure is followed by
+// enough padding for the driver to write the rest.
+
+typedef void* (*isabGIPA)(void* instance, const char* name);
+
+static void* isabLib;
+static isabGIPA isabGetInstanceProcAddr;
+
+static int isabOpenVulkan(const char* name) {
+	if (isabGetInstanceProcAddr != NULL) return 0;
+	void* lib = dlopen(name, RTLD_NOW | RTLD_LOCAL);
+	if (lib == NULL) return -1;
+	isabGIPA gipa = (isabGIPA)dlsym(lib, "vkGetInstanceProcAddr");
+	if (gipa == NULL) { dlclose(lib); return -2; }
+	isabLib = lib;
+	isabGetInstanceProcAddr = gipa;
+	return 0;
+}
+
+static const char* isabDlError(void) {
+	const char* e = dlerror();
+	return e ? e : "";
+}
+
+static void* isabGIPAPointer(void) { return (void*)isabGetInstanceProcAddr; }
+
+static uint32_t isabInstanceVersion(void) {
+	typedef int32_t (*fn)(uint32_t*);
+	fn f = (fn)isabGetInstanceProcAddr(NULL, "vkEnumerateInstanceVersion");
+	uint32_t v = (1u << 22); // 1.0
+	if (f != NULL) f(&v);
+	return v;
+}
+
+typedef struct { int32_t sType; void* pNext; } isabHeader;
+
+typedef struct {
+	int32_t sType; void* pNext;
+	uint32_t subgroupSize, supportedStages, supportedOperations, quadOperationsInAllStages;
+} isabSubgroupProps;
+
+typedef struct {
+	int32_t sType; void* pNext;
+	uint32_t driverID; char driverName[256]; char driverInfo[256]; uint8_t conformance[4];
+} isabDriverProps;
+
+typedef struct {
+	int32_t sType; void* pNext;
+	uint8_t properties[2048];
+} isabProps2;
+
+typedef struct {
+	int32_t sType; void* pNext;
+	uint32_t storageBuffer16BitAccess, uniformAndStorageBuffer16BitAccess, storagePushConstant16, storageInputOutput16;
+} isab16BitStorage;
+
+typedef struct {
+	int32_t sType; void* pNext;
+	uint32_t shaderFloat16, shaderInt8;
+} isabFloat16Int8;
+
+typedef struct {
+	int32_t sType; void* pNext;
+	uint32_t features[64];
+} isabFeatures2;
+
+typedef struct {
+	int32_t sType; void* pNext;
+	uint32_t M, N, K, A, B, C, Result, saturating, scope;
+} isabCoopMatProps;
+
+#define ISAB_STYPE_PROPS2 1000059001
+#define ISAB_STYPE_FEATURES2 1000059000
+#define ISAB_STYPE_SUBGROUP 1000094000
+#define ISAB_STYPE_DRIVER 1000196000
+#define ISAB_STYPE_16BIT 1000083000
+#define ISAB_STYPE_F16I8 1000082000
+#define ISAB_STYPE_COOPMAT 1000506001
+
+typedef struct {
+	uint32_t subgroupSize;
+	uint32_t driverID;
+	char driverName[256];
+	char driverInfo[256];
+	uint32_t storage16, float16;
+} isabExtInfo;
+
+// isabQueryExt fills info from vkGetPhysicalDeviceProperties2/Features2.
+// haveDriver says whether the driver-properties structure may be chained;
+// haveF16 whether the float16/int8 features structure may be chained.
+static int isabQueryExt(void* instance, void* phys, int haveDriver, int haveF16, isabExtInfo* info) {
+	typedef void (*propsFn)(void*, void*);
+	propsFn props = (propsFn)isabGetInstanceProcAddr(instance, "vkGetPhysicalDeviceProperties2");
+	propsFn feats = (propsFn)isabGetInstanceProcAddr(instance, "vkGetPhysicalDeviceFeatures2");
+	if (props == NULL || feats == NULL) return -1;
+	isabSubgroupProps sg; memset(&sg, 0, sizeof sg); sg.sType = ISAB_STYPE_SUBGROUP;
+	isabDriverProps dr; memset(&dr, 0, sizeof dr); dr.sType = ISAB_STYPE_DRIVER;
+	isabProps2 p2; memset(&p2, 0, sizeof p2); p2.sType = ISAB_STYPE_PROPS2; p2.pNext = &sg;
+	if (haveDriver) sg.pNext = &dr;
+	props(phys, &p2);
+	info->subgroupSize = sg.subgroupSize;
+	if (haveDriver) {
+		info->driverID = dr.driverID;
+		memcpy(info->driverName, dr.driverName, 256); info->driverName[255] = 0;
+		memcpy(info->driverInfo, dr.driverInfo, 256); info->driverInfo[255] = 0;
+	}
+	isab16BitStorage s16; memset(&s16, 0, sizeof s16); s16.sType = ISAB_STYPE_16BIT;
+	isabFloat16Int8 f16; memset(&f16, 0, sizeof f16); f16.sType = ISAB_STYPE_F16I8;
+	isabFeatures2 f2; memset(&f2, 0, sizeof f2); f2.sType = ISAB_STYPE_FEATURES2; f2.pNext = &s16;
+	if (haveF16) s16.pNext = &f16;
+	feats(phys, &f2);
+	info->storage16 = s16.storageBuffer16BitAccess;
+	info->float16 = f16.shaderFloat16;
+	return 0;
+}
+
+// isabCoopMatrix lists up to max cooperative-matrix shapes into out (9 words
+// each: M N K A B C Result saturating scope). It returns the count, or -1.
+static int isabCoopMatrix(void* instance, void* phys, uint32_t* out, int max) {
+	typedef int32_t (*fn)(void*, uint32_t*, isabCoopMatProps*);
+	fn f = (fn)isabGetInstanceProcAddr(instance, "vkGetPhysicalDeviceCooperativeMatrixPropertiesKHR");
+	if (f == NULL) return -1;
+	uint32_t n = 0;
+	if (f(phys, &n, NULL) != 0) return -1;
+	if (n > (uint32_t)max) n = (uint32_t)max;
+	isabCoopMatProps* p = (isabCoopMatProps*)calloc(n ? n : 1, sizeof *p);
+	if (p == NULL) return -1;
+	for (uint32_t i = 0; i < n; i++) p[i].sType = ISAB_STYPE_COOPMAT;
+	int32_t r = f(phys, &n, p);
+	if (r < 0) { free(p); return -1; }
+	for (uint32_t i = 0; i < n; i++) {
+		uint32_t* o = out + 9 * i;
+		o[0] = p[i].M; o[1] = p[i].N; o[2] = p[i].K; o[3] = p[i].A; o[4] = p[i].B;
+		o[5] = p[i].C; o[6] = p[i].Result; o[7] = p[i].saturating; o[8] = p[i].scope;
+	}
+	free(p);
+	return (int)n;
+}
+
+// isabFeatureChain builds, in C memory, the pNext chain that enables 16-bit
+// storage and shaderFloat16 at device creation. Free it with isabFreeChain.
+static void* isabFeatureChain(int storage16, int float16, int haveF16) {
+	isabFeatures2* f2 = (isabFeatures2*)calloc(1, sizeof *f2);
+	isab16BitStorage* s16 = (isab16BitStorage*)calloc(1, sizeof *s16);
+	isabFloat16Int8* f16 = (isabFloat16Int8*)calloc(1, sizeof *f16);
+	if (!f2 || !s16 || !f16) { free(f2); free(s16); free(f16); return NULL; }
+	f2->sType = ISAB_STYPE_FEATURES2; f2->pNext = s16;
+	s16->sType = ISAB_STYPE_16BIT; s16->storageBuffer16BitAccess = storage16 ? 1 : 0;
+	f16->sType = ISAB_STYPE_F16I8; f16->shaderFloat16 = float16 ? 1 : 0;
+	if (haveF16) s16->pNext = f16; else free(f16);
+	return f2;
+}
+
+static void isabFreeChain(void* p) {
+	isabHeader* h = (isabHeader*)p;
+	while (h != NULL) { isabHeader* next = (isabHeader*)h->pNext; free(h); h = next; }
+}
+
+// Debug messenger (VK_EXT_debug_utils), used with the validation layer.
+
+typedef struct {
+	int32_t sType; const void* pNext; uint32_t flags;
+	const char* pMessageIdName; int32_t messageIdNumber; const char* pMessage;
+} isabDebugData;
+
+extern void isabGoDebugMessage(uint32_t severity, char* id, char* msg);
+
+static uint32_t isabDebugCallback(uint32_t severity, uint32_t types, const isabDebugData* data, void* user) {
+	isabGoDebugMessage(severity, (char*)(data->pMessageIdName ? data->pMessageIdName : ""),
+		(char*)(data->pMessage ? data->pMessage : ""));
+	return 0;
+}
+
+typedef struct {
+	int32_t sType; const void* pNext; uint32_t flags;
+	uint32_t messageSeverity, messageType;
+	void* pfnUserCallback; void* pUserData;
+} isabMessengerInfo;
+
+static int32_t isabCreateMessenger(void* instance, uint64_t* out) {
+	typedef int32_t (*fn)(void*, const isabMessengerInfo*, const void*, uint64_t*);
+	fn f = (fn)isabGetInstanceProcAddr(instance, "vkCreateDebugUtilsMessengerEXT");
+	if (f == NULL) return -7; // VK_ERROR_EXTENSION_NOT_PRESENT
+	isabMessengerInfo ci; memset(&ci, 0, sizeof ci);
+	ci.sType = 1000128004;
+	ci.messageSeverity = 0x100 | 0x1000; // warning | error
+	ci.messageType = 0x1 | 0x2 | 0x4;    // general | validation | performance
+	ci.pfnUserCallback = (void*)isabDebugCallback;
+	return f(instance, &ci, NULL, out);
+}
+
+static void isabDestroyMessenger(void* instance, uint64_t m) {
+	typedef void (*fn)(void*, uint64_t, const void*);
+	fn f = (fn)isabGetInstanceProcAddr(instance, "vkDestroyDebugUtilsMessengerEXT");
+	if (f != NULL) f(instance, m, NULL);
+}
+*/
+import "C"
+
+import (
+	"fmt"
+	"runtime"
+	"sync"
+	"unsafe"
+
+	vk "github.com/vulkan-go/vulkan"
+)
+
+// libraryNames lists the Vulkan loader's file name per operating system.
+func libraryNames() []string {
+	switch runtime.GOOS {
+	case "darwin":
+		return []string{"libvulkan.1.dylib", "libMoltenVK.dylib"}
+	case "windows":
+		return []string{"vulkan-1.dll"}
+	default:
+		return []string{"libvulkan.so.1", "libvulkan.so"}
+	}
+}
+
+var (
+	loadOnce sync.Once
+	loadErr  error
+)
+
+// load opens the Vulkan loader library and hands its vkGetInstanceProcAddr
+// to the bindings. The bindings' own default loader opens libvulkan.so, which
+// only the -dev package installs, so isab-vk does this itself.
+func load() error {
+	loadOnce.Do(func() {
+		var errs []string
+		for _, name := range libraryNames() {
+			cname := C.CString(name)
+			r := C.isabOpenVulkan(cname)
+			C.free(unsafe.Pointer(cname))
+			if r == 0 {
+				vk.SetGetInstanceProcAddr(C.isabGIPAPointer())
+				if err := vk.Init(); err != nil {
+					loadErr = fmt.Errorf("vk: initialising the Vulkan loader %s: %w", name, err)
+				}
+				return
+			}
+			errs = append(errs, fmt.Sprintf("%s: %s", name, C.GoString(C.isabDlError())))
+		}
+		loadErr = fmt.Errorf("vk: cannot load the Vulkan loader (install libvulkan1 and a driver such as mesa-vulkan-drivers): %v", errs)
+	})
+	return loadErr
+}
+
+// extInfo is what the Vulkan 1.1+ queries report about a physical device.
+type extInfo struct {
+	subgroupSize uint32
+	driverID     uint32
+	driverName   string
+	driverInfo   string
+	storage16    bool
+	float16      bool
+}
+
+func queryExt(inst vk.Instance, phys vk.PhysicalDevice, haveDriver, haveF16 bool) (extInfo, bool) {
+	var ci C.isabExtInfo
+	r := C.isabQueryExt(unsafe.Pointer(inst), unsafe.Pointer(phys), cbool(haveDriver), cbool(haveF16), &ci)
+	if r != 0 {
+		return extInfo{}, false
+	}
+	return extInfo{
+		subgroupSize: uint32(ci.subgroupSize),
+		driverID:     uint32(ci.driverID),
+		driverName:   C.GoString(&ci.driverName[0]),
+		driverInfo:   C.GoString(&ci.driverInfo[0]),
+		storage16:    ci.storage16 != 0,
+		float16:      ci.float16 != 0,
+	}, true
+}
+
+func queryCoopMatrix(inst vk.Instance, phys vk.PhysicalDevice) []CoopMatrixShape {
+	const max = 64
+	buf := (*[max * 9]C.uint32_t)(C.calloc(max*9, 4))
+	defer C.free(unsafe.Pointer(buf))
+	n := int(C.isabCoopMatrix(unsafe.Pointer(inst), unsafe.Pointer(phys), &buf[0], max))
+	var shapes []CoopMatrixShape
+	for i := 0; i < n; i++ {
+		o := buf[9*i : 9*i+9]
+		shapes = append(shapes, CoopMatrixShape{
+			M: uint32(o[0]), N: uint32(o[1]), K: uint32(o[2]),
+			A: componentName(uint32(o[3])), B: componentName(uint32(o[4])),
+			C: componentName(uint32(o[5])), Result: componentName(uint32(o[6])),
+			Subgroup: uint32(o[8]) == 3,
+		})
+	}
+	return shapes
+}
+
+func componentName(t uint32) string {
+	names := []string{"f16", "f32", "f64", "i8", "i16", "i32", "i64", "u8", "u16", "u32", "u64"}
+	if int(t) < len(names) {
+		return names[t]
+	}
+	if t == 1000141000 {
+		return "bf16"
+	}
+	return fmt.Sprintf("type%d", t)
+}
+
+func cbool(b bool) C.int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func instanceVersion() uint32 { return uint32(C.isabInstanceVersion()) }
+
+// featureChain returns a C-allocated pNext chain enabling 16-bit storage and
+// shaderFloat16 where supported, and the function that frees it.
+func featureChain(storage16, float16, haveF16 bool) (unsafe.Pointer, func()) {
+	p := C.isabFeatureChain(cbool(storage16), cbool(float16), cbool(haveF16))
+	return p, func() { C.isabFreeChain(p) }
+}
+
+// The validation messages seen by the debug messenger, process-wide.
+var (
+	debugMu   sync.Mutex
+	debugMsgs []string
+)
+
+// ValidationMessages returns and clears the warnings and errors that the
+// Khronos validation layer reported since the last call. It is empty unless
+// validation is on (Options.Validation or ISAB_VALIDATION=1).
+func ValidationMessages() []string {
+	debugMu.Lock()
+	defer debugMu.Unlock()
+	m := debugMsgs
+	debugMsgs = nil
+	return m
+}
+
+func createMessenger(inst vk.Instance) (uint64, error) {
+	var m C.uint64_t
+	if r := C.isabCreateMessenger(unsafe.Pointer(inst), &m); r != 0 {
+		return 0, check("vkCreateDebugUtilsMessengerEXT", vk.Result(r))
+	}
+	return uint64(m), nil
+}
+
+func destroyMessenger(inst vk.Instance, m uint64) {
+	C.isabDestroyMessenger(unsafe.Pointer(inst), C.uint64_t(m))
+}
