@@ -1,0 +1,263 @@
+package safetensors
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math"
+)
+
+// Tensor is one named tensor: its element type, its shape and its raw
+// little-endian bytes, in row-major order.
+type Tensor struct {
+	Name  string
+	DType DType
+	Shape []int
+	Data  []byte
+}
+
+// NumElements returns the product of the tensor's dimensions (1 for a scalar),
+// or -1 when a dimension is negative or the product overflows an int.
+func (t *Tensor) NumElements() int {
+	n, err := numElements(t.Shape)
+	if err != nil {
+		return -1
+	}
+	return n
+}
+
+// numElements multiplies the dimensions of shape, checking each step for
+// overflow the way the reference implementation does.
+func numElements(shape []int) (int, error) {
+	n := 1
+	for _, d := range shape {
+		if d < 0 {
+			return 0, fmt.Errorf("negative dimension %d in shape %v", d, shape)
+		}
+		if d != 0 && n > math.MaxInt/d {
+			return 0, fmt.Errorf("shape %v: element count overflows", shape)
+		}
+		n *= d
+	}
+	return n, nil
+}
+
+// checkData verifies that t has a known dtype and exactly the bytes its shape
+// needs, and returns its element count.
+func (t *Tensor) checkData() (int, error) {
+	size := t.DType.Size()
+	if size == 0 {
+		return 0, fmt.Errorf("safetensors: tensor %q: unknown dtype %q", t.Name, t.DType)
+	}
+	n, err := numElements(t.Shape)
+	if err != nil {
+		return 0, fmt.Errorf("safetensors: tensor %q: %w", t.Name, err)
+	}
+	if n > math.MaxInt/size {
+		return 0, fmt.Errorf("safetensors: tensor %q: byte size of shape %v overflows", t.Name, t.Shape)
+	}
+	if len(t.Data) != n*size {
+		return 0, fmt.Errorf("safetensors: tensor %q: has %d data bytes, shape %v of %s needs %d",
+			t.Name, len(t.Data), t.Shape, t.DType, n*size)
+	}
+	return n, nil
+}
+
+// Float32 converts the tensor's elements to float32. Floating-point types are
+// converted exactly (F64 is rounded to nearest), integer types are converted
+// to the nearest float32. BOOL and unknown types are an error.
+func (t *Tensor) Float32() ([]float32, error) {
+	n, err := t.checkData()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]float32, n)
+	b := t.Data
+	le := binary.LittleEndian
+	switch t.DType {
+	case F32:
+		for i := range out {
+			out[i] = math.Float32frombits(le.Uint32(b[4*i:]))
+		}
+	case F64:
+		for i := range out {
+			out[i] = float32(math.Float64frombits(le.Uint64(b[8*i:])))
+		}
+	case F16:
+		for i := range out {
+			out[i] = F16ToFloat32(le.Uint16(b[2*i:]))
+		}
+	case BF16:
+		for i := range out {
+			out[i] = BF16ToFloat32(le.Uint16(b[2*i:]))
+		}
+	case F8E5M2:
+		for i := range out {
+			out[i] = F16ToFloat32(uint16(b[i]) << 8)
+		}
+	case F8E4M3:
+		for i := range out {
+			out[i] = f8e4m3ToFloat32(b[i])
+		}
+	case I64:
+		for i := range out {
+			out[i] = float32(int64(le.Uint64(b[8*i:])))
+		}
+	case I32:
+		for i := range out {
+			out[i] = float32(int32(le.Uint32(b[4*i:])))
+		}
+	case I16:
+		for i := range out {
+			out[i] = float32(int16(le.Uint16(b[2*i:])))
+		}
+	case I8:
+		for i := range out {
+			out[i] = float32(int8(b[i]))
+		}
+	case U64:
+		for i := range out {
+			out[i] = float32(le.Uint64(b[8*i:]))
+		}
+	case U32:
+		for i := range out {
+			out[i] = float32(le.Uint32(b[4*i:]))
+		}
+	case U16:
+		for i := range out {
+			out[i] = float32(le.Uint16(b[2*i:]))
+		}
+	case U8:
+		for i := range out {
+			out[i] = float32(b[i])
+		}
+	default:
+		return nil, fmt.Errorf("safetensors: tensor %q: cannot convert dtype %s to float32", t.Name, t.DType)
+	}
+	return out, nil
+}
+
+// Float64 converts the tensor's elements to float64. Floating-point types
+// widen exactly; integer types are converted to the nearest float64. BOOL and
+// unknown types are an error.
+func (t *Tensor) Float64() ([]float64, error) {
+	n, err := t.checkData()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]float64, n)
+	b := t.Data
+	le := binary.LittleEndian
+	switch t.DType {
+	case F64:
+		for i := range out {
+			out[i] = math.Float64frombits(le.Uint64(b[8*i:]))
+		}
+	case I64:
+		for i := range out {
+			out[i] = float64(int64(le.Uint64(b[8*i:])))
+		}
+	case U64:
+		for i := range out {
+			out[i] = float64(le.Uint64(b[8*i:]))
+		}
+	case BOOL:
+		return nil, fmt.Errorf("safetensors: tensor %q: cannot convert dtype %s to float64", t.Name, t.DType)
+	default:
+		// Every other known type is exactly representable in float32.
+		f, err := t.Float32()
+		if err != nil {
+			return nil, fmt.Errorf("safetensors: tensor %q: cannot convert dtype %s to float64", t.Name, t.DType)
+		}
+		for i, v := range f {
+			out[i] = float64(v)
+		}
+	}
+	return out, nil
+}
+
+// Bool converts a BOOL or U8 tensor to booleans, nonzero meaning true. Other
+// types are an error.
+func (t *Tensor) Bool() ([]bool, error) {
+	if t.DType != BOOL && t.DType != U8 {
+		return nil, fmt.Errorf("safetensors: tensor %q: cannot convert dtype %s to bool (want BOOL or U8)", t.Name, t.DType)
+	}
+	n, err := t.checkData()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]bool, n)
+	for i := range out {
+		out[i] = t.Data[i] != 0
+	}
+	return out, nil
+}
+
+// NewF32 returns an F32 tensor holding a copy of data with the given shape.
+// The shape is not checked against len(data) here; Encode checks it.
+func NewF32(name string, shape []int, data []float32) *Tensor {
+	b := make([]byte, 4*len(data))
+	for i, v := range data {
+		binary.LittleEndian.PutUint32(b[4*i:], math.Float32bits(v))
+	}
+	return &Tensor{Name: name, DType: F32, Shape: append([]int{}, shape...), Data: b}
+}
+
+// NewBool returns a BOOL tensor holding data (one byte per element, 1 for
+// true) with the given shape. The shape is not checked against len(data) here;
+// Encode checks it.
+func NewBool(name string, shape []int, data []bool) *Tensor {
+	b := make([]byte, len(data))
+	for i, v := range data {
+		if v {
+			b[i] = 1
+		}
+	}
+	return &Tensor{Name: name, DType: BOOL, Shape: append([]int{}, shape...), Data: b}
+}
+
+// F16ToFloat32 converts IEEE 754 binary16 bits to float32, exactly: signed
+// zeros, subnormals, infinities and NaN payloads are preserved.
+func F16ToFloat32(h uint16) float32 {
+	sign := uint32(h>>15) << 31
+	exp := uint32(h>>10) & 0x1f
+	mant := uint32(h) & 0x3ff
+	switch {
+	case exp == 0x1f:
+		return math.Float32frombits(sign | 0x7f800000 | mant<<13)
+	case exp != 0:
+		return math.Float32frombits(sign | (exp+127-15)<<23 | mant<<13)
+	case mant == 0:
+		return math.Float32frombits(sign)
+	}
+	// Subnormal: mant * 2^-24, exact in float32.
+	v := float32(mant) * (1.0 / (1 << 24))
+	if sign != 0 {
+		v = -v
+	}
+	return v
+}
+
+// BF16ToFloat32 converts bfloat16 bits to float32 exactly.
+func BF16ToFloat32(h uint16) float32 {
+	return math.Float32frombits(uint32(h) << 16)
+}
+
+// f8e4m3ToFloat32 converts an F8_E4M3 (the "fn" variant: bias 7, no
+// infinities, NaN when all exponent and mantissa bits are set) byte to float32.
+func f8e4m3ToFloat32(b byte) float32 {
+	exp := int(b>>3) & 0xf
+	mant := int(b) & 7
+	var v float32
+	switch {
+	case exp == 0xf && mant == 7:
+		v = float32(math.NaN())
+	case exp == 0:
+		v = float32(mant) / 512 // mant * 2^-9
+	default:
+		v = float32(math.Ldexp(1+float64(mant)/8, exp-7))
+	}
+	if b&0x80 != 0 {
+		v = -v
+	}
+	return v
+}
