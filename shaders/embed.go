@@ -1,0 +1,51 @@
+// Package shaders holds the project's GLSL compute shaders and their SPIR-V,
+// compiled by glslc (see README.md and build.sh) and embedded at build time,
+// so that building the project needs no shader compiler.
+//
+// Kernels:
+//   - matmul: PyTorch Linear, Y = X W^T (+ b), shared-memory tiles.
+//   - softmax: masked, scaled softmax over rows.
+//   - attention: fused multi-head attention with key splits.
+//   - attn_combine: merges attention's key-split partials.
+//
+// Each .comp file documents its bindings, push constants (consecutive 4-byte
+// scalars) and specialization constants.
+package shaders
+
+import (
+	"embed"
+	"fmt"
+	"io/fs"
+	"sort"
+	"strings"
+)
+
+//go:embed *.spv
+var spirv embed.FS
+
+// SPIRV returns the compiled SPIR-V of the named shader; name is the file
+// name without its extension, such as "matmul". An unknown name is an error
+// that lists the known ones.
+func SPIRV(name string) ([]byte, error) {
+	code, err := spirv.ReadFile(name + ".spv")
+	if err != nil {
+		return nil, fmt.Errorf("shaders: no shader %q (known: %s)", name, strings.Join(Names(), ", "))
+	}
+	return code, nil
+}
+
+// Names returns the names of all embedded shaders, sorted.
+func Names() []string {
+	entries, err := fs.ReadDir(spirv, ".")
+	if err != nil {
+		return nil
+	}
+	var names []string
+	for _, e := range entries {
+		if n, ok := strings.CutSuffix(e.Name(), ".spv"); ok && !e.IsDir() {
+			names = append(names, n)
+		}
+	}
+	sort.Strings(names)
+	return names
+}

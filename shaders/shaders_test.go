@@ -1,0 +1,105 @@
+package shaders
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// glslcArgs is the command line that builds X.spv from X.comp (after the
+// output path and source are appended); build.sh and README.md use the same.
+var glslcArgs = []string{"--target-env=vulkan1.1", "-O", "-o"}
+
+func sources(t *testing.T) []string {
+	t.Helper()
+	srcs, err := filepath.Glob("*.comp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(srcs) == 0 {
+		t.Fatal("no *.comp files found")
+	}
+	return srcs
+}
+
+// TestSPIRVUpToDate compiles every .comp and fails when the committed .spv
+// is missing or differs from what the source compiles to.
+func TestSPIRVUpToDate(t *testing.T) {
+	glslc, err := exec.LookPath("glslc")
+	if err != nil {
+		t.Skip("glslc not found: cannot check that the .spv files match their sources: ", err)
+	}
+	dir := t.TempDir()
+	for _, src := range sources(t) {
+		name := strings.TrimSuffix(src, ".comp")
+		t.Run(name, func(t *testing.T) {
+			out := filepath.Join(dir, name+".spv")
+			args := append(append([]string{}, glslcArgs...), out, src)
+			if msg, err := exec.Command(glslc, args...).CombinedOutput(); err != nil {
+				t.Fatalf("glslc %s: %v\n%s", strings.Join(args, " "), err, msg)
+			}
+			want, err := os.ReadFile(out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := os.ReadFile(name + ".spv")
+			if err != nil {
+				t.Fatalf("%s.spv missing: run shaders/build.sh (%v)", name, err)
+			}
+			if !bytes.Equal(got, want) {
+				t.Errorf("%s.spv differs from what %s compiles to: run shaders/build.sh", name, src)
+			}
+			emb, err := SPIRV(name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(emb, want) {
+				t.Errorf("embedded %s.spv differs from what %s compiles to", name, src)
+			}
+		})
+	}
+}
+
+// TestSPIRVValid runs spirv-val on every embedded shader.
+func TestSPIRVValid(t *testing.T) {
+	val, err := exec.LookPath("spirv-val")
+	if err != nil {
+		t.Skip("spirv-val not found: cannot validate the SPIR-V: ", err)
+	}
+	dir := t.TempDir()
+	for _, name := range Names() {
+		code, err := SPIRV(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		path := filepath.Join(dir, name+".spv")
+		if err := os.WriteFile(path, code, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if msg, err := exec.Command(val, "--target-env", "vulkan1.1", path).CombinedOutput(); err != nil {
+			t.Errorf("spirv-val %s.spv: %v\n%s", name, err, msg)
+		}
+	}
+}
+
+// TestNames checks that every source has an embedded shader and the lookup
+// of an unknown name fails with the known names.
+func TestNames(t *testing.T) {
+	names := Names()
+	have := map[string]bool{}
+	for _, n := range names {
+		have[n] = true
+	}
+	for _, src := range sources(t) {
+		if n := strings.TrimSuffix(src, ".comp"); !have[n] {
+			t.Errorf("%s has no embedded %s.spv", src, n)
+		}
+	}
+	_, err := SPIRV("no-such-shader")
+	if err == nil || !strings.Contains(err.Error(), "matmul") {
+		t.Errorf("SPIRV(unknown) error = %v, want one listing the known names", err)
+	}
+}

@@ -1,0 +1,106 @@
+#version 450
+// softmax.comp: masked, scaled softmax over the rows of X, written to Y.
+//
+// v = x * scale; where the mask is zero, v = -FLT_MAX (the float32 maximum
+// negated, as PyTorch's masked_fill(-finfo.max) does, so a fully masked row
+// becomes a uniform 1/cols); y = exp(v - max(v)) / sum(exp(v - max(v))).
+//
+// One workgroup per row, WG threads striding over the columns, with
+// shared-memory tree reductions for the maximum and the sum (no reliance on
+// the subgroup size; WG need not be a power of two). The row index is
+// flattened from a 2-D grid, row = id.y * num.x + id.x, so more than 65535
+// rows fit in one dispatch; workgroups past the last row do nothing.
+//
+// Shared memory: 4 * WG bytes.
+
+layout(constant_id = 0) const uint WG = 128;
+
+layout(local_size_x = 128, local_size_x_id = 0, local_size_y = 1, local_size_z = 1) in;
+
+layout(std430, set = 0, binding = 0) readonly buffer XBuf { float X[]; };
+layout(std430, set = 0, binding = 1) readonly buffer MaskBuf { uint Mask[]; };
+layout(std430, set = 0, binding = 2) writeonly buffer YBuf { float Y[]; };
+
+layout(push_constant) uniform Push {
+	uint rows;
+	uint cols;
+	uint ldx;           // row strides, in elements
+	uint ldy;
+	uint x_off;         // element offsets into the bound ranges
+	uint y_off;
+	uint mask_off;
+	uint rows_per_mask; // rows sharing one mask row: mask row = row / rows_per_mask
+	uint ld_mask;       // mask row stride, in elements
+	uint has_mask;      // 0 or 1
+	float scale;
+} pc;
+
+shared float red[WG];
+
+float neg_max() {
+	return uintBitsToFloat(0xff7fffffu);
+}
+
+// value returns the scaled, masked logit of column c of the row.
+float value(uint xbase, uint mbase, uint c) {
+	float v = X[xbase + c] * pc.scale;
+	if (pc.has_mask != 0 && Mask[mbase + c] == 0u) {
+		v = neg_max();
+	}
+	return v;
+}
+
+// reduce combines red[0..WG) into red[0] with max (op 0) or + (op 1).
+// Callers write red[t] first; reduce begins with a barrier.
+void reduce(uint t, uint op) {
+	uint s = 1;
+	while (s < WG) {
+		s <<= 1;
+	}
+	for (s >>= 1; s > 0; s >>= 1) {
+		barrier();
+		if (t < s && t + s < WG) {
+			if (op == 0u) {
+				red[t] = max(red[t], red[t + s]);
+			} else {
+				red[t] = red[t] + red[t + s];
+			}
+		}
+	}
+	barrier();
+}
+
+void main() {
+	const uint row = gl_WorkGroupID.y * gl_NumWorkGroups.x + gl_WorkGroupID.x;
+	if (row >= pc.rows) {
+		return; // uniform across the workgroup
+	}
+	const uint t = gl_LocalInvocationID.x;
+	const uint xbase = pc.x_off + row * pc.ldx;
+	const uint ybase = pc.y_off + row * pc.ldy;
+	uint mbase = 0;
+	if (pc.has_mask != 0) {
+		mbase = pc.mask_off + (row / max(pc.rows_per_mask, 1u)) * pc.ld_mask;
+	}
+
+	float mx = uintBitsToFloat(0xff800000u); // -inf
+	for (uint c = t; c < pc.cols; c += WG) {
+		mx = max(mx, value(xbase, mbase, c));
+	}
+	red[t] = mx;
+	reduce(t, 0u);
+	mx = red[0];
+	barrier(); // everyone has read red[0] before it is overwritten
+
+	float sum = 0.0;
+	for (uint c = t; c < pc.cols; c += WG) {
+		sum += exp(value(xbase, mbase, c) - mx);
+	}
+	red[t] = sum;
+	reduce(t, 1u);
+	sum = red[0];
+
+	for (uint c = t; c < pc.cols; c += WG) {
+		Y[ybase + c] = exp(value(xbase, mbase, c) - mx) / sum;
+	}
+}
