@@ -1,0 +1,88 @@
+package ops
+
+import (
+	"context"
+	"testing"
+
+	"github.com/isab-vk/isab-vk/vk"
+)
+
+// benchRun records once and times replays of the sequence, reporting
+// GFLOP/s for flops floating-point operations per run.
+func benchRun(b *testing.B, d *vk.Device, flops float64, rec func(seq *vk.Sequence) error) {
+	seq := d.NewSequence()
+	defer seq.Close()
+	if err := rec(seq); err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := seq.Run(ctx); err != nil { // records and warms up
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if err := seq.Run(ctx); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+}
+
+// BenchmarkLinear is to_kv of the isab-pytorch README's example:
+// [1024, 512] x [1024, 512]^T.
+func BenchmarkLinear(b *testing.B) {
+	o := testOps(b)
+	d := o.Device()
+	m, k, n := 1024, 512, 1024
+	x := Dense(newBuf(b, d, m*k), 0, m, k)
+	w := Dense(newBuf(b, d, n*k), 0, n, k)
+	y := Dense(newBuf(b, d, m*n), 0, m, n)
+	benchRun(b, d, 2*float64(m*n*k), func(seq *vk.Sequence) error { return o.Linear(seq, x, w, nil, y) })
+}
+
+// BenchmarkSoftmax is a masked softmax over 8 heads x 128 x 1024 scores.
+func BenchmarkSoftmax(b *testing.B) {
+	o := testOps(b)
+	d := o.Device()
+	rows, cols := 8*128, 1024
+	x := Dense(newBuf(b, d, rows*cols), 0, rows, cols)
+	y := Dense(newBuf(b, d, rows*cols), 0, rows, cols)
+	mask := upload(b, d, make([]uint32, cols))
+	benchRun(b, d, 5*float64(rows*cols), func(seq *vk.Sequence) error { return o.Softmax(seq, x, y, 0.125, mask, 0, rows, 0) })
+}
+
+// benchAttention times one attention of the README's example shape
+// (8 heads of 64): nq queries against the given sources' keys.
+func benchAttention(b *testing.B, nq int, sharedQ bool, nk []int, sharedKV []bool) {
+	o := testOps(b)
+	d := o.Device()
+	const heads, dh = 8, 64
+	hd := heads * dh
+	a := AttnArgs{Q: Dense(newBuf(b, d, nq*hd), 0, nq, hd), Batch: 1, NQ: nq, Heads: heads, DimHead: dh, Scale: 0.125,
+		Out: Dense(newBuf(b, d, nq*hd), 0, nq, hd)}
+	total := 0
+	for i, n := range nk {
+		s := KVSource{KV: Dense(newBuf(b, d, n*2*hd), 0, n, 2*hd), VOff: hd, NK: n}
+		if !sharedKV[i] {
+			s.BatchStride = n * 2 * hd
+			s.Mask = upload(b, d, make([]uint32, n))
+		}
+		a.Sources = append(a.Sources, s)
+		total += n
+	}
+	if !sharedQ {
+		a.QBatchStride = nq * hd
+	}
+	benchRun(b, d, 4*float64(nq*total*hd), func(seq *vk.Sequence) error { return o.Attention(seq, a, scratchFor(b, d)) })
+}
+
+// BenchmarkAttentionLatents is attn1 with latent_self_attend: 128 latent
+// queries against concat(latents, x) of 128 + 1024 keys, x masked.
+func BenchmarkAttentionLatents(b *testing.B) {
+	benchAttention(b, 128, true, []int{128, 1024}, []bool{true, false})
+}
+
+// BenchmarkAttentionInputs is attn2: 1024 queries against 128 latents.
+func BenchmarkAttentionInputs(b *testing.B) {
+	benchAttention(b, 1024, false, []int{128}, []bool{false})
+}

@@ -1,0 +1,139 @@
+package ops
+
+import (
+	"fmt"
+
+	"github.com/isab-vk/isab-vk/vk"
+)
+
+// matmulTiles is one configuration of matmul.comp's specialization
+// constants; the workgroup is (BN/TN) x (BM/TM) threads.
+type matmulTiles struct {
+	BM, BN, BK, TM, TN int
+}
+
+func (t matmulTiles) spec() []uint32 {
+	return []uint32{uint32(t.BM), uint32(t.BN), uint32(t.BK), uint32(t.TM), uint32(t.TN),
+		uint32(t.BN / t.TN), uint32(t.BM / t.TM)}
+}
+
+// linearTiles picks the tiles for an m x n output with inner size k. GPUs
+// get 64x64 tiles of 16x16 threads with 4x4 outputs each (32 wide, 2 per
+// thread, along a dimension of 32 or less). CPU rasterisers get 64x64 tiles
+// of 8x8 threads with 8x8 outputs each: on lavapipe that was twice as fast
+// as 4x4 per thread, as every shared-memory read feeds more arithmetic. Its
+// inner loop over BK is not unrolled there, so one thread runs about
+// k*(BK+1)/BK loop iterations; past the loop budget (see lavapipeLoopBudget)
+// the GPU tiles, whose inner loop lavapipe unrolls (k/BK iterations), take
+// over.
+func (o *Ops) linearTiles(m, n, k int) (matmulTiles, error) {
+	if o.isCPU() {
+		t := matmulTiles{BM: 64, BN: 64, BK: 16, TM: 8, TN: 8}
+		if o.loopBudget == 0 || ceilDiv(int64(k), int64(t.BK))*int64(t.BK+1) <= o.loopBudget {
+			return t, nil
+		}
+	}
+	t := matmulTiles{BM: 64, BN: 64, BK: 16, TM: 4, TN: 4}
+	if m <= 32 {
+		t.BM, t.TM = 32, 2
+	}
+	if n <= 32 {
+		t.BN, t.TN = 32, 2
+	}
+	if o.loopBudget > 0 && ceilDiv(int64(k), int64(t.BK))+8 > o.loopBudget {
+		return t, fmt.Errorf("ops: Linear: an inner size of %d exceeds what one workgroup of %s may loop over", k, o.info.Name)
+	}
+	return t, nil
+}
+
+// Linear records y = x w^T (+ b), PyTorch's Linear: x is [rows, in], w is
+// [out, in], y is [rows, out], and b (nil for none) holds out consecutive
+// elements from b.Off. y must not overlap x, w or b. Large operands are
+// processed in row and column pieces whose bindings fit the device's range
+// limit; a single row of x or w longer than that limit is an error.
+func (o *Ops) Linear(seq *vk.Sequence, x, w Mat, b *Mat, y Mat) error {
+	if err := x.check("ops: Linear x"); err != nil {
+		return err
+	}
+	if err := w.check("ops: Linear w"); err != nil {
+		return err
+	}
+	if err := y.check("ops: Linear y"); err != nil {
+		return err
+	}
+	M, K, N := x.Rows, x.Cols, w.Rows
+	if w.Cols != K {
+		return fmt.Errorf("ops: Linear: x is %dx%d but w is %dx%d (want %d columns)", x.Rows, x.Cols, w.Rows, w.Cols, K)
+	}
+	if y.Rows != M || y.Cols != N {
+		return fmt.Errorf("ops: Linear: y is %dx%d, want %dx%d", y.Rows, y.Cols, M, N)
+	}
+	if b != nil {
+		if err := b.check("ops: Linear b"); err != nil {
+			return err
+		}
+		if b.Rows*b.Cols != N || (b.Rows > 1 && b.ld() != b.Cols) {
+			return fmt.Errorf("ops: Linear: bias is a %dx%d view (stride %d), want %d consecutive elements", b.Rows, b.Cols, b.ld(), N)
+		}
+	}
+
+	t, err := o.linearTiles(M, N, K)
+	if err != nil {
+		return err
+	}
+	k, err := o.kernel("matmul", 4, 11, t.spec()...)
+	if err != nil {
+		return err
+	}
+	ldx, ldw, ldy := int64(x.ld()), int64(w.ld()), int64(y.ld())
+	capacity := o.capElems()
+	// Column pieces: rows of w (and columns of y and b).
+	nc := maxCount(ldw, int64(K), capacity, int64(N))
+	nc = min(nc, capacity, int64(o.groups[0])*int64(t.BN))
+	// Row pieces: rows of x and y.
+	rc := min(maxCount(ldx, int64(K), capacity, int64(M)), maxCount(ldy, nc, capacity, int64(M)),
+		int64(o.groups[1])*int64(t.BM))
+	if nc < 1 || rc < 1 {
+		return fmt.Errorf("ops: Linear: a row of %d elements does not fit one binding of at most %d bytes", K, o.maxRange)
+	}
+	if nc < int64(N) && nc >= int64(t.BN) {
+		nc -= nc % int64(t.BN)
+	}
+	if rc < int64(M) && rc >= int64(t.BM) {
+		rc -= rc % int64(t.BM)
+	}
+
+	hasBias := uint32(0)
+	for n0 := int64(0); n0 < int64(N); n0 += nc {
+		n := min(nc, int64(N)-n0)
+		wb, woff, err := o.bind(w.Buf, int64(w.Off)+n0*ldw, (n-1)*ldw+int64(K), false)
+		if err != nil {
+			return err
+		}
+		bb, boff := o.dummyBinding(), uint32(0)
+		if b != nil {
+			hasBias = 1
+			if bb, boff, err = o.bind(b.Buf, int64(b.Off)+n0, n, false); err != nil {
+				return err
+			}
+		}
+		for r0 := int64(0); r0 < int64(M); r0 += rc {
+			r := min(rc, int64(M)-r0)
+			xb, xoff, err := o.bind(x.Buf, int64(x.Off)+r0*ldx, (r-1)*ldx+int64(K), false)
+			if err != nil {
+				return err
+			}
+			yb, yoff, err := o.bind(y.Buf, int64(y.Off)+r0*ldy+n0, (r-1)*ldy+n, true)
+			if err != nil {
+				return err
+			}
+			push := vk.Push(uint32(r), uint32(n), uint32(K), uint32(ldx), uint32(ldw), uint32(ldy),
+				xoff, woff, boff, yoff, hasBias)
+			groups := [3]uint32{uint32(ceilDiv(n, int64(t.BN))), uint32(ceilDiv(r, int64(t.BM))), 1}
+			if err := seq.Dispatch(k, groups, push, xb, wb, bb, yb); err != nil {
+				return fmt.Errorf("ops: Linear: %w", err)
+			}
+		}
+	}
+	return nil
+}
