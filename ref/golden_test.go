@@ -8,41 +8,10 @@ import (
 	"strconv"
 	"testing"
 
+	"github.com/isab-vk/isab-vk/internal/testutil"
+
 	"github.com/isab-vk/isab-vk/safetensors"
 )
-
-// goldenDir returns the shared golden fixture folder: $ISAB_GOLDEN when set,
-// else shared/golden beside the module root (the folder holding go.mod). It
-// skips the test when the folder is absent.
-func goldenDir(t testing.TB) string {
-	t.Helper()
-	if dir := os.Getenv("ISAB_GOLDEN"); dir != "" {
-		if _, err := os.Stat(dir); err != nil {
-			t.Fatalf("ISAB_GOLDEN=%s: %v", dir, err)
-		}
-		return dir
-	}
-	wd, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for dir := wd; ; {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			golden := filepath.Join(dir, "..", "shared", "golden")
-			if fi, err := os.Stat(golden); err == nil && fi.IsDir() {
-				return golden
-			}
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			break
-		}
-		dir = parent
-	}
-	t.Skip("../shared/golden not present")
-	return ""
-}
 
 // goldenCase is the part of a cases.json entry these tests use.
 type goldenCase struct {
@@ -154,7 +123,7 @@ func runGoldenISAB(dir, name string) (nmseOut, nmseLat float64, err error) {
 }
 
 func TestGoldenISAB(t *testing.T) {
-	dir := goldenDir(t)
+	dir := testutil.GoldenDir(t)
 	raw, err := os.ReadFile(filepath.Join(dir, "cases.json"))
 	if err != nil {
 		t.Skipf("cases.json not readable: %v", err)

@@ -1,46 +1,14 @@
 package safetensors
 
 import (
-	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/isab-vk/isab-vk/internal/testutil"
 )
 
-// goldenDir returns the shared golden fixture folder: $ISAB_GOLDEN when set,
-// else shared/golden beside the module root (the folder holding go.mod). It
-// skips the test when the folder is absent.
-func goldenDir(t testing.TB) string {
-	t.Helper()
-	if dir := os.Getenv("ISAB_GOLDEN"); dir != "" {
-		if _, err := os.Stat(dir); err != nil {
-			t.Fatalf("ISAB_GOLDEN=%s: %v", dir, err)
-		}
-		return dir
-	}
-	wd, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for dir := wd; ; {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			golden := filepath.Join(dir, "..", "shared", "golden")
-			if fi, err := os.Stat(golden); err == nil && fi.IsDir() {
-				return golden
-			}
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			break
-		}
-		dir = parent
-	}
-	t.Skip("../shared/golden not present")
-	return ""
-}
-
 func TestGoldenFiles(t *testing.T) {
-	dir := goldenDir(t)
+	dir := testutil.GoldenDir(t)
 	paths, err := filepath.Glob(filepath.Join(dir, "*.safetensors"))
 	if err != nil {
 		t.Fatal(err)
@@ -73,7 +41,7 @@ func TestGoldenFiles(t *testing.T) {
 }
 
 func TestGoldenISABBasic(t *testing.T) {
-	dir := goldenDir(t)
+	dir := testutil.GoldenDir(t)
 	w, err := ReadFile(filepath.Join(dir, "isab_basic.weights.safetensors"))
 	if err != nil {
 		t.Skipf("isab_basic not readable: %v", err)

@@ -1,0 +1,91 @@
+// Package testutil holds what the project's tests share: finding the golden
+// fixtures of ../shared/golden and opening a device under the validation
+// layer.
+package testutil
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/isab-vk/isab-vk/vk"
+)
+
+// ModuleRoot returns the folder holding go.mod, searching up from the
+// working directory.
+func ModuleRoot(t testing.TB) string {
+	t.Helper()
+	wd, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for dir := wd; ; {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			t.Fatalf("no go.mod above %s", wd)
+		}
+		dir = parent
+	}
+}
+
+// GoldenDir returns the shared golden fixture folder: $ISAB_GOLDEN when set,
+// else shared/golden beside the module root. It skips the test, saying so,
+// when the folder is absent.
+func GoldenDir(t testing.TB) string {
+	t.Helper()
+	if dir := os.Getenv("ISAB_GOLDEN"); dir != "" {
+		if _, err := os.Stat(dir); err != nil {
+			t.Fatalf("ISAB_GOLDEN=%s: %v", dir, err)
+		}
+		return dir
+	}
+	golden := filepath.Join(ModuleRoot(t), "..", "shared", "golden")
+	if fi, err := os.Stat(golden); err != nil || !fi.IsDir() {
+		t.Skip("../shared/golden not present: golden tests skipped")
+	}
+	return golden
+}
+
+// Testdata returns the path of a file in the module's testdata folder.
+func Testdata(t testing.TB, name string) string {
+	t.Helper()
+	return filepath.Join(ModuleRoot(t), "testdata", name)
+}
+
+// Device opens the default device (ISAB_DEVICE selects another) with the
+// Khronos validation layer on, and closes it when the test ends, failing the
+// test on any validation message. It skips the test when no Vulkan driver or
+// device is present, and fails it when the validation layer is missing
+// unless ISAB_VALIDATION=0.
+func Device(t testing.TB) *vk.Device {
+	t.Helper()
+	validation := os.Getenv("ISAB_VALIDATION") != "0"
+	d, err := vk.Open(vk.Options{Validation: validation})
+	if err != nil {
+		msg := err.Error()
+		if strings.Contains(msg, "cannot load the Vulkan loader") || strings.Contains(msg, "no Vulkan device") {
+			t.Skipf("no Vulkan device: %v", err)
+		}
+		t.Fatalf("opening a device: %v", err)
+	}
+	vk.ValidationMessages()
+	t.Cleanup(func() {
+		d.Close()
+		for _, m := range vk.ValidationMessages() {
+			t.Errorf("validation layer: %s", m)
+		}
+	})
+	return d
+}
+
+// CheckValidation fails the test on any validation message reported so far.
+func CheckValidation(t testing.TB) {
+	t.Helper()
+	for _, m := range vk.ValidationMessages() {
+		t.Errorf("validation layer: %s", m)
+	}
+}
