@@ -87,6 +87,15 @@ func (s *Sequence) EnableTimestamps() {
 // Len is the number of dispatches recorded.
 func (s *Sequence) Len() int { return len(s.ops) }
 
+// Names lists the kernel name of every dispatch, in order, matching Timings.
+func (s *Sequence) Names() []string {
+	names := make([]string, len(s.ops))
+	for i, op := range s.ops {
+		names[i] = op.k.spec.Name
+	}
+	return names
+}
+
 // Barriers is the number of barriers that the sequence inserts between its
 // dispatches.
 func (s *Sequence) Barriers() int {

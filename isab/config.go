@@ -1,0 +1,174 @@
+// Package isab runs the Induced Set Attention Block (ISAB) of the Set
+// Transformer with the exact semantics of the isab-pytorch package, on any
+// Vulkan device through package vk.
+//
+//	latents' = Attention1(query = latents, context = x [or concat(latents, x)], key mask)
+//	out      = Attention2(query = x, context = latents')
+//
+// Weights come from a safetensors file holding the PyTorch state_dict()
+// under its own keys; tensors stay on the device between calls, so the
+// latents of one block can feed the next without a round trip.
+package isab
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// DefaultDimHead is isab-pytorch's default width of one attention head.
+const DefaultDimHead = 64
+
+// Config is the shape of an ISAB block.
+type Config struct {
+	Dim              int  // model width
+	Heads            int  // attention heads
+	DimHead          int  // width of one head; inner width is Heads*DimHead
+	NumLatents       int  // learned latents (inducing points); 0 when they are passed in
+	LatentSelfAttend bool // attn1's context is concat(latents, x)
+}
+
+// Inner is the attention width Heads*DimHead.
+func (c Config) Inner() int { return c.Heads * c.DimHead }
+
+// String formats the configuration for messages.
+func (c Config) String() string {
+	lat := "external"
+	if c.NumLatents > 0 {
+		lat = strconv.Itoa(c.NumLatents)
+	}
+	return fmt.Sprintf("dim=%d heads=%d dim_head=%d latents=%s latent_self_attend=%v",
+		c.Dim, c.Heads, c.DimHead, lat, c.LatentSelfAttend)
+}
+
+// Options supply the configuration that weights cannot show. A zero field
+// means "from the weights' __metadata__, else the default"; a set field wins
+// over the metadata.
+type Options struct {
+	Heads   int // number of heads
+	DimHead int // width of one head (isab-pytorch's default is 64)
+	// LatentSelfAttend, when non-nil, says whether attn1 attends over
+	// concat(latents, x). Without it and without metadata it is false.
+	LatentSelfAttend *bool
+}
+
+// Bool returns a pointer to v, for Options.LatentSelfAttend.
+func Bool(v bool) *bool { return &v }
+
+// metaInt reads an integer metadata entry; ok is false when it is absent or
+// "none".
+func metaInt(meta map[string]string, key string) (int, bool, error) {
+	s, ok := meta[key]
+	if !ok || s == "" || strings.EqualFold(s, "none") || strings.EqualFold(s, "null") {
+		return 0, false, nil
+	}
+	v, err := strconv.Atoi(strings.TrimSpace(s))
+	if err != nil || v <= 0 {
+		return 0, false, fmt.Errorf("isab: metadata %s=%q is not a positive integer", key, s)
+	}
+	return v, true, nil
+}
+
+func metaBool(meta map[string]string, key string) (bool, bool, error) {
+	s, ok := meta[key]
+	if !ok || s == "" {
+		return false, false, nil
+	}
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "true", "1", "yes":
+		return true, true, nil
+	case "false", "0", "no":
+		return false, true, nil
+	}
+	return false, false, fmt.Errorf("isab: metadata %s=%q is not a boolean", key, s)
+}
+
+// resolveConfig works out heads and dim_head from options, metadata and the
+// inner width that the weights show, in that order of precedence.
+func resolveConfig(meta map[string]string, opts Options, dim, inner, numLatents int) (Config, error) {
+	cfg := Config{Dim: dim, NumLatents: numLatents}
+	if opts.Heads < 0 || opts.DimHead < 0 {
+		return cfg, fmt.Errorf("isab: heads (%d) and dim_head (%d) must be positive", opts.Heads, opts.DimHead)
+	}
+	heads, dh := opts.Heads, opts.DimHead
+	if heads == 0 {
+		v, ok, err := metaInt(meta, "heads")
+		if err != nil {
+			return cfg, err
+		}
+		if ok {
+			heads = v
+		}
+	}
+	if dh == 0 {
+		v, ok, err := metaInt(meta, "dim_head")
+		if err != nil {
+			return cfg, err
+		}
+		if ok {
+			dh = v
+		}
+	}
+	switch {
+	case heads == 0 && dh == 0:
+		dh = DefaultDimHead
+		if inner%dh != 0 {
+			return cfg, fmt.Errorf("isab: the weights' inner width %d is not a multiple of the default dim_head %d; give heads or dim_head", inner, dh)
+		}
+		heads = inner / dh
+	case heads == 0:
+		if inner%dh != 0 {
+			return cfg, fmt.Errorf("isab: the weights' inner width %d is not a multiple of dim_head %d", inner, dh)
+		}
+		heads = inner / dh
+	case dh == 0:
+		if inner%heads != 0 {
+			return cfg, fmt.Errorf("isab: the weights' inner width %d is not a multiple of heads %d", inner, heads)
+		}
+		dh = inner / heads
+	}
+	if heads*dh != inner {
+		return cfg, fmt.Errorf("isab: heads %d x dim_head %d = %d, but the weights' inner width is %d", heads, dh, heads*dh, inner)
+	}
+	cfg.Heads, cfg.DimHead = heads, dh
+	if opts.LatentSelfAttend != nil {
+		cfg.LatentSelfAttend = *opts.LatentSelfAttend
+	} else {
+		v, _, err := metaBool(meta, "latent_self_attend")
+		if err != nil {
+			return cfg, err
+		}
+		cfg.LatentSelfAttend = v
+	}
+	if v, ok, err := metaInt(meta, "dim"); err != nil {
+		return cfg, err
+	} else if ok && v != dim {
+		return cfg, fmt.Errorf("isab: metadata dim=%d, but the weights have dim %d", v, dim)
+	}
+	if v, ok, err := metaInt(meta, "num_latents"); err != nil {
+		return cfg, err
+	} else if ok && v != numLatents {
+		return cfg, fmt.Errorf("isab: metadata num_latents=%d, but the weights hold %d latents", v, numLatents)
+	}
+	return cfg, nil
+}
+
+// FLOPs counts the floating-point operations of one forward pass over x
+// [batch, n, dim] with m latents, as the PyTorch module performs them
+// (latents expanded over the batch; a multiply-add counts as two).
+func (c Config) FLOPs(batch, n, m int) float64 {
+	b, nf, mf := float64(batch), float64(n), float64(m)
+	d, i := float64(c.Dim), float64(c.Inner())
+	ctx := nf
+	if c.LatentSelfAttend {
+		ctx += mf
+	}
+	return 2 * b * (mf*d*i + // q1
+		ctx*d*2*i + // kv1
+		2*mf*ctx*i + // attn1: q k^T and attention x v
+		mf*i*d + // out1
+		nf*d*i + // q2
+		mf*d*2*i + // kv2
+		2*nf*mf*i + // attn2
+		nf*i*d) // out2
+}
