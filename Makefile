@@ -1,0 +1,48 @@
+# isab-vk: the README's two commands are `make demo` and `make test`.
+# Each installs the Debian packages it needs (scripts/deps.sh) first and is
+# quick when everything is present.
+
+GO       ?= go
+BIN      ?= bin/isab
+# Tests run under the Khronos validation layer; any message fails them.
+TESTENV  ?= ISAB_VALIDATION=1
+TESTARGS ?= -count=1 -timeout 40m
+
+.PHONY: all deps build demo test test-race vet shaders fuzz gen clean
+
+all: build
+
+deps:
+	@bash scripts/deps.sh
+
+build: deps
+	$(GO) build -o $(BIN) ./cmd/isab
+
+demo: build
+	./$(BIN) demo
+
+vet:
+	@test -z "$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))" || { echo "gofmt needed:"; gofmt -l .; exit 1; }
+	$(GO) vet ./...
+
+test: deps vet
+	$(TESTENV) $(GO) test $(TESTARGS) ./...
+	$(TESTENV) $(GO) test -race -count=1 -run 'Concurrent' ./isab/ ./vk/
+
+# Recompiles every shader with glslc (the .spv files are committed).
+shaders: deps
+	bash shaders/build.sh
+	cd vk/testdata && glslc --target-env=vulkan1.1 -O -o axpy.spv axpy.comp
+
+# Runs the safetensors fuzzer for FUZZTIME (default 3m).
+FUZZTIME ?= 3m
+fuzz:
+	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME) ./safetensors/
+
+# Regenerates testdata/ with PyTorch (Debian's python3-torch).
+gen:
+	@bash scripts/deps.sh --gen
+	/usr/bin/python3 testdata/gen.py
+
+clean:
+	rm -rf bin

@@ -1,0 +1,66 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+
+	"github.com/isab-vk/isab-vk/isab"
+	"github.com/isab-vk/isab-vk/vk"
+)
+
+func runRun(args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("run", "--weights W --input IN --output OUT [--heads H] [--dim-head D] [--latent-self-attend=true|false] [--device SEL]", stderr)
+	weights := fs.String("weights", "", "ISAB state_dict as safetensors (required)")
+	input := fs.String("input", "", "safetensors file with x [b, n, dim], optional mask [b, n] and latents (required)")
+	output := fs.String("output", "", "safetensors file to write out [b, n, dim] and latents [b, m, dim] to (required)")
+	heads := fs.Int("heads", 0, "attention heads (default: from the weights' metadata)")
+	dimHead := fs.Int("dim-head", 0, "width of one head (default: metadata, else 64)")
+	selfAttend := fs.Bool("latent-self-attend", false, "attn1 attends over concat(latents, x) (default: metadata, else false)")
+	device := fs.String("device", "", "device index or name substring (default: $ISAB_DEVICE, else the best GPU)")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	for _, req := range []struct{ name, v string }{{"weights", *weights}, {"input", *input}, {"output", *output}} {
+		if req.v == "" {
+			return fmt.Errorf("--%s is required", req.name)
+		}
+	}
+	if *heads < 0 || *dimHead < 0 {
+		return errors.New("--heads and --dim-head must be positive")
+	}
+	opts := isab.Options{Heads: *heads, DimHead: *dimHead}
+	fs.Visit(func(f *flag.Flag) {
+		if f.Name == "latent-self-attend" {
+			opts.LatentSelfAttend = isab.Bool(*selfAttend)
+		}
+	})
+	in, err := isab.ReadInput(*input)
+	if err != nil {
+		return err
+	}
+	dev, err := vk.Open(vk.Options{Device: *device})
+	if err != nil {
+		return err
+	}
+	defer dev.Close()
+	m, err := isab.Load(dev, *weights, opts)
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	out, lat, err := m.ForwardHost(ctx, in)
+	if err != nil {
+		return err
+	}
+	cfg := m.Config()
+	b, n := in.XShape[0], in.XShape[1]
+	mLat := len(lat) / (b * cfg.Dim)
+	return isab.WriteOutput(*output, out, []int{b, n, cfg.Dim}, lat, []int{b, mLat, cfg.Dim})
+}

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Installs the system packages isab-vk needs on Debian/Ubuntu, only those
+# that are missing, so it is quick when everything is present.
+#   scripts/deps.sh            # runtime and test packages
+#   scripts/deps.sh --gen      # also Debian's python3-torch, for testdata/gen.py
+set -euo pipefail
+
+pkgs=(glslc libvulkan1 mesa-vulkan-drivers vulkan-validationlayers spirv-tools)
+if [[ "${1:-}" == "--gen" ]]; then
+  pkgs+=(python3-torch python3-numpy)
+fi
+
+missing=()
+for p in "${pkgs[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+[[ ${#missing[@]} -eq 0 ]] && exit 0
+
+if ! command -v apt-get >/dev/null 2>&1; then
+  echo "deps: missing ${missing[*]}, and there is no apt-get here; install them by hand" >&2
+  exit 1
+fi
+sudo=""
+if [[ $(id -u) -ne 0 ]]; then
+  if command -v sudo >/dev/null 2>&1; then
+    sudo="sudo"
+  else
+    echo "deps: missing ${missing[*]}; run as root or install sudo" >&2
+    exit 1
+  fi
+fi
+echo "deps: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -q >/dev/null
+$sudo apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
+echo "deps: done" >&2
