@@ -150,13 +150,15 @@ func instanceLayers() []string {
 	return names
 }
 
-func instanceExtensions() []string {
+// extensionNames runs a Vulkan two-call enumeration of extension properties
+// and returns the names.
+func extensionNames(enumerate func(n *uint32, props []vk.ExtensionProperties) vk.Result) []string {
 	var n uint32
-	if vk.EnumerateInstanceExtensionProperties("", &n, nil) != vk.Success || n == 0 {
+	if enumerate(&n, nil) != vk.Success || n == 0 {
 		return nil
 	}
 	props := make([]vk.ExtensionProperties, n)
-	if vk.EnumerateInstanceExtensionProperties("", &n, props) != vk.Success {
+	if enumerate(&n, props) != vk.Success {
 		return nil
 	}
 	var names []string
@@ -167,21 +169,16 @@ func instanceExtensions() []string {
 	return names
 }
 
-func deviceExtensions(p vk.PhysicalDevice) []string {
-	var n uint32
-	if vk.EnumerateDeviceExtensionProperties(p, "", &n, nil) != vk.Success || n == 0 {
-		return nil
-	}
-	props := make([]vk.ExtensionProperties, n)
-	if vk.EnumerateDeviceExtensionProperties(p, "", &n, props) != vk.Success {
-		return nil
-	}
-	var names []string
-	for i := range props[:n] {
-		props[i].Deref()
-		names = append(names, vk.ToString(props[i].ExtensionName[:]))
-	}
-	return names
+func instanceExtensions() []string {
+	return extensionNames(func(n *uint32, p []vk.ExtensionProperties) vk.Result {
+		return vk.EnumerateInstanceExtensionProperties("", n, p)
+	})
+}
+
+func deviceExtensions(dev vk.PhysicalDevice) []string {
+	return extensionNames(func(n *uint32, p []vk.ExtensionProperties) vk.Result {
+		return vk.EnumerateDeviceExtensionProperties(dev, "", n, p)
+	})
 }
 
 const (
