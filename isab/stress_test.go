@@ -2,6 +2,7 @@ package isab
 
 import (
 	"context"
+	"math"
 	"math/rand"
 	"runtime"
 	"sync"
@@ -194,5 +195,42 @@ func TestLargeInput(t *testing.T) {
 	t.Logf("NMSE latents %.3g, sampled out rows %.3g, all out rows %.3g", ref.NMSE(lat, wantLat), e, ref.NMSE(out, wantOut))
 	if !(e <= fp32Bound) {
 		t.Errorf("sampled out rows NMSE %.3g, bound %g", e, fp32Bound)
+	}
+}
+
+// TestNaNPropagates checks that a NaN in one set spreads through that set's
+// latents and outputs, as in PyTorch, and leaves the other set alone.
+func TestNaNPropagates(t *testing.T) {
+	dev := testutil.Device(t)
+	cfg := Config{Dim: 8, Heads: 2, DimHead: 4, NumLatents: 3}
+	w := RandomWeights(cfg, 12)
+	m, err := New(dev, cfg, w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	r := rand.New(rand.NewSource(13))
+	in := &Input{X: RandomNormal(r, 2*5*8), XShape: []int{2, 5, 8}}
+	in.X[3] = float32(math.NaN())
+	out, lat, err := m.ForwardHost(context.Background(), in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, v := range out[:40] {
+		if !math.IsNaN(float64(v)) {
+			t.Fatalf("out[%d] = %v in the set holding a NaN", i, v)
+		}
+	}
+	for i, v := range lat[:24] {
+		if !math.IsNaN(float64(v)) {
+			t.Fatalf("latents[%d] = %v in the set holding a NaN", i, v)
+		}
+	}
+	wantOut, wantLat, err := ref.ISAB(refConfig(cfg), refWeights(w), toF64(in.X[40:]), 1, 5, nil, nil, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e1, e2 := ref.NMSE(out[40:], wantOut), ref.NMSE(lat[24:], wantLat); !(e1 <= fp32Bound && e2 <= fp32Bound) {
+		t.Fatalf("the clean set: NMSE out %.3g latents %.3g", e1, e2)
 	}
 }
