@@ -65,112 +65,82 @@ func (t *Tensor) checkData() (int, error) {
 // Float32 converts the tensor's elements to float32. Floating-point types are
 // converted exactly (F64 is rounded to nearest), integer types are converted
 // to the nearest float32. BOOL and unknown types are an error.
-func (t *Tensor) Float32() ([]float32, error) {
+func (t *Tensor) Float32() ([]float32, error) { return convert[float32](t) }
+
+// Float64 converts the tensor's elements to float64. Floating-point types
+// widen exactly; integer types are converted to the nearest float64. BOOL and
+// unknown types are an error.
+func (t *Tensor) Float64() ([]float64, error) { return convert[float64](t) }
+
+// convert decodes the tensor's little-endian elements into T.
+func convert[T float32 | float64](t *Tensor) ([]T, error) {
 	n, err := t.checkData()
 	if err != nil {
 		return nil, err
 	}
-	out := make([]float32, n)
+	out := make([]T, n)
 	b := t.Data
 	le := binary.LittleEndian
 	switch t.DType {
 	case F32:
 		for i := range out {
-			out[i] = math.Float32frombits(le.Uint32(b[4*i:]))
+			out[i] = T(math.Float32frombits(le.Uint32(b[4*i:])))
 		}
 	case F64:
 		for i := range out {
-			out[i] = float32(math.Float64frombits(le.Uint64(b[8*i:])))
+			out[i] = T(math.Float64frombits(le.Uint64(b[8*i:])))
 		}
 	case F16:
 		for i := range out {
-			out[i] = F16ToFloat32(le.Uint16(b[2*i:]))
+			out[i] = T(F16ToFloat32(le.Uint16(b[2*i:])))
 		}
 	case BF16:
 		for i := range out {
-			out[i] = BF16ToFloat32(le.Uint16(b[2*i:]))
+			out[i] = T(BF16ToFloat32(le.Uint16(b[2*i:])))
 		}
 	case F8E5M2:
 		for i := range out {
-			out[i] = F16ToFloat32(uint16(b[i]) << 8)
+			out[i] = T(F16ToFloat32(uint16(b[i]) << 8))
 		}
 	case F8E4M3:
 		for i := range out {
-			out[i] = f8e4m3ToFloat32(b[i])
+			out[i] = T(f8e4m3ToFloat32(b[i]))
 		}
 	case I64:
 		for i := range out {
-			out[i] = float32(int64(le.Uint64(b[8*i:])))
+			out[i] = T(int64(le.Uint64(b[8*i:])))
 		}
 	case I32:
 		for i := range out {
-			out[i] = float32(int32(le.Uint32(b[4*i:])))
+			out[i] = T(int32(le.Uint32(b[4*i:])))
 		}
 	case I16:
 		for i := range out {
-			out[i] = float32(int16(le.Uint16(b[2*i:])))
+			out[i] = T(int16(le.Uint16(b[2*i:])))
 		}
 	case I8:
 		for i := range out {
-			out[i] = float32(int8(b[i]))
+			out[i] = T(int8(b[i]))
 		}
 	case U64:
 		for i := range out {
-			out[i] = float32(le.Uint64(b[8*i:]))
+			out[i] = T(le.Uint64(b[8*i:]))
 		}
 	case U32:
 		for i := range out {
-			out[i] = float32(le.Uint32(b[4*i:]))
+			out[i] = T(le.Uint32(b[4*i:]))
 		}
 	case U16:
 		for i := range out {
-			out[i] = float32(le.Uint16(b[2*i:]))
+			out[i] = T(le.Uint16(b[2*i:]))
 		}
 	case U8:
 		for i := range out {
-			out[i] = float32(b[i])
+			out[i] = T(b[i])
 		}
 	default:
-		return nil, fmt.Errorf("safetensors: tensor %q: cannot convert dtype %s to float32", t.Name, t.DType)
-	}
-	return out, nil
-}
-
-// Float64 converts the tensor's elements to float64. Floating-point types
-// widen exactly; integer types are converted to the nearest float64. BOOL and
-// unknown types are an error.
-func (t *Tensor) Float64() ([]float64, error) {
-	n, err := t.checkData()
-	if err != nil {
-		return nil, err
-	}
-	out := make([]float64, n)
-	b := t.Data
-	le := binary.LittleEndian
-	switch t.DType {
-	case F64:
-		for i := range out {
-			out[i] = math.Float64frombits(le.Uint64(b[8*i:]))
-		}
-	case I64:
-		for i := range out {
-			out[i] = float64(int64(le.Uint64(b[8*i:])))
-		}
-	case U64:
-		for i := range out {
-			out[i] = float64(le.Uint64(b[8*i:]))
-		}
-	case BOOL:
-		return nil, fmt.Errorf("safetensors: tensor %q: cannot convert dtype %s to float64", t.Name, t.DType)
-	default:
-		// Every other known type is exactly representable in float32.
-		f, err := t.Float32()
-		if err != nil {
-			return nil, fmt.Errorf("safetensors: tensor %q: cannot convert dtype %s to float64", t.Name, t.DType)
-		}
-		for i, v := range f {
-			out[i] = float64(v)
-		}
+		var z T
+		return nil, fmt.Errorf("safetensors: tensor %q: cannot convert dtype %s to %T", t.Name, t.DType, z)
 	}
 	return out, nil
 }
