@@ -1,6 +1,7 @@
 // Package ops records the project's compute kernels (package shaders) into
-// vk sequences: a PyTorch-layout linear layer, a masked softmax and fused
-// multi-head attention. It does the workgroup arithmetic, picks tile sizes
+// vk sequences: a PyTorch-layout linear layer, a masked softmax, fused
+// multi-head attention, and the Set Transformer's residual sum and
+// LayerNorm. It does the workgroup arithmetic, picks tile sizes
 // and key splits per device, and cuts the work into pieces so that no single
 // buffer binding exceeds the device's maxStorageBufferRange: each binding
 // starts at an offset rounded down to minStorageBufferOffsetAlignment and

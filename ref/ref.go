@@ -1,6 +1,7 @@
 // Package ref is a plain float64 implementation of the operations the GPU
 // kernels compute: PyTorch-layout linear layers, masked softmax, multi-head
-// attention and the ISAB block of isab-pytorch. Tests compare the kernels'
+// attention, the ISAB block of isab-pytorch, and the LayerNorm and MAB of the
+// Set Transformer. Tests compare the kernels'
 // float32 results against it with NMSE.
 //
 // The building blocks (Linear, MaskedSoftmax, Attention) take flat row-major

@@ -7,6 +7,8 @@
 //   - softmax: masked, scaled softmax over rows.
 //   - attention: fused multi-head attention with key splits.
 //   - attn_combine: merges attention's key-split partials.
+//   - add: elementwise residual sum, Y = A + B or A + relu(B).
+//   - layernorm: LayerNorm over rows with an affine weight and bias.
 //
 // Each .comp file documents its bindings, push constants (consecutive 4-byte
 // scalars) and specialization constants.

@@ -5,6 +5,7 @@
 //	isab run --weights W --input IN --output OUT [flags]
 //	isab demo                     run the isab-pytorch README example and check it
 //	isab bench [flags]            time the forward pass
+//	isab cluster --eval           evaluate the clustering example
 //
 // Run "isab COMMAND --help" for a command's flags.
 package main
@@ -30,6 +31,7 @@ func commands() []command {
 		{"run", "run an ISAB block on inputs from a safetensors file", runRun},
 		{"demo", "run the isab-pytorch README example on the best device and check it", runDemo},
 		{"bench", "time the forward pass for given shapes", runBench},
+		{"cluster", "evaluate the Set Transformer clustering example on its benchmark", runCluster},
 	}
 }
 

@@ -14,11 +14,12 @@ import (
 )
 
 func runRun(args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("run", "--weights W --input IN --output OUT [--heads H] [--dim-head D] [--latent-self-attend=true|false] [--device SEL]", stderr)
-	weights := fs.String("weights", "", "ISAB state_dict as safetensors (required)")
+	fs := newFlags("run", "--weights W --input IN --output OUT [--model KIND] [--heads H] [--dim-head D] [--latent-self-attend=true|false] [--num-inds M] [--ln=true|false] [--device SEL]", stderr)
+	weights := fs.String("weights", "", "ISAB or Set Transformer state_dict as safetensors (required)")
 	input := fs.String("input", "", "safetensors file with x [b, n, dim], optional mask [b, n] and latents (required)")
-	output := fs.String("output", "", "safetensors file to write out [b, n, dim] and latents [b, m, dim] to (required)")
+	output := fs.String("output", "", "safetensors file to write out [b, n, dim] (and for isab latents [b, m, dim]) to (required)")
 	heads := fs.Int("heads", 0, "attention heads (default: from the weights' metadata)")
+	st := stRunFlags(fs)
 	dimHead := fs.Int("dim-head", 0, "width of one head (default: metadata, else 64)")
 	selfAttend := fs.Bool("latent-self-attend", false, "attn1 attends over concat(latents, x) (default: metadata, else false)")
 	device := fs.String("device", "", "device index or name substring (default: $ISAB_DEVICE, else the best GPU)")
@@ -32,6 +33,11 @@ func runRun(args []string, stdout, stderr io.Writer) error {
 	}
 	if *heads < 0 || *dimHead < 0 {
 		return errors.New("--heads and --dim-head must be positive")
+	}
+	if kind, f, err := st.kind(fs, *weights); err != nil {
+		return err
+	} else if kind != "isab" {
+		return st.run(fs, kind, f, *weights, *input, *output, *heads, *device)
 	}
 	opts := isab.Options{Heads: *heads, DimHead: *dimHead}
 	fs.Visit(func(f *flag.Flag) {

@@ -1,0 +1,252 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"os/signal"
+	"time"
+
+	"github.com/isab-vk/isab-vk/safetensors"
+	"github.com/isab-vk/isab-vk/settransformer"
+	"github.com/isab-vk/isab-vk/vk"
+)
+
+// The amortised clustering example (examples/clustering): a Set Transformer
+// reads a set of 2-D points and outputs a 4-component Gaussian mixture.
+
+const (
+	clusterDir       = "examples/clustering/"
+	clusterSigmaMin  = 1e-3 // the floor on the predicted standard deviations
+	clusterOutParams = 5    // pi_logit, mu_x, mu_y, raw_sigma_x, raw_sigma_y
+)
+
+func runCluster(args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("cluster", "--eval [--weights W] [--benchmark B] [--results R] [--device SEL]", stderr)
+	eval := fs.Bool("eval", false, "evaluate the trained model on the benchmark sets (required)")
+	weights := fs.String("weights", clusterDir+"weights.safetensors", "the trained SetTransformer's state_dict")
+	bench := fs.String("benchmark", clusterDir+"benchmark.safetensors", "benchmark sets x [sets, n, 2] with their true pi, mu, sigma")
+	results := fs.String("results", clusterDir+"results.json", "PyTorch's evaluation to print beside ours (\"\" for none)")
+	device := fs.String("device", "", "device index or name substring (default: $ISAB_DEVICE, else the best GPU)")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if !*eval {
+		fmt.Fprintln(stderr, "isab cluster: say --eval (the only mode)")
+		fs.Usage()
+		return errUsage
+	}
+	dev, err := vk.Open(vk.Options{Device: *device})
+	if err != nil {
+		return err
+	}
+	defer dev.Close()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	res, err := clusterEval(ctx, dev, *weights, *bench)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "amortised clustering: %d sets x %d points, %s on %s (forward %.1f ms)\n",
+		res.Sets, res.Points, *weights, dev.Info().Name, float64(res.Forward.Microseconds())/1e3)
+	fmt.Fprintln(stdout, "mean per-point log-likelihood (nats):")
+	fmt.Fprintf(stdout, "  %-26s %9.5f\n", "model, Go/Vulkan", res.ModelLL)
+	if *results != "" {
+		py, err := readClusterResults(*results)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "  %-26s %9.5f  (%s; Go - PyTorch = %.2g)\n", "model, PyTorch (float64)", py.ModelLL, *results, res.ModelLL-py.ModelLL)
+	}
+	fmt.Fprintf(stdout, "  %-26s %9.5f\n", "oracle (true parameters)", res.OracleLL)
+	fmt.Fprintf(stdout, "  %-26s %9.5f\n", "gap, oracle - Go model", res.OracleLL-res.ModelLL)
+	return nil
+}
+
+// clusterResult is what clusterEval measures.
+type clusterResult struct {
+	Sets, Points      int
+	ModelLL, OracleLL float64 // mean per-point log-likelihoods
+	PerSetModel       []float64
+	Forward           time.Duration
+}
+
+// pyClusterResults is the part of results.json that we print.
+type pyClusterResults struct {
+	ModelLL  float64 `json:"model_ll"`
+	OracleLL float64 `json:"oracle_ll"`
+}
+
+func readClusterResults(path string) (pyClusterResults, error) {
+	var r pyClusterResults
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return r, fmt.Errorf("reading the PyTorch results: %w", err)
+	}
+	if err := json.Unmarshal(raw, &r); err != nil {
+		return r, fmt.Errorf("reading the PyTorch results %s: %w", path, err)
+	}
+	return r, nil
+}
+
+// clusterEval runs the trained model on every benchmark set and computes
+// the mean per-point log-likelihood of its mixtures and of the true ones,
+// as examples/clustering/common.py defines it.
+func clusterEval(ctx context.Context, dev *vk.Device, weights, bench string) (*clusterResult, error) {
+	m, err := settransformer.Load(dev, weights, settransformer.Options{Kind: settransformer.KindModel})
+	if err != nil {
+		return nil, err
+	}
+	defer m.Close()
+	cfg := m.Config()
+	if cfg.DimIn != 2 || cfg.DimOut != clusterOutParams {
+		return nil, fmt.Errorf("the clustering model maps 2-D points to %d parameters per component, but %s has dim_in %d and dim_output %d",
+			clusterOutParams, weights, cfg.DimIn, cfg.DimOut)
+	}
+	f, err := safetensors.ReadFile(bench)
+	if err != nil {
+		return nil, fmt.Errorf("reading the benchmark: %w", err)
+	}
+	get := func(name string, shape ...int) ([]float64, error) {
+		t, ok := f.Get(name)
+		if !ok {
+			return nil, fmt.Errorf("the benchmark %s lacks %q", bench, name)
+		}
+		if shape != nil && !clusterSameShape(t.Shape, shape) {
+			return nil, fmt.Errorf("the benchmark's %s has shape %v, want %v", name, t.Shape, shape)
+		}
+		return t.Float64()
+	}
+	xt, ok := f.Get("x")
+	if !ok || len(xt.Shape) != 3 || xt.Shape[2] != 2 {
+		return nil, fmt.Errorf("the benchmark %s needs x [sets, n, 2]", bench)
+	}
+	S, N, K := xt.Shape[0], xt.Shape[1], cfg.NumSeeds
+	x, err := get("x")
+	if err != nil {
+		return nil, err
+	}
+	pi, err := get("pi", S, K)
+	if err != nil {
+		return nil, err
+	}
+	mu, err := get("mu", S, K, 2)
+	if err != nil {
+		return nil, err
+	}
+	sigma, err := get("sigma", S, K, 2)
+	if err != nil {
+		return nil, err
+	}
+	x32, err := xt.Float32()
+	if err != nil {
+		return nil, err
+	}
+	start := time.Now()
+	out, shape, err := m.ForwardHost(ctx, x32, xt.Shape)
+	if err != nil {
+		return nil, err
+	}
+	res := &clusterResult{Sets: S, Points: N, Forward: time.Since(start)}
+	if !clusterSameShape(shape, []int{S, K, clusterOutParams}) {
+		return nil, fmt.Errorf("internal error: the model's output has shape %v", shape)
+	}
+	var modelSum, oracleSum float64
+	logPi, mus, sig := make([]float64, K), make([]float64, 2*K), make([]float64, 2*K)
+	for s := 0; s < S; s++ {
+		pts := x[s*N*2 : (s+1)*N*2]
+		o := out[s*K*clusterOutParams : (s+1)*K*clusterOutParams]
+		logits := make([]float64, K)
+		for k := 0; k < K; k++ {
+			row := o[k*clusterOutParams:]
+			logits[k] = float64(row[0])
+			for d := 0; d < 2; d++ {
+				mus[2*k+d] = float64(row[1+d])
+				sig[2*k+d] = max(softplus(float64(row[3+d])), clusterSigmaMin)
+			}
+		}
+		lse := logSumExp(logits)
+		for k := range logits {
+			logPi[k] = logits[k] - lse
+		}
+		ll := mixtureLogLik(pts, logPi, mus, sig)
+		res.PerSetModel = append(res.PerSetModel, ll/float64(N))
+		modelSum += ll
+		for k := 0; k < K; k++ {
+			logPi[k] = math.Log(pi[s*K+k])
+		}
+		oracleSum += mixtureLogLik(pts, logPi, mu[s*K*2:(s+1)*K*2], sigma[s*K*2:(s+1)*K*2])
+	}
+	res.ModelLL = modelSum / float64(S*N)
+	res.OracleLL = oracleSum / float64(S*N)
+	if math.IsNaN(res.ModelLL) {
+		return nil, errors.New("the model's log-likelihood is NaN")
+	}
+	return res, nil
+}
+
+// softplus is PyTorch's softplus(x) = log(1 + exp(x)), which returns x
+// itself above its threshold 20.
+func softplus(x float64) float64 {
+	if x > 20 {
+		return x
+	}
+	return math.Log1p(math.Exp(x))
+}
+
+// logSumExp returns log(sum(exp(v))) without overflow.
+func logSumExp(v []float64) float64 {
+	mx := math.Inf(-1)
+	for _, a := range v {
+		mx = max(mx, a)
+	}
+	if math.IsInf(mx, -1) {
+		return mx
+	}
+	s := 0.0
+	for _, a := range v {
+		s += math.Exp(a - mx)
+	}
+	return mx + math.Log(s)
+}
+
+// mixtureLogLik returns the summed log-likelihood of the 2-D points pts
+// under the diagonal Gaussian mixture with log weights logPi [K], means and
+// standard deviations [K, 2]:
+//
+//	log p(x) = logsumexp_k [ log pi_k + sum_d Normal(mu_kd, sigma_kd).log_prob(x_d) ]
+func mixtureLogLik(pts, logPi, mu, sigma []float64) float64 {
+	K := len(logPi)
+	halfLog2Pi := 0.5 * math.Log(2*math.Pi)
+	comp := make([]float64, K)
+	total := 0.0
+	for i := 0; i+1 < len(pts); i += 2 {
+		for k := 0; k < K; k++ {
+			c := logPi[k]
+			for d := 0; d < 2; d++ {
+				z := (pts[i+d] - mu[2*k+d]) / sigma[2*k+d]
+				c += -0.5*z*z - math.Log(sigma[2*k+d]) - halfLog2Pi
+			}
+			comp[k] = c
+		}
+		total += logSumExp(comp)
+	}
+	return total
+}
+
+// clusterSameShape reports whether two shapes are equal.
+func clusterSameShape(a, b []int) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,104 @@
+package ops
+
+import (
+	"fmt"
+
+	"github.com/isab-vk/isab-vk/vk"
+)
+
+// LayerNorm records PyTorch's LayerNorm over each row of x, written to y:
+// y = (x - mean) / sqrt(var + eps) * weight + bias, with the biased
+// variance of the row. weight and bias hold x.Cols consecutive elements from
+// their Off (their Rows*Cols must equal x.Cols). x and y have the same shape
+// and y must not overlap the others.
+func (o *Ops) LayerNorm(seq *vk.Sequence, x, y, weight, bias Mat, eps float32) error {
+	for _, m := range []struct {
+		what string
+		m    Mat
+	}{{"ops: LayerNorm x", x}, {"ops: LayerNorm y", y}, {"ops: LayerNorm weight", weight}, {"ops: LayerNorm bias", bias}} {
+		if err := m.m.check(m.what); err != nil {
+			return err
+		}
+	}
+	rows, cols := x.Rows, x.Cols
+	if y.Rows != rows || y.Cols != cols {
+		return fmt.Errorf("ops: LayerNorm: y is %dx%d, want %dx%d", y.Rows, y.Cols, rows, cols)
+	}
+	for _, v := range []struct {
+		what string
+		m    Mat
+	}{{"weight", weight}, {"bias", bias}} {
+		if v.m.Rows*v.m.Cols != cols || (v.m.Rows > 1 && v.m.ld() != v.m.Cols) {
+			return fmt.Errorf("ops: LayerNorm: %s is a %dx%d view (stride %d), want %d consecutive elements", v.what, v.m.Rows, v.m.Cols, v.m.ld(), cols)
+		}
+	}
+	if !(eps >= 0) {
+		return fmt.Errorf("ops: LayerNorm: eps %g must be at least 0", eps)
+	}
+	wg, err := o.layerNormWG(cols)
+	if err != nil {
+		return err
+	}
+	k, err := o.kernel("layernorm", 4, 9, uint32(wg))
+	if err != nil {
+		return err
+	}
+	ldx, ldy := int64(x.ld()), int64(y.ld())
+	capacity := o.capElems()
+	if int64(cols) > capacity {
+		return fmt.Errorf("ops: LayerNorm: a row of %d elements does not fit one binding of at most %d bytes", cols, o.maxRange)
+	}
+	maxGroups := int64(o.groups[0]) * int64(o.groups[1])
+	rc := min(maxCount(ldx, int64(cols), capacity, int64(rows)), maxCount(ldy, int64(cols), capacity, int64(rows)), maxGroups)
+	if rc < 1 {
+		return fmt.Errorf("ops: LayerNorm: a row of %d elements does not fit one binding of at most %d bytes", cols, o.maxRange)
+	}
+	wb, woff, err := o.bind(weight.Buf, int64(weight.Off), int64(cols), false)
+	if err != nil {
+		return err
+	}
+	bb, boff, err := o.bind(bias.Buf, int64(bias.Off), int64(cols), false)
+	if err != nil {
+		return err
+	}
+	for r0 := int64(0); r0 < int64(rows); {
+		r := min(rc, int64(rows)-r0)
+		xb, xoff, err := o.bind(x.Buf, int64(x.Off)+r0*ldx, (r-1)*ldx+int64(cols), false)
+		if err != nil {
+			return err
+		}
+		yb, yoff, err := o.bind(y.Buf, int64(y.Off)+r0*ldy, (r-1)*ldy+int64(cols), true)
+		if err != nil {
+			return err
+		}
+		push := vk.Push(uint32(r), uint32(cols), uint32(ldx), uint32(ldy), xoff, yoff, woff, boff, eps)
+		if err := seq.Dispatch(k, grid2D(r, o.groups[0]), push, xb, wb, bb, yb); err != nil {
+			return fmt.Errorf("ops: LayerNorm: %w", err)
+		}
+		r0 += r
+	}
+	return nil
+}
+
+// layerNormWG picks layernorm.comp's workgroup size for rows of cols
+// elements, as softmaxWG does: a power of two from 32 to 256 on GPUs, from
+// 8 to 64 on CPUs, wider where the loop budget needs it (each thread runs
+// three loops of cols/WG iterations and two reductions of log2(WG), the
+// same count as softmax).
+func (o *Ops) layerNormWG(cols int) (int, error) {
+	lo, hi := 32, 256
+	if o.isCPU() {
+		lo, hi = 8, 64
+	}
+	wg := min(max(nextPow2(cols), lo), hi)
+	if o.loopBudget > 0 {
+		limit := max(int(o.info.MaxWorkgroup), hi)
+		for wg < limit && o.softmaxIters(cols, wg) > o.loopBudget {
+			wg *= 2
+		}
+		if o.softmaxIters(cols, wg) > o.loopBudget {
+			return 0, fmt.Errorf("ops: LayerNorm: rows of %d elements exceed what one workgroup of %s may loop over", cols, o.info.Name)
+		}
+	}
+	return wg, nil
+}
