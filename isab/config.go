@@ -13,7 +13,8 @@ package isab
 import (
 	"fmt"
 	"strconv"
-	"strings"
+
+	"github.com/isab-vk/isab-vk/safetensors"
 )
 
 // DefaultDimHead is isab-pytorch's default width of one attention head.
@@ -55,32 +56,25 @@ type Options struct {
 // Bool returns a pointer to v, for Options.LatentSelfAttend.
 func Bool(v bool) *bool { return &v }
 
-// metaInt reads an integer metadata entry; ok is false when it is absent or
-// "none".
+// metaInt reads a positive integer metadata entry; ok is false when it is
+// absent or "none".
 func metaInt(meta map[string]string, key string) (int, bool, error) {
-	s, ok := meta[key]
-	if !ok || s == "" || strings.EqualFold(s, "none") || strings.EqualFold(s, "null") {
-		return 0, false, nil
+	v, ok, err := safetensors.MetaInt(meta, key)
+	if err == nil && ok && v == 0 {
+		err = fmt.Errorf("metadata %s=0 is not a positive integer", key)
 	}
-	v, err := strconv.Atoi(strings.TrimSpace(s))
-	if err != nil || v <= 0 {
-		return 0, false, fmt.Errorf("isab: metadata %s=%q is not a positive integer", key, s)
+	if err != nil {
+		return 0, false, fmt.Errorf("isab: %w", err)
 	}
-	return v, true, nil
+	return v, ok, nil
 }
 
 func metaBool(meta map[string]string, key string) (bool, bool, error) {
-	s, ok := meta[key]
-	if !ok || s == "" {
-		return false, false, nil
+	v, ok, err := safetensors.MetaBool(meta, key)
+	if err != nil {
+		return false, false, fmt.Errorf("isab: %w", err)
 	}
-	switch strings.ToLower(strings.TrimSpace(s)) {
-	case "true", "1", "yes":
-		return true, true, nil
-	case "false", "0", "no":
-		return false, true, nil
-	}
-	return false, false, fmt.Errorf("isab: metadata %s=%q is not a boolean", key, s)
+	return v, ok, nil
 }
 
 // resolveConfig works out heads and dim_head from options, metadata and the

@@ -35,7 +35,7 @@ func (o *Ops) LayerNorm(seq *vk.Sequence, x, y, weight, bias Mat, eps float32) e
 	if !(eps >= 0) {
 		return fmt.Errorf("ops: LayerNorm: eps %g must be at least 0", eps)
 	}
-	wg, err := o.layerNormWG(cols)
+	wg, err := o.rowWG("LayerNorm", cols)
 	if err != nil {
 		return err
 	}
@@ -78,27 +78,4 @@ func (o *Ops) LayerNorm(seq *vk.Sequence, x, y, weight, bias Mat, eps float32) e
 		r0 += r
 	}
 	return nil
-}
-
-// layerNormWG picks layernorm.comp's workgroup size for rows of cols
-// elements, as softmaxWG does: a power of two from 32 to 256 on GPUs, from
-// 8 to 64 on CPUs, wider where the loop budget needs it (each thread runs
-// three loops of cols/WG iterations and two reductions of log2(WG), the
-// same count as softmax).
-func (o *Ops) layerNormWG(cols int) (int, error) {
-	lo, hi := 32, 256
-	if o.isCPU() {
-		lo, hi = 8, 64
-	}
-	wg := min(max(nextPow2(cols), lo), hi)
-	if o.loopBudget > 0 {
-		limit := max(int(o.info.MaxWorkgroup), hi)
-		for wg < limit && o.softmaxIters(cols, wg) > o.loopBudget {
-			wg *= 2
-		}
-		if o.softmaxIters(cols, wg) > o.loopBudget {
-			return 0, fmt.Errorf("ops: LayerNorm: rows of %d elements exceed what one workgroup of %s may loop over", cols, o.info.Name)
-		}
-	}
-	return wg, nil
 }

@@ -6,11 +6,13 @@ import (
 	"github.com/isab-vk/isab-vk/vk"
 )
 
-// softmaxWG picks softmax.comp's workgroup size for rows of cols elements:
-// a power of two from 32 to 256 on GPUs, from 8 to 64 on CPUs, and wider
-// where the loop budget (see lavapipeLoopBudget) needs it: each thread runs
-// three loops of cols/WG iterations and two reductions of log2(WG).
-func (o *Ops) softmaxWG(cols int) (int, error) {
+// rowWG picks the workgroup size of a one-workgroup-per-row kernel
+// (softmax.comp, layernorm.comp) for rows of cols elements: a power of two
+// from 32 to 256 on GPUs, from 8 to 64 on CPUs, and wider where the loop
+// budget (see lavapipeLoopBudget) needs it: each thread runs three loops of
+// cols/WG iterations and two reductions of log2(WG). op names the operation
+// in errors.
+func (o *Ops) rowWG(op string, cols int) (int, error) {
 	lo, hi := 32, 256
 	if o.isCPU() {
 		lo, hi = 8, 64
@@ -22,7 +24,7 @@ func (o *Ops) softmaxWG(cols int) (int, error) {
 			wg *= 2
 		}
 		if o.softmaxIters(cols, wg) > o.loopBudget {
-			return 0, fmt.Errorf("ops: Softmax: rows of %d elements exceed what one workgroup of %s may loop over", cols, o.info.Name)
+			return 0, fmt.Errorf("ops: %s: rows of %d elements exceed what one workgroup of %s may loop over", op, cols, o.info.Name)
 		}
 	}
 	return wg, nil
@@ -66,7 +68,7 @@ func (o *Ops) Softmax(seq *vk.Sequence, x, y Mat, scale float32, mask *vk.Buffer
 		}
 	}
 
-	wg, err := o.softmaxWG(cols)
+	wg, err := o.rowWG("Softmax", cols)
 	if err != nil {
 		return err
 	}

@@ -21,8 +21,8 @@ package settransformer
 
 import (
 	"fmt"
-	"strconv"
-	"strings"
+
+	"github.com/isab-vk/isab-vk/safetensors"
 )
 
 // The kinds of model, as the weights' __metadata__ "kind" names them.
@@ -91,27 +91,17 @@ type Options struct {
 func Bool(v bool) *bool { return &v }
 
 func metaInt(meta map[string]string, key string) (int, bool, error) {
-	s, ok := meta[key]
-	if !ok || s == "" || strings.EqualFold(s, "none") || strings.EqualFold(s, "null") {
-		return 0, false, nil
+	v, ok, err := safetensors.MetaInt(meta, key)
+	if err != nil {
+		return 0, false, fmt.Errorf("settransformer: %w", err)
 	}
-	v, err := strconv.Atoi(strings.TrimSpace(s))
-	if err != nil || v < 0 {
-		return 0, false, fmt.Errorf("settransformer: metadata %s=%q is not a non-negative integer", key, s)
-	}
-	return v, true, nil
+	return v, ok, nil
 }
 
 func metaBool(meta map[string]string, key string) (bool, bool, error) {
-	s, ok := meta[key]
-	if !ok || s == "" {
-		return false, false, nil
+	v, ok, err := safetensors.MetaBool(meta, key)
+	if err != nil {
+		return false, false, fmt.Errorf("settransformer: %w", err)
 	}
-	switch strings.ToLower(strings.TrimSpace(s)) {
-	case "true", "1", "yes":
-		return true, true, nil
-	case "false", "0", "no":
-		return false, true, nil
-	}
-	return false, false, fmt.Errorf("settransformer: metadata %s=%q is not a boolean", key, s)
+	return v, ok, nil
 }
