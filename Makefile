@@ -8,14 +8,19 @@ BIN      ?= bin/isab
 TESTENV  ?= ISAB_VALIDATION=1
 TESTARGS ?= -count=1 -timeout 40m
 
-.PHONY: all deps build demo test test-race vet shaders fuzz gen clean
+.PHONY: all deps view-deps build demo test test-race vet shaders fuzz gen clean
 
 all: build
 
 deps:
 	@bash scripts/deps.sh
 
-build: deps
+# The viewer (isab view, package view/window) builds GLFW, which needs the X11
+# headers; its tests run the window under xvfb.
+view-deps:
+	@bash scripts/deps.sh --view
+
+build: deps view-deps
 	$(GO) build -o $(BIN) ./cmd/isab
 
 demo: build
@@ -25,7 +30,7 @@ vet:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))" || { echo "gofmt needed:"; gofmt -l .; exit 1; }
 	$(GO) vet ./...
 
-test: deps vet
+test: deps view-deps vet
 	$(TESTENV) $(GO) test $(TESTARGS) ./...
 	$(TESTENV) $(GO) test -race -count=1 -run 'Concurrent' ./isab/ ./vk/
 
@@ -33,6 +38,7 @@ test: deps vet
 shaders: deps
 	bash shaders/build.sh
 	cd vk/testdata && glslc --target-env=vulkan1.1 -O -o axpy.spv axpy.comp
+	cd view/shaders && glslc --target-env=vulkan1.1 -O -o frame.spv frame.comp
 
 # Runs the safetensors fuzzer for FUZZTIME (default 3m).
 FUZZTIME ?= 3m

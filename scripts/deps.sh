@@ -3,12 +3,19 @@
 # that are missing, so it is quick when everything is present.
 #   scripts/deps.sh            # runtime and test packages
 #   scripts/deps.sh --gen      # also Debian's python3-torch, for testdata/gen.py
+#   scripts/deps.sh --view     # also the X11 headers that GLFW (isab view) builds
+#                              # against, and xvfb for the window tests
 set -euo pipefail
 
 pkgs=(glslc libvulkan1 mesa-vulkan-drivers vulkan-validationlayers spirv-tools)
-if [[ "${1:-}" == "--gen" ]]; then
-  pkgs+=(python3-torch python3-numpy)
-fi
+for arg in "$@"; do
+  case "$arg" in
+    --gen) pkgs+=(python3-torch python3-numpy) ;;
+    --view) pkgs+=(libx11-dev libxrandr-dev libxinerama-dev libxcursor-dev libxi-dev
+                   libxxf86vm-dev libgl1-mesa-dev xvfb xauth) ;;
+    *) echo "deps: unknown option $arg" >&2; exit 2 ;;
+  esac
+done
 
 missing=()
 for p in "${pkgs[@]}"; do

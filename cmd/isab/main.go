@@ -31,6 +31,7 @@ func commands() []command {
 		{"run", "run an ISAB block on inputs from a safetensors file", runRun},
 		{"demo", "run the isab-pytorch README example on the best device and check it", runDemo},
 		{"bench", "time the forward pass for given shapes", runBench},
+		{"view", "show a point set, the predicted mixture and attention in a window", runView},
 		{"cluster", "evaluate the Set Transformer clustering example on its benchmark", runCluster},
 	}
 }

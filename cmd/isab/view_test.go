@@ -1,0 +1,184 @@
+package main
+
+import (
+	"image/png"
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/isab-vk/isab-vk/internal/testutil"
+	"github.com/isab-vk/isab-vk/settransformer"
+	"github.com/isab-vk/isab-vk/view"
+)
+
+func clusteringWeights(t *testing.T) string {
+	return filepath.Join(testutil.ModuleRoot(t), "examples", "clustering", "weights.safetensors")
+}
+
+// checkViewPNG decodes a screenshot of "isab view --n 300 --seed seed
+// --size 800x600" and checks that it is a picture of the points: many
+// colours, and most points in their heat colour where they project.
+func checkViewPNG(t *testing.T, path string, seed int64) {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	img, err := png.Decode(f)
+	if err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	if b := img.Bounds(); b.Dx() != 800 || b.Dy() != 600 {
+		t.Fatalf("%s is %v, want 800x600", path, b)
+	}
+	colours := map[[3]uint32]bool{}
+	for y := 0; y < 600; y++ {
+		for x := 0; x < 800; x++ {
+			r, g, b, _ := img.At(x, y).RGBA()
+			colours[[3]uint32{r >> 8, g >> 8, b >> 8}] = true
+		}
+	}
+	if len(colours) < 50 {
+		t.Errorf("%s: %d distinct colours, want at least 50", path, len(colours))
+	}
+	m, err := view.LoadModel(clusteringWeights(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	app, err := view.NewApp(m, 300, seed, "isab", 800, 600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := app.State()
+	heat := s.HeatValues()
+	hits := 0
+	for i, p := range s.Points {
+		px, py := s.Project(p[0], p[1])
+		want := view.HeatColor(heat[i])
+		r, g, b, _ := img.At(int(px), int(py)).RGBA()
+		got := [3]int{int(r >> 8), int(g >> 8), int(b >> 8)}
+		ok := true
+		for c := range got {
+			if d := got[c] - int(want[c]); d < -2 || d > 2 {
+				ok = false
+			}
+		}
+		if ok {
+			hits++
+		}
+	}
+	if hits < len(s.Points)/3 {
+		t.Errorf("%s: only %d of %d points show in their heat colour", path, hits, len(s.Points))
+	}
+}
+
+func TestViewScreenshot(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "view.png")
+	code, stdout, stderr := runTool(t, "view", "--weights", clusteringWeights(t), "--seed", "4", "--size", "800x600", "--screenshot", out)
+	if code != 0 || !strings.Contains(stdout, "wrote ") {
+		t.Fatalf("view --screenshot: exit %d, %q %q", code, stdout, stderr)
+	}
+	checkViewPNG(t, out, 4)
+	if code, _, stderr := runTool(t, "view", "--weights", clusteringWeights(t), "--block", "sab", "--screenshot", out); code != 1 || !strings.Contains(stderr, "sab") {
+		t.Errorf("view --block sab: exit %d, %q", code, stderr)
+	}
+}
+
+// buildTool builds bin/isab into a temporary folder.
+func buildTool(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "isab")
+	cmd := exec.Command("go", "build", "-o", bin, ".")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// TestViewXvfb runs the built tool under a virtual X server: a screenshot,
+// then the window itself (swapchain, a few frames, scripted keys).
+func TestViewXvfb(t *testing.T) {
+	if _, err := exec.LookPath("xvfb-run"); err != nil {
+		t.Skip("xvfb-run not installed (Debian package xvfb; make view-deps): window tests skipped")
+	}
+	testutil.Device(t) // skips without Vulkan
+	bin := buildTool(t)
+	out := filepath.Join(t.TempDir(), "shot.png")
+	cmd := exec.Command("xvfb-run", "-a", bin, "view", "--weights", clusteringWeights(t), "--seed", "9", "--size", "800x600", "--screenshot", out)
+	cmd.Env = append(os.Environ(), "ISAB_VALIDATION=1")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("xvfb-run isab view --screenshot: %v\n%s", err, b)
+	}
+	checkViewPNG(t, out, 9)
+
+	cmd = exec.Command("xvfb-run", "-a", bin, "view", "--weights", clusteringWeights(t), "--size", "800x600", "--frames", "6", "--keys", "nphr", "-v")
+	cmd.Env = append(os.Environ(), "ISAB_VALIDATION=1")
+	b, err := cmd.CombinedOutput()
+	text := string(b)
+	if err != nil {
+		t.Fatalf("xvfb-run isab view --frames 6: %v\n%s", err, text)
+	}
+	for _, want := range []string{"presenting on", "presented 6 frames", "window closed (300 points, seed 2, isab 0, head 1)"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("window run: output lacks %q:\n%s", want, text)
+		}
+	}
+	if strings.Contains(text, "Validation") {
+		t.Errorf("window run: validation messages:\n%s", text)
+	}
+}
+
+// TestViewDeviceMixture checks that the mixture the viewer gets from the
+// device (package settransformer) matches its own float64 forward pass.
+func TestViewDeviceMixture(t *testing.T) {
+	dev := testutil.Device(t)
+	st, err := settransformer.Load(dev, clusteringWeights(t), settransformer.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	m, err := view.LoadModel(clusteringWeights(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := deviceMixture(st)
+	for seed := int64(1); seed <= 3; seed++ {
+		pts, _ := view.Sample(200+50*int(seed), seed)
+		got, err := f(pts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := m.Predict(pts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := p.Mixture
+		if len(got.Pi) != len(want.Pi) {
+			t.Fatalf("seed %d: %d components on the device, %d on the CPU", seed, len(got.Pi), len(want.Pi))
+		}
+		for k := range want.Pi {
+			d := math.Abs(got.Pi[k] - want.Pi[k])
+			for j := 0; j < 2; j++ {
+				d = math.Max(d, math.Abs(got.Mu[k][j]-want.Mu[k][j]))
+				d = math.Max(d, math.Abs(got.Sigma[k][j]-want.Sigma[k][j]))
+			}
+			if d > 1e-3 {
+				t.Errorf("seed %d component %d: device %v %v %v, CPU %v %v %v", seed, k,
+					got.Pi[k], got.Mu[k], got.Sigma[k], want.Pi[k], want.Mu[k], want.Sigma[k])
+			}
+		}
+	}
+}
+
+func TestViewNoDisplay(t *testing.T) {
+	t.Setenv("DISPLAY", "")
+	t.Setenv("WAYLAND_DISPLAY", "")
+	code, _, stderr := runTool(t, "view", "--weights", clusteringWeights(t), "--mixture", "cpu")
+	if code != 1 || !strings.Contains(stderr, "no display") || !strings.Contains(stderr, "--screenshot") {
+		t.Errorf("view without a display: exit %d, %q", code, stderr)
+	}
+}
