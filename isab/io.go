@@ -3,6 +3,7 @@ package isab
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 
 	"github.com/isab-vk/isab-vk/safetensors"
@@ -67,7 +68,7 @@ func InputFromFile(f *safetensors.File) (*Input, error) {
 		if mt.DType != safetensors.BOOL && mt.DType != safetensors.U8 {
 			return nil, fmt.Errorf("isab: mask has dtype %s, want BOOL or U8", mt.DType)
 		}
-		if !sameShape(mt.Shape, xt.Shape[:2]) {
+		if !slices.Equal(mt.Shape, xt.Shape[:2]) {
 			return nil, fmt.Errorf("isab: mask has shape %s, want %s to match x", shapeString(mt.Shape), shapeString(xt.Shape[:2]))
 		}
 		if in.Mask, err = mt.Bool(); err != nil {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"time"
 
 	"github.com/isab-vk/isab-vk/ops"
@@ -174,7 +175,7 @@ func (m *Model) plan(x *Tensor, a forwardArgs) (*plan, error) {
 		if a.mask.kind != Mask {
 			return nil, errors.New("isab: the mask must be a mask tensor (see NewMask)")
 		}
-		if !sameShape(a.mask.shape, []int{p.b, p.n}) {
+		if !slices.Equal(a.mask.shape, []int{p.b, p.n}) {
 			return nil, fmt.Errorf("isab: mask has shape %s, want [%d, %d] to match x", shapeString(a.mask.shape), p.b, p.n)
 		}
 		p.mask = a.mask

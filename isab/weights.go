@@ -2,6 +2,7 @@ package isab
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -117,7 +118,7 @@ func weightsFromFile(f *safetensors.File, opts Options) (Config, *Weights, error
 	vals := map[string][]float32{}
 	for key, shape := range want {
 		t, _ := f.Get(key)
-		if !sameShape(t.Shape, shape) {
+		if !slices.Equal(t.Shape, shape) {
 			return Config{}, nil, fmt.Errorf("isab: %s has shape %s, want %s", key, shapeString(t.Shape), shapeString(shape))
 		}
 		v, err := t.Float32()
@@ -132,16 +133,4 @@ func weightsFromFile(f *safetensors.File, opts Options) (Config, *Weights, error
 		Attn2:   AttentionWeights{Q: vals[q2], KV: vals[kv2], Out: vals[out2]},
 	}
 	return cfg, w, nil
-}
-
-func sameShape(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }

@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -89,7 +90,7 @@ func runGolden(t *testing.T, dev *vk.Device, dir, name string) float64 {
 	if !ok {
 		t.Fatal("expected file lacks out")
 	}
-	if !sameShape(shape, ot.Shape) {
+	if !slices.Equal(shape, ot.Shape) {
 		t.Fatalf("out has shape %v, want %v", shape, ot.Shape)
 	}
 	want, err := ot.Float64()
@@ -245,7 +246,7 @@ func TestAgainstReference(t *testing.T) {
 				want = append(want, y...)
 			}
 			cfg := m.Config()
-			if wantShape := []int{c.b, rows, cfg.DimOut}; !sameShape(shape, wantShape) || cfg.OutRows(c.n) != rows {
+			if wantShape := []int{c.b, rows, cfg.DimOut}; !slices.Equal(shape, wantShape) || cfg.OutRows(c.n) != rows {
 				t.Fatalf("out shape %v, want %v", shape, wantShape)
 			}
 			e := ref.NMSE(got, want)

@@ -2,6 +2,7 @@ package settransformer
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -24,18 +25,6 @@ func shapeString(s []int) string {
 		parts[i] = fmt.Sprint(v)
 	}
 	return "[" + strings.Join(parts, ", ") + "]"
-}
-
-func sameShape(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // shape returns the shape of key, or an error naming a missing key.
@@ -65,7 +54,7 @@ func (l *loader) load(key string, want ...int) (*vk.Buffer, error) {
 	if !ok {
 		return nil, fmt.Errorf("settransformer: weights lack the key %q", key)
 	}
-	if !sameShape(t.Shape, want) {
+	if !slices.Equal(t.Shape, want) {
 		return nil, fmt.Errorf("settransformer: %s has shape %s, want %s", key, shapeString(t.Shape), shapeString(want))
 	}
 	if !t.DType.IsFloat() {

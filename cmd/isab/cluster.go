@@ -9,6 +9,7 @@ import (
 	"math"
 	"os"
 	"os/signal"
+	"slices"
 	"time"
 
 	"github.com/isab-vk/isab-vk/safetensors"
@@ -116,7 +117,7 @@ func clusterEval(ctx context.Context, dev *vk.Device, weights, bench string) (*c
 		if !ok {
 			return nil, fmt.Errorf("the benchmark %s lacks %q", bench, name)
 		}
-		if shape != nil && !clusterSameShape(t.Shape, shape) {
+		if shape != nil && !slices.Equal(t.Shape, shape) {
 			return nil, fmt.Errorf("the benchmark's %s has shape %v, want %v", name, t.Shape, shape)
 		}
 		return t.Float64()
@@ -152,7 +153,7 @@ func clusterEval(ctx context.Context, dev *vk.Device, weights, bench string) (*c
 		return nil, err
 	}
 	res := &clusterResult{Sets: S, Points: N, Forward: time.Since(start)}
-	if !clusterSameShape(shape, []int{S, K, clusterOutParams}) {
+	if !slices.Equal(shape, []int{S, K, clusterOutParams}) {
 		return nil, fmt.Errorf("internal error: the model's output has shape %v", shape)
 	}
 	var modelSum, oracleSum float64
@@ -236,17 +237,4 @@ func mixtureLogLik(pts, logPi, mu, sigma []float64) float64 {
 		total += logSumExp(comp)
 	}
 	return total
-}
-
-// clusterSameShape reports whether two shapes are equal.
-func clusterSameShape(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }

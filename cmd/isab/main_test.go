@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -41,7 +42,7 @@ func compareOutput(t *testing.T, got, want string) {
 			t.Fatalf("output lacks F32 %q", name)
 		}
 		wt, _ := w.Get(name)
-		if !sameInts(gt.Shape, wt.Shape) {
+		if !slices.Equal(gt.Shape, wt.Shape) {
 			t.Fatalf("%s shape %v, want %v", name, gt.Shape, wt.Shape)
 		}
 		gv, _ := gt.Float32()
@@ -50,18 +51,6 @@ func compareOutput(t *testing.T, got, want string) {
 			t.Errorf("%s NMSE %.3g", name, e)
 		}
 	}
-}
-
-func sameInts(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 func TestRunFixtures(t *testing.T) {

@@ -6,6 +6,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -34,7 +35,7 @@ func compareOut(t *testing.T, got, want string) float64 {
 	if !ok {
 		t.Fatal("expected file lacks out")
 	}
-	if gt.DType != safetensors.F32 || !sameInts(gt.Shape, wt.Shape) {
+	if gt.DType != safetensors.F32 || !slices.Equal(gt.Shape, wt.Shape) {
 		t.Fatalf("out is %s %v, want F32 %v", gt.DType, gt.Shape, wt.Shape)
 	}
 	gv, _ := gt.Float32()
@@ -108,7 +109,7 @@ func TestRunSetTransformerExample(t *testing.T) {
 		t.Fatal(err)
 	}
 	ot, ok := f.Get("out")
-	if !ok || !sameInts(ot.Shape, []int{2, 4, 5}) {
+	if !ok || !slices.Equal(ot.Shape, []int{2, 4, 5}) {
 		t.Fatalf("out missing or of the wrong shape: %v", f.Names())
 	}
 	for _, c := range []struct {
