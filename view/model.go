@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/isab-vk/isab-vk/examples/clustering"
+
 	"github.com/isab-vk/isab-vk/ref"
 	"github.com/isab-vk/isab-vk/safetensors"
 )
@@ -29,13 +31,8 @@ type mabBlock struct {
 	dimQ, dimK int
 }
 
-// Mixture is the model's predicted mixture: per component k the weight
-// Pi[k], mean Mu[k] and diagonal standard deviations Sigma[k].
-type Mixture struct {
-	Pi    []float64
-	Mu    [][2]float64
-	Sigma [][2]float64
-}
+// Mixture is a predicted (or true) 2-D diagonal Gaussian mixture.
+type Mixture = clustering.Mixture
 
 // Prediction is one forward pass: the mixture, and the attention
 // probabilities of the first ISAB's inducing points over the points
@@ -188,36 +185,6 @@ func (m *Model) Predict(points [][2]float64) (*Prediction, error) {
 	return pred, nil
 }
 
-// MixtureFrom applies the output parameterisation of
-// examples/clustering/common.py to the model's output rows (pi_logit, mu_x,
-// mu_y, raw_sigma_x, raw_sigma_y): pi = softmax of the logits, sigma =
-// max(softplus(raw), 1e-3).
-func MixtureFrom(out [][]float64) Mixture {
-	var mix Mixture
-	mx := math.Inf(-1)
-	for _, r := range out {
-		mx = math.Max(mx, r[0])
-	}
-	sum := 0.0
-	for _, r := range out {
-		e := math.Exp(r[0] - mx)
-		mix.Pi = append(mix.Pi, e)
-		sum += e
-		mix.Mu = append(mix.Mu, [2]float64{r[1], r[2]})
-		mix.Sigma = append(mix.Sigma, [2]float64{sigma(r[3]), sigma(r[4])})
-	}
-	for k := range mix.Pi {
-		mix.Pi[k] /= sum
-	}
-	return mix
-}
-
-func sigma(raw float64) float64 {
-	var sp float64
-	if raw > 30 {
-		sp = raw
-	} else {
-		sp = math.Log1p(math.Exp(raw))
-	}
-	return math.Max(sp, 1e-3)
-}
+// MixtureFrom applies the clustering model's output parameterisation (see
+// clustering.FromOutput) to its output rows.
+func MixtureFrom(out [][]float64) Mixture { return clustering.FromOutput(out) }

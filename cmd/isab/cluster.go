@@ -12,6 +12,8 @@ import (
 	"slices"
 	"time"
 
+	"github.com/isab-vk/isab-vk/examples/clustering"
+
 	"github.com/isab-vk/isab-vk/safetensors"
 	"github.com/isab-vk/isab-vk/settransformer"
 	"github.com/isab-vk/isab-vk/vk"
@@ -20,11 +22,7 @@ import (
 // The amortised clustering example (examples/clustering): a Set Transformer
 // reads a set of 2-D points and outputs a 4-component Gaussian mixture.
 
-const (
-	clusterDir       = "examples/clustering/"
-	clusterSigmaMin  = 1e-3 // the floor on the predicted standard deviations
-	clusterOutParams = 5    // pi_logit, mu_x, mu_y, raw_sigma_x, raw_sigma_y
-)
+const clusterDir = "examples/clustering/"
 
 func runCluster(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("cluster", "--eval [--weights W] [--benchmark B] [--results R] [--device SEL]", stderr)
@@ -104,9 +102,9 @@ func clusterEval(ctx context.Context, dev *vk.Device, weights, bench string) (*c
 	}
 	defer m.Close()
 	cfg := m.Config()
-	if cfg.DimIn != 2 || cfg.DimOut != clusterOutParams {
+	if cfg.DimIn != 2 || cfg.DimOut != clustering.Params {
 		return nil, fmt.Errorf("the clustering model maps 2-D points to %d parameters per component, but %s has dim_in %d and dim_output %d",
-			clusterOutParams, weights, cfg.DimIn, cfg.DimOut)
+			clustering.Params, weights, cfg.DimIn, cfg.DimOut)
 	}
 	f, err := safetensors.ReadFile(bench)
 	if err != nil {
@@ -153,34 +151,29 @@ func clusterEval(ctx context.Context, dev *vk.Device, weights, bench string) (*c
 		return nil, err
 	}
 	res := &clusterResult{Sets: S, Points: N, Forward: time.Since(start)}
-	if !slices.Equal(shape, []int{S, K, clusterOutParams}) {
+	if !slices.Equal(shape, []int{S, K, clustering.Params}) {
 		return nil, fmt.Errorf("internal error: the model's output has shape %v", shape)
 	}
 	var modelSum, oracleSum float64
-	logPi, mus, sig := make([]float64, K), make([]float64, 2*K), make([]float64, 2*K)
 	for s := 0; s < S; s++ {
 		pts := x[s*N*2 : (s+1)*N*2]
-		o := out[s*K*clusterOutParams : (s+1)*K*clusterOutParams]
-		logits := make([]float64, K)
-		for k := 0; k < K; k++ {
-			row := o[k*clusterOutParams:]
-			logits[k] = float64(row[0])
-			for d := 0; d < 2; d++ {
-				mus[2*k+d] = float64(row[1+d])
-				sig[2*k+d] = max(softplus(float64(row[3+d])), clusterSigmaMin)
+		rows := make([][]float64, K)
+		for k := range rows {
+			rows[k] = make([]float64, clustering.Params)
+			for j := range rows[k] {
+				rows[k][j] = float64(out[(s*K+k)*clustering.Params+j])
 			}
 		}
-		lse := logSumExp(logits)
-		for k := range logits {
-			logPi[k] = logits[k] - lse
-		}
-		ll := mixtureLogLik(pts, logPi, mus, sig)
+		ll := clustering.FromOutput(rows).LogLik(pts)
 		res.PerSetModel = append(res.PerSetModel, ll/float64(N))
 		modelSum += ll
+		truth := clustering.Mixture{Pi: pi[s*K : (s+1)*K]}
 		for k := 0; k < K; k++ {
-			logPi[k] = math.Log(pi[s*K+k])
+			j := (s*K + k) * 2
+			truth.Mu = append(truth.Mu, [2]float64{mu[j], mu[j+1]})
+			truth.Sigma = append(truth.Sigma, [2]float64{sigma[j], sigma[j+1]})
 		}
-		oracleSum += mixtureLogLik(pts, logPi, mu[s*K*2:(s+1)*K*2], sigma[s*K*2:(s+1)*K*2])
+		oracleSum += truth.LogLik(pts)
 	}
 	res.ModelLL = modelSum / float64(S*N)
 	res.OracleLL = oracleSum / float64(S*N)
@@ -188,53 +181,4 @@ func clusterEval(ctx context.Context, dev *vk.Device, weights, bench string) (*c
 		return nil, errors.New("the model's log-likelihood is NaN")
 	}
 	return res, nil
-}
-
-// softplus is PyTorch's softplus(x) = log(1 + exp(x)), which returns x
-// itself above its threshold 20.
-func softplus(x float64) float64 {
-	if x > 20 {
-		return x
-	}
-	return math.Log1p(math.Exp(x))
-}
-
-// logSumExp returns log(sum(exp(v))) without overflow.
-func logSumExp(v []float64) float64 {
-	mx := math.Inf(-1)
-	for _, a := range v {
-		mx = max(mx, a)
-	}
-	if math.IsInf(mx, -1) {
-		return mx
-	}
-	s := 0.0
-	for _, a := range v {
-		s += math.Exp(a - mx)
-	}
-	return mx + math.Log(s)
-}
-
-// mixtureLogLik returns the summed log-likelihood of the 2-D points pts
-// under the diagonal Gaussian mixture with log weights logPi [K], means and
-// standard deviations [K, 2]:
-//
-//	log p(x) = logsumexp_k [ log pi_k + sum_d Normal(mu_kd, sigma_kd).log_prob(x_d) ]
-func mixtureLogLik(pts, logPi, mu, sigma []float64) float64 {
-	K := len(logPi)
-	halfLog2Pi := 0.5 * math.Log(2*math.Pi)
-	comp := make([]float64, K)
-	total := 0.0
-	for i := 0; i+1 < len(pts); i += 2 {
-		for k := 0; k < K; k++ {
-			c := logPi[k]
-			for d := 0; d < 2; d++ {
-				z := (pts[i+d] - mu[2*k+d]) / sigma[2*k+d]
-				c += -0.5*z*z - math.Log(sigma[2*k+d]) - halfLog2Pi
-			}
-			comp[k] = c
-		}
-		total += logSumExp(comp)
-	}
-	return total
 }
