@@ -17,7 +17,9 @@ func (t matmulTiles) spec() []uint32 {
 		uint32(t.BN / t.TN), uint32(t.BM / t.TM)}
 }
 
-// linearTiles picks the tiles for an m x n output with inner size k. GPUs
+// linearTiles picks matmul.comp's tiles for an m x n output with inner size
+// k, on GPUs and on CPU devices where k is too long for matmul_cpu.comp (see
+// linearCPU). GPUs
 // get 64x64 tiles of 16x16 threads with 4x4 outputs each (32 wide, 2 per
 // thread, along a dimension of 32 or less). CPU rasterisers get 64x64 tiles
 // of 8x8 threads with 8x8 outputs each: on lavapipe that was twice as fast
@@ -44,6 +46,38 @@ func (o *Ops) linearTiles(m, n, k int) (matmulTiles, error) {
 		return t, fmt.Errorf("ops: Linear: an inner size of %d exceeds what one workgroup of %s may loop over", k, o.info.Name)
 	}
 	return t, nil
+}
+
+// cpuTiles configures matmul_cpu.comp, the Linear kernel for CPU
+// rasterisers: workgroups of WG threads share TM rows of x, each thread
+// computes TN columns, and the K loop steps by 4*KU (unrolled). VEC selects
+// vec4 loads, which need x_off, ldx, w_off and ldw to be multiples of 4.
+type cpuTiles struct {
+	WG, TM, TN, KU, VEC int
+}
+
+func (c cpuTiles) spec() []uint32 {
+	return []uint32{uint32(c.WG), uint32(c.TM), uint32(c.TN), uint32(c.KU), uint32(c.VEC)}
+}
+
+// linearCPU picks matmul_cpu.comp's configuration for an m x n output with
+// inner size k on CPU devices; ok is false on GPUs and when one invocation
+// would loop past the budget, about k/(4*KU) + 4*KU iterations (k up to
+// about 131000 with KU = 1), where matmul.comp takes over. On lavapipe
+// (Mesa 22.3) every buffer load is a loop over the 8 SIMD lanes, so the
+// kernel wants few loads per multiply-add: 12x8 outputs per thread with
+// vec4 loads along K ran x [1024, 512] @ w[1024, 512]^T at about 33
+// GFLOP/s against 5.6 for matmul.comp's 8x8 shared-memory tiles (16x16 was
+// as fast but wastes more on ragged edges; unrolling K further was slower).
+func (o *Ops) linearCPU(m, n, k int) (cpuTiles, bool) {
+	if !o.isCPU() {
+		return cpuTiles{}, false
+	}
+	c := cpuTiles{WG: 8, TM: min(12, m), TN: min(8, (n+7)/8), KU: 1, VEC: 1}
+	if o.loopBudget > 0 && ceilDiv(int64(k), int64(4*c.KU))+int64(4*c.KU) > o.loopBudget {
+		return c, false
+	}
+	return c, true
 }
 
 // Linear records y = x w^T (+ b), PyTorch's Linear: x is [rows, in], w is
@@ -77,13 +111,28 @@ func (o *Ops) Linear(seq *vk.Sequence, x, w Mat, b *Mat, y Mat) error {
 		}
 	}
 
-	t, err := o.linearTiles(M, N, K)
-	if err != nil {
-		return err
-	}
-	k, err := o.kernel("matmul", 4, 11, t.spec()...)
-	if err != nil {
-		return err
+	// k runs every piece; kv (matmul_cpu with vec4 loads) the pieces whose
+	// x and w offsets and strides are multiples of 4. t.BM x t.BN is the
+	// output block of one workgroup.
+	var t matmulTiles
+	var k, kv *vk.Kernel
+	var err error
+	if c, ok := o.linearCPU(M, N, K); ok {
+		t = matmulTiles{BM: c.TM, BN: c.WG * c.TN}
+		if kv, err = o.kernel("matmul_cpu", 4, 11, c.spec()...); err != nil {
+			return err
+		}
+		c.VEC = 0
+		if k, err = o.kernel("matmul_cpu", 4, 11, c.spec()...); err != nil {
+			return err
+		}
+	} else {
+		if t, err = o.linearTiles(M, N, K); err != nil {
+			return err
+		}
+		if k, err = o.kernel("matmul", 4, 11, t.spec()...); err != nil {
+			return err
+		}
 	}
 	ldx, ldw, ldy := int64(x.ld()), int64(w.ld()), int64(y.ld())
 	capacity := o.capElems()
@@ -130,7 +179,11 @@ func (o *Ops) Linear(seq *vk.Sequence, x, w Mat, b *Mat, y Mat) error {
 			push := vk.Push(uint32(r), uint32(n), uint32(K), uint32(ldx), uint32(ldw), uint32(ldy),
 				xoff, woff, boff, yoff, hasBias)
 			groups := [3]uint32{uint32(ceilDiv(n, int64(t.BN))), uint32(ceilDiv(r, int64(t.BM))), 1}
-			if err := seq.Dispatch(k, groups, push, xb, wb, bb, yb); err != nil {
+			kd := k
+			if kv != nil && (xoff|woff|uint32(ldx)|uint32(ldw))%4 == 0 {
+				kd = kv
+			}
+			if err := seq.Dispatch(kd, groups, push, xb, wb, bb, yb); err != nil {
 				return fmt.Errorf("ops: Linear: %w", err)
 			}
 		}

@@ -221,6 +221,30 @@ func testLinear(t *testing.T, o *Ops) {
 	}
 }
 
+// TestLinearAligned covers the vec4 path of the CPU kernel: offsets and row
+// strides that are multiples of 4 with an inner size that is not (a tail
+// after the vec4 loop), and ragged row and column blocks.
+func TestLinearAligned(t *testing.T) { bothConfigs(t, testLinearAligned) }
+
+func testLinearAligned(t *testing.T, o *Ops) {
+	d := o.Device()
+	rng := rand.New(rand.NewPCG(3, 4))
+	for _, c := range []struct{ m, k, n int }{{1, 1, 1}, {13, 7, 9}, {25, 257, 65}, {7, 1000, 130}, {40, 1027, 3}} {
+		t.Run(fmt.Sprintf("%dx%dx%d", c.m, c.k, c.n), func(t *testing.T) {
+			ldx, ldw := (c.k+3)/4*4+4, (c.k+3)/4*4+8
+			x := randMat(rng, 4, c.m, c.k, ldx, 1)
+			w := randMat(rng, 8, c.n, c.k, ldw, 1/math.Sqrt(float64(c.k)))
+			b := randMat(rng, 1, 1, c.n, c.n, 1)
+			xm := Mat{Buf: upload(t, d, x.host), Off: 4, Rows: c.m, Cols: c.k, Ld: ldx}
+			wm := Mat{Buf: upload(t, d, w.host), Off: 8, Rows: c.n, Cols: c.k, Ld: ldw}
+			bm := &Mat{Buf: upload(t, d, b.host), Off: 1, Rows: 1, Cols: c.n}
+			ym := Mat{Buf: newBuf(t, d, 2+c.m*(c.n+1)), Off: 2, Rows: c.m, Cols: c.n, Ld: c.n + 1}
+			run(t, d, func(seq *vk.Sequence) error { return o.Linear(seq, xm, wm, bm, ym) })
+			checkNMSE(t, "Linear", readMat(t, ym), ref.Linear(x.dense, c.m, c.k, w.dense, c.n, b.dense))
+		})
+	}
+}
+
 // softmaxWant is the reference for a softmax whose row r uses mask row
 // r / rpm (keep nil for none).
 func softmaxWant(x []float64, rows, cols int, scale float64, keep [][]bool, rpm int) []float64 {
@@ -480,7 +504,7 @@ func TestLoopBudget(t *testing.T) {
 		c := attnCase{batch: 1, nq: 2, heads: 1, dh: 64, nk: []int{40000}, sharedKV: []bool{f}, masked: []bool{f}}
 		t.Run(c.String(), func(t *testing.T) { runAttention(t, o, rng, c) })
 
-		m, k, n := 3, 60000, 5
+		m, k, n := 13, 60000, 65 // full CPU tiles (12x8 per thread) and ragged ones
 		x := randMat(rng, 0, m, k, k, 1)
 		w := randMat(rng, 0, n, k, k, 0.01)
 		ym := Dense(newBuf(t, d, m*n), 0, m, n)

@@ -4,6 +4,7 @@
 //
 // Kernels:
 //   - matmul: PyTorch Linear, Y = X W^T (+ b), shared-memory tiles.
+//   - matmul_cpu: the same for CPU rasterisers, register tiles and vec4 loads.
 //   - softmax: masked, scaled softmax over rows.
 //   - attention: fused multi-head attention with key splits.
 //   - attn_combine: merges attention's key-split partials.

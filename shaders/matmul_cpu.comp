@@ -1,0 +1,131 @@
+#version 450
+#extension GL_EXT_control_flow_attributes : require
+// matmul_cpu.comp: PyTorch Linear, Y[r, o] = sum_k X[r, k] * W[o, k] (+ B[o]),
+// for CPU rasterisers (lavapipe). Same bindings and push constants as
+// matmul.comp; no shared memory and no barriers.
+//
+// lavapipe runs 8 invocations as one SIMD vector, and (Mesa 22.3) turns
+// every buffer load into a loop over the 8 lanes, so the cost is in the
+// number of loads, not in their addresses; a vec4 load costs little more
+// than a scalar one. Thread t of a workgroup of WG threads computes rows
+// row0 .. row0+TM-1 (shared by the workgroup) and columns col0 + t + j*WG,
+// j < TN, walking K with vec4 loads of X and W (VEC = 1: the host checks
+// that x_off, ldx, w_off and ldw are multiples of 4) or scalar ones (VEC =
+// 0), and multiplying each loaded value TN or TM times. Out-of-range rows
+// and columns are clamped for loading, so the control flow stays uniform,
+// and skipped when storing. No shared memory, no barriers.
+//
+// The main K loop steps by 4*KU (its body unrolled) and a scalar loop takes
+// the remaining K % (4*KU), so one invocation runs at most
+// ceil(K / (4*KU)) + 4*KU loop iterations (lavapipe's loop cap, see
+// README.md). Dispatch grid: (ceil(N / (WG*TN)), ceil(M / TM), 1).
+
+layout(constant_id = 0) const uint WG = 8;  // threads, along N
+layout(constant_id = 1) const uint TM = 8;  // rows per workgroup
+layout(constant_id = 2) const uint TN = 2;  // columns per thread
+layout(constant_id = 3) const uint KU = 8;  // K unroll
+layout(constant_id = 4) const uint VEC = 0; // 1: vec4 loads (x_off, ldx, w_off, ldw multiples of 4)
+
+layout(local_size_x = 8, local_size_x_id = 0, local_size_y = 1, local_size_z = 1) in;
+
+layout(std430, set = 0, binding = 0) readonly buffer XBuf { float X[]; };
+layout(std430, set = 0, binding = 1) readonly buffer WBuf { float W[]; };
+layout(std430, set = 0, binding = 0) readonly buffer XBuf4 { vec4 X4[]; };
+layout(std430, set = 0, binding = 1) readonly buffer WBuf4 { vec4 W4[]; };
+layout(std430, set = 0, binding = 2) readonly buffer BBuf { float B[]; };
+layout(std430, set = 0, binding = 3) writeonly buffer YBuf { float Y[]; };
+
+layout(push_constant) uniform Push {
+	uint M;
+	uint N;
+	uint K;
+	uint ldx;
+	uint ldw;
+	uint ldy;
+	uint x_off;
+	uint w_off;
+	uint b_off;
+	uint y_off;
+	uint has_bias;
+} pc;
+
+void main() {
+	const uint lx = gl_LocalInvocationID.x;
+	const uint row0 = gl_WorkGroupID.y * TM;
+	const uint col0 = gl_WorkGroupID.x * (WG * TN);
+
+	float acc[TM * TN];
+	[[unroll]] for (uint i = 0; i < TM * TN; i++) {
+		acc[i] = 0.0;
+	}
+	uint wb[TN];
+	[[unroll]] for (uint j = 0; j < TN; j++) {
+		wb[j] = pc.w_off + min(col0 + lx + j * WG, pc.N - 1) * pc.ldw;
+	}
+	uint xb[TM];
+	[[unroll]] for (uint i = 0; i < TM; i++) {
+		xb[i] = pc.x_off + min(row0 + i, pc.M - 1) * pc.ldx;
+	}
+
+	uint kmain = 0;
+	if (VEC != 0) {
+		kmain = pc.K - pc.K % (4 * KU);
+		for (uint k = 0; k < kmain; k += 4 * KU) {
+			[[unroll]] for (uint u = 0; u < KU; u++) {
+				vec4 b[TN];
+				[[unroll]] for (uint j = 0; j < TN; j++) {
+					b[j] = W4[(wb[j] + k) / 4 + u];
+				}
+				[[unroll]] for (uint i = 0; i < TM; i++) {
+					const vec4 a = X4[(xb[i] + k) / 4 + u];
+					[[unroll]] for (uint j = 0; j < TN; j++) {
+						acc[i * TN + j] += dot(a, b[j]);
+					}
+				}
+			}
+		}
+	} else {
+		kmain = pc.K - pc.K % (4 * KU);
+	}
+	for (uint k = 0; VEC == 0 && k < kmain; k += 4 * KU) {
+		[[unroll]] for (uint u = 0; u < 4 * KU; u++) {
+			float b[TN];
+			[[unroll]] for (uint j = 0; j < TN; j++) {
+				b[j] = W[wb[j] + k + u];
+			}
+			[[unroll]] for (uint i = 0; i < TM; i++) {
+				const float a = X[xb[i] + k + u];
+				[[unroll]] for (uint j = 0; j < TN; j++) {
+					acc[i * TN + j] += a * b[j];
+				}
+			}
+		}
+	}
+	for (uint k = kmain; k < pc.K; k++) {
+		float b[TN];
+		[[unroll]] for (uint j = 0; j < TN; j++) {
+			b[j] = W[wb[j] + k];
+		}
+		[[unroll]] for (uint i = 0; i < TM; i++) {
+			const float a = X[xb[i] + k];
+			[[unroll]] for (uint j = 0; j < TN; j++) {
+				acc[i * TN + j] += a * b[j];
+			}
+		}
+	}
+
+	[[unroll]] for (uint j = 0; j < TN; j++) {
+		const uint col = col0 + lx + j * WG;
+		if (col < pc.N) {
+			float bias = 0.0;
+			if (pc.has_bias != 0) {
+				bias = B[pc.b_off + col];
+			}
+			[[unroll]] for (uint i = 0; i < TM; i++) {
+				if (row0 + i < pc.M) {
+					Y[pc.y_off + (row0 + i) * pc.ldy + col] = acc[i * TN + j] + bias;
+				}
+			}
+		}
+	}
+}
