@@ -1,0 +1,232 @@
+#version 450
+#extension GL_EXT_control_flow_attributes : require
+// attention_cpu.comp: attention.comp for CPU rasterisers (lavapipe). Same
+// bindings, push constants, grid meaning (workgroup x covers WG*QT queries
+// instead of BQ) and output contract as attention.comp; no shared memory and
+// no barriers.
+//
+// lavapipe turns every buffer load into a loop over its 8 SIMD lanes, so the
+// kernel minimises loads per multiply-add: invocation t of workgroup x owns
+// queries x*WG*QT + t + i*WG, i < QT, of head h = y % heads, batch element
+// b = y / heads, with q and the accumulators in registers (DH4 = dh/4 vec4s
+// each), and streams the key and value rows of its split with vec4 loads,
+// each load feeding QT queries. DH must equal dh. With VEC = 1 the host
+// checks that dh, q_off, ldq, q_bstride, kv_off, ldkv, kv_bstride, koff and
+// voff are multiples of 4; VEC = 0 composes the vec4s from scalar loads (any
+// layout; dims past dh read as 0). Out-of-range queries are clamped for loading and skipped
+// when storing, so control flow stays uniform.
+//
+// Per block of BK keys: logits s = (q . k) * scale (-FLT_MAX where masked),
+// the block max, the online-softmax rescale, then acc += exp(s - m) * v, as
+// in attention.comp (m == -inf is never subtracted from itself; an empty
+// split leaves m = -inf, l = 0, acc = 0). The key loop is the only loop not
+// unrolled: ceil(keys / BK) iterations per invocation (lavapipe's loop cap).
+//
+// Output as attention.comp: direct == 1 writes acc / l to
+//   O[o_off + (b*nq + q)*ldo + h*dh + d];
+// otherwise slot s = slot_base + z writes the partial acc to
+//   O[o_off + (((s*batch + b)*heads + h)*nq + q)*dh + d] and
+//   ML[(((s*batch + b)*heads + h)*nq + q)*2 + {0, 1}] = (m, l).
+
+layout(constant_id = 0) const uint WG = 8;   // threads per workgroup
+layout(constant_id = 1) const uint QT = 2;   // queries per thread
+layout(constant_id = 2) const uint DH = 64;  // head width (== pc.dh)
+layout(constant_id = 3) const uint BK = 4;   // keys per block
+layout(constant_id = 4) const uint VEC = 0;  // 1: vec4 loads (see above)
+
+const uint DH4 = (DH + 3) / 4;
+
+layout(local_size_x = 8, local_size_x_id = 0, local_size_y = 1, local_size_z = 1) in;
+
+layout(std430, set = 0, binding = 0) readonly buffer QBuf { float Q[]; };
+layout(std430, set = 0, binding = 1) readonly buffer KVBuf { float KV[]; };
+layout(std430, set = 0, binding = 0) readonly buffer QBuf4 { vec4 Q4[]; };
+layout(std430, set = 0, binding = 1) readonly buffer KVBuf4 { vec4 KV4[]; };
+layout(std430, set = 0, binding = 2) readonly buffer MaskBuf { uint Mask[]; };
+layout(std430, set = 0, binding = 3) writeonly buffer OBuf { float O[]; };
+layout(std430, set = 0, binding = 4) writeonly buffer MLBuf { float ML[]; };
+
+layout(push_constant) uniform Push {
+	uint nq;
+	uint nk;
+	uint heads;
+	uint dh;
+	uint batch;
+	uint ldq;
+	uint ldkv;
+	uint koff;
+	uint voff;
+	uint q_bstride;
+	uint kv_bstride;
+	uint mask_bstride;
+	uint q_off;
+	uint kv_off;
+	uint mask_off;
+	uint o_off;
+	uint has_mask;
+	uint keys_per_split;
+	uint slot_base;
+	uint nslots_total;
+	uint direct;
+	uint ldo;
+	float scale;
+} pc;
+
+// Dims 4j .. 4j+3 of the row at element e: one vec4 load (VEC = 1, e a
+// multiple of 4) or up to four scalar ones, zeros past DH.
+vec4 loadQ(uint e, uint j) {
+	if (VEC != 0) {
+		return Q4[e / 4 + j];
+	}
+	vec4 r = vec4(0.0);
+	[[unroll]] for (uint c = 0; c < 4; c++) {
+		if (4 * j + c < DH) {
+			r[c] = Q[e + 4 * j + c];
+		}
+	}
+	return r;
+}
+
+vec4 loadKV(uint e, uint j) {
+	if (VEC != 0) {
+		return KV4[e / 4 + j];
+	}
+	vec4 r = vec4(0.0);
+	[[unroll]] for (uint c = 0; c < 4; c++) {
+		if (4 * j + c < DH) {
+			r[c] = KV[e + 4 * j + c];
+		}
+	}
+	return r;
+}
+
+void store4(uint e, uint j, vec4 r) {
+	[[unroll]] for (uint c = 0; c < 4; c++) {
+		if (4 * j + c < DH) {
+			O[e + 4 * j + c] = r[c];
+		}
+	}
+}
+
+void main() {
+	const float NEG_INF = uintBitsToFloat(0xff800000u);
+	const float NEG_MAX = uintBitsToFloat(0xff7fffffu);
+
+	const uint lx = gl_LocalInvocationID.x;
+	const uint h = gl_WorkGroupID.y % pc.heads;
+	const uint b = gl_WorkGroupID.y / pc.heads;
+	const uint qfirst = gl_WorkGroupID.x * (WG * QT) + lx;
+	const uint z = gl_WorkGroupID.z;
+	const uint dh = pc.dh;
+
+	uint k0 = z * pc.keys_per_split;
+	uint k1 = k0;
+	if (k0 < pc.nk) {
+		k1 = min(pc.nk - k0, pc.keys_per_split) + k0;
+	}
+
+	vec4 qr[QT * DH4];
+	vec4 acc[QT * DH4];
+	float m[QT];
+	float l[QT];
+	[[unroll]] for (uint i = 0; i < QT; i++) {
+		const uint q = min(qfirst + i * WG, pc.nq - 1);
+		const uint qb = pc.q_off + b * pc.q_bstride + q * pc.ldq + h * dh;
+		[[unroll]] for (uint j = 0; j < DH4; j++) {
+			qr[i * DH4 + j] = loadQ(qb, j);
+			acc[i * DH4 + j] = vec4(0.0);
+		}
+		m[i] = NEG_INF;
+		l[i] = 0.0;
+	}
+
+	const uint kvbase = pc.kv_off + b * pc.kv_bstride + h * dh;
+	const uint mbase = pc.mask_off + b * pc.mask_bstride;
+
+	for (uint kb = k0; kb < k1; kb += BK) {
+		const uint nv = min(BK, k1 - kb);
+		float s[QT * BK];
+		[[unroll]] for (uint kk = 0; kk < BK; kk++) {
+			const uint key = min(kb + kk, k1 - 1);
+			const uint kr = kvbase + key * pc.ldkv + pc.koff;
+			vec4 dot4[QT];
+			[[unroll]] for (uint i = 0; i < QT; i++) {
+				dot4[i] = vec4(0.0);
+			}
+			[[unroll]] for (uint j = 0; j < DH4; j++) {
+				const vec4 kv = loadKV(kr, j);
+				[[unroll]] for (uint i = 0; i < QT; i++) {
+					dot4[i] += qr[i * DH4 + j] * kv;
+				}
+			}
+			bool keep = true;
+			if (pc.has_mask != 0) {
+				keep = Mask[mbase + key] != 0u;
+			}
+			[[unroll]] for (uint i = 0; i < QT; i++) {
+				float sv = ((dot4[i].x + dot4[i].y) + (dot4[i].z + dot4[i].w)) * pc.scale;
+				if (!keep) {
+					sv = NEG_MAX;
+				}
+				s[i * BK + kk] = sv;
+			}
+		}
+
+		float mn[QT];
+		[[unroll]] for (uint i = 0; i < QT; i++) {
+			float bm = NEG_INF;
+			[[unroll]] for (uint kk = 0; kk < BK; kk++) {
+				if (kk < nv) {
+					bm = max(bm, s[i * BK + kk]);
+				}
+			}
+			mn[i] = max(m[i], bm);
+			const float corr = (m[i] == mn[i]) ? 1.0 : exp(m[i] - mn[i]);
+			l[i] *= corr;
+			[[unroll]] for (uint j = 0; j < DH4; j++) {
+				acc[i * DH4 + j] *= corr;
+			}
+			m[i] = mn[i];
+		}
+
+		[[unroll]] for (uint kk = 0; kk < BK; kk++) {
+			if (kk < nv) {
+				const uint vr = kvbase + (kb + kk) * pc.ldkv + pc.voff;
+				float e[QT];
+				[[unroll]] for (uint i = 0; i < QT; i++) {
+					e[i] = exp(s[i * BK + kk] - mn[i]);
+					l[i] += e[i];
+				}
+				[[unroll]] for (uint j = 0; j < DH4; j++) {
+					const vec4 vv = loadKV(vr, j);
+					[[unroll]] for (uint i = 0; i < QT; i++) {
+						acc[i * DH4 + j] += e[i] * vv;
+					}
+				}
+			}
+		}
+	}
+
+	[[unroll]] for (uint i = 0; i < QT; i++) {
+		const uint q = qfirst + i * WG;
+		if (q < pc.nq) {
+			if (pc.direct != 0) {
+				const uint ob = pc.o_off + (b * pc.nq + q) * pc.ldo + h * dh;
+				[[unroll]] for (uint j = 0; j < DH4; j++) {
+					store4(ob, j, acc[i * DH4 + j] / l[i]);
+				}
+			} else {
+				const uint sl = pc.slot_base + z;
+				if (sl < pc.nslots_total) {
+					const uint idx = ((sl * pc.batch + b) * pc.heads + h) * pc.nq + q;
+					const uint ob = pc.o_off + idx * dh;
+					[[unroll]] for (uint j = 0; j < DH4; j++) {
+						store4(ob, j, acc[i * DH4 + j]);
+					}
+					ML[idx * 2] = m[i];
+					ML[idx * 2 + 1] = l[i];
+				}
+			}
+		}
+	}
+}
