@@ -49,41 +49,18 @@ type AttnArgs struct {
 
 // attnConfig is one configuration of attention.comp's specialization
 // constants.
-//
-// With CPU set it configures attention_cpu.comp instead: WG threads of QT
-// queries each (BQ = WG*QT queries per workgroup), heads of MaxDH = dh,
-// BK keys per block, vec4 loads when Vec.
 type attnConfig struct {
 	BQ, MaxDH, WG, BK int
-	CPU, Vec          bool
-	QT                int
 }
 
 func (c attnConfig) spec() []uint32 {
-	if c.CPU {
-		vec := uint32(0)
-		if c.Vec {
-			vec = 1
-		}
-		return []uint32{uint32(c.WG), uint32(c.QT), uint32(c.MaxDH), uint32(c.BK), vec}
-	}
 	return []uint32{uint32(c.BQ), uint32(c.MaxDH), uint32(c.WG), uint32(c.BK)}
-}
-
-func (c attnConfig) name() string {
-	if c.CPU {
-		return "attention_cpu"
-	}
-	return "attention"
 }
 
 // itersPerBlock overestimates the loop iterations one invocation runs per
 // block of BK keys when the compiler unrolls none of the short loops over
 // staged elements, keys and threads per query (see lavapipeLoopBudget).
 func (c attnConfig) itersPerBlock() int64 {
-	if c.CPU {
-		return 2 // only the key loop (one iteration per block) is not unrolled
-	}
 	tpq := c.WG / c.BQ
 	sl := ceilDivInt(c.BK*c.MaxDH, c.WG) // staging loads per thread
 	fl := ceilDivInt(c.BK, c.WG)         // keep flags per thread
@@ -134,42 +111,6 @@ func (o *Ops) attnConfigFor(nq, dh int) (attnConfig, error) {
 	}
 	return c, fmt.Errorf("ops: Attention: a head width of %d needs more shared memory than the device's %d bytes", dh, o.info.SharedMemory)
 }
-
-// attnCPU picks attention_cpu.comp for CPU devices and heads up to 128
-// wide, with vec4 loads when they are aligned: head width a multiple of 4 and
-// every element offset and stride of Q and of the key/value rows a multiple
-// of 4 (binding starts are aligned to o.align bytes, a multiple of 16, which
-// keeps that); else with scalar loads.
-//
-// On lavapipe each buffer load costs a loop over the 8 lanes, so the kernel
-// loads every key and value element once for QT queries per invocation.
-func (o *Ops) attnCPU(a AttnArgs, srcs []KVSource) (attnConfig, bool) {
-	dh := a.DimHead
-	if !o.isCPU() || o.attnOverride != nil || dh > 128 {
-		return attnConfig{}, false
-	}
-	vec := o.align%16 == 0 && dh%4 == 0 && a.Q.Off%4 == 0 && a.Q.ld()%4 == 0 && a.QBatchStride%4 == 0
-	for _, s := range srcs {
-		if s.KV.Off%4 != 0 || s.KV.ld()%4 != 0 || s.BatchStride%4 != 0 || s.KOff%4 != 0 || s.VOff%4 != 0 {
-			vec = false
-		}
-	}
-	// QT queries of dh dims each take 2*QT*ceil(dh/4) vec4 registers:
-	// 16 queries up to dh 64, fewer for wider heads or fewer queries.
-	// (lavapipe's compile time grows steeply with them: about 50 s for
-	// QT 8 with dh 128, hence at most 512 values per thread past dh 64.)
-	limit := 1024
-	if dh > 64 {
-		limit = 512
-	}
-	qt := 1
-	for qt < attnCPUQT && 2*qt*dh <= limit && 8*qt < a.NQ {
-		qt *= 2
-	}
-	return attnConfig{CPU: true, Vec: vec, WG: 8, QT: qt, BQ: 8 * qt, MaxDH: dh, BK: attnCPUBK}, true
-}
-
-var attnCPUQT, attnCPUBK = 16, 2
 
 // attnPlan is how Attention cuts its work: units of bc batch elements by qc
 // queries, each source's keys in chunks of kc[s], and kps keys per split.
@@ -259,14 +200,11 @@ func (o *Ops) Attention(seq *vk.Sequence, a AttnArgs, scratch func(bytes int64) 
 	if err != nil {
 		return err
 	}
-	if c, ok := o.attnCPU(a, srcs); ok {
-		cfg = c
-	}
 	plan, err := o.planAttention(a, cfg, srcs, nk, reach)
 	if err != nil {
 		return err
 	}
-	attn, err := o.kernel(cfg.name(), 5, 23, cfg.spec()...)
+	attn, err := o.kernel("attention", 5, 23, cfg.spec()...)
 	if err != nil {
 		return err
 	}
