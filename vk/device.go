@@ -59,6 +59,10 @@ type Info struct {
 	MaxStorageBufferRange uint64
 	// MinStorageBufferOffsetAlignment is the alignment of binding offsets.
 	MinStorageBufferOffsetAlignment uint64
+	// MaxUniformBufferRange and MinUniformBufferOffsetAlignment are the
+	// same limits for uniform-buffer bindings (see KernelSpec.Uniform).
+	MaxUniformBufferRange           uint64
+	MinUniformBufferOffsetAlignment uint64
 	MaxPushConstants                uint32
 	Float16                         bool // shaderFloat16
 	Storage16                       bool // storageBuffer16BitAccess
@@ -354,6 +358,8 @@ func (in *instance) describe(index int, p vk.PhysicalDevice, exts []string) Info
 		MaxGroupCount:                   lim.MaxComputeWorkGroupCount,
 		MaxStorageBufferRange:           uint64(lim.MaxStorageBufferRange),
 		MinStorageBufferOffsetAlignment: uint64(lim.MinStorageBufferOffsetAlignment),
+		MaxUniformBufferRange:           uint64(lim.MaxUniformBufferRange),
+		MinUniformBufferOffsetAlignment: uint64(lim.MinUniformBufferOffsetAlignment),
 		MaxPushConstants:                lim.MaxPushConstantsSize,
 		TimestampPeriod:                 lim.TimestampPeriod,
 	}

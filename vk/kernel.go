@@ -19,14 +19,29 @@ import (
 type KernelSpec struct {
 	Name     string   // shader name, used in errors and as part of the cache key
 	Code     []byte   // SPIR-V, entry point "main"
-	Buffers  int      // storage buffers at bindings 0..Buffers-1 of set 0
+	Buffers  int      // buffers at bindings 0..Buffers-1 of set 0
 	PushSize int      // bytes of push constants (a multiple of 4, may be 0)
 	Spec     []uint32 // specialization constants: constant_id i takes Spec[i]
+	// Uniform marks the bindings that are uniform buffers (bit i for binding
+	// i); the others are storage buffers. A uniform binding may cover at
+	// most Info.MaxUniformBufferRange bytes. On CPU rasterisers such as
+	// lavapipe a uniform-buffer load whose offset is the same for every
+	// invocation is one scalar load, where a storage-buffer load is a loop
+	// over the SIMD lanes.
+	Uniform uint32
+}
+
+// descriptorType is the descriptor type of binding i.
+func (s KernelSpec) descriptorType(i int) vk.DescriptorType {
+	if i < 32 && s.Uniform&(1<<i) != 0 {
+		return vk.DescriptorTypeUniformBuffer
+	}
+	return vk.DescriptorTypeStorageBuffer
 }
 
 func (s KernelSpec) key() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s/%d/%d/%d", s.Name, len(s.Code), s.Buffers, s.PushSize)
+	fmt.Fprintf(&b, "%s/%d/%d/%d/%x", s.Name, len(s.Code), s.Buffers, s.PushSize, s.Uniform)
 	for _, v := range s.Spec {
 		fmt.Fprintf(&b, ",%d", v)
 	}
@@ -54,6 +69,9 @@ func (d *Device) Kernel(spec KernelSpec) (*Kernel, error) {
 	}
 	if spec.Buffers < 0 || spec.PushSize < 0 || spec.PushSize%4 != 0 {
 		return nil, fmt.Errorf("vk: kernel %s: bad layout (%d buffers, %d push bytes)", spec.Name, spec.Buffers, spec.PushSize)
+	}
+	if spec.Buffers < 32 && spec.Uniform>>uint(spec.Buffers) != 0 {
+		return nil, fmt.Errorf("vk: kernel %s: uniform mask %#x names bindings past its %d buffers", spec.Name, spec.Uniform, spec.Buffers)
 	}
 	if uint32(spec.PushSize) > d.info.MaxPushConstants {
 		return nil, fmt.Errorf("vk: kernel %s: %d bytes of push constants exceed the device's %d", spec.Name, spec.PushSize, d.info.MaxPushConstants)
@@ -98,7 +116,7 @@ func (k *Kernel) build() error {
 	for i := range bindings {
 		bindings[i] = vk.DescriptorSetLayoutBinding{
 			Binding:         uint32(i),
-			DescriptorType:  vk.DescriptorTypeStorageBuffer,
+			DescriptorType:  k.spec.descriptorType(i),
 			DescriptorCount: 1,
 			StageFlags:      vk.ShaderStageFlags(vk.ShaderStageComputeBit),
 		}

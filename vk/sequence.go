@@ -12,11 +12,12 @@ import (
 	vk "github.com/vulkan-go/vulkan"
 )
 
-// Binding is one storage buffer bound to a kernel: a byte range of a buffer,
-// and whether the dispatch writes it (which decides where barriers go).
+// Binding is one buffer bound to a kernel: a byte range of a buffer, and
+// whether the dispatch writes it (which decides where barriers go). Whether
+// it is a storage or a uniform buffer comes from the kernel (KernelSpec.Uniform).
 type Binding struct {
 	Buf    *Buffer
-	Offset int64 // bytes; a multiple of Info.MinStorageBufferOffsetAlignment
+	Offset int64 // bytes; a multiple of Info.MinStorageBufferOffsetAlignment (MinUniformBufferOffsetAlignment for uniform buffers)
 	Size   int64 // bytes; 0 means from Offset to the end of the buffer
 	Write  bool
 }
@@ -143,6 +144,19 @@ func (s *Sequence) Dispatch(k *Kernel, groups [3]uint32, push []byte, bindings .
 		if start < 0 || end > b.Buf.size || end <= start {
 			return fmt.Errorf("vk: kernel %s: binding %d range [%d, %d) is outside its buffer of %d bytes", k.spec.Name, i, start, end, b.Buf.size)
 		}
+		if k.spec.descriptorType(i) == vk.DescriptorTypeUniformBuffer {
+			if b.Write {
+				return fmt.Errorf("vk: kernel %s: binding %d is a uniform buffer and cannot be written", k.spec.Name, i)
+			}
+			if a := int64(info.MinUniformBufferOffsetAlignment); a > 1 && start%a != 0 {
+				return fmt.Errorf("vk: kernel %s: uniform binding %d offset %d is not a multiple of %d", k.spec.Name, i, start, a)
+			}
+			if uint64(end-start) > info.MaxUniformBufferRange {
+				return fmt.Errorf("vk: kernel %s: uniform binding %d covers %d bytes, more than the device's maxUniformBufferRange %d",
+					k.spec.Name, i, end-start, info.MaxUniformBufferRange)
+			}
+			continue
+		}
 		if a := int64(info.MinStorageBufferOffsetAlignment); a > 1 && start%a != 0 {
 			return fmt.Errorf("vk: kernel %s: binding %d offset %d is not a multiple of %d", k.spec.Name, i, start, a)
 		}
@@ -262,18 +276,25 @@ func (s *Sequence) record() error {
 		return err
 	}
 	d.live.Add(1)
-	nbind := 0
+	nstorage, nuniform := 0, 0
 	for _, op := range s.ops {
-		nbind += len(op.bindings)
+		for j := range op.bindings {
+			if op.k.spec.descriptorType(j) == vk.DescriptorTypeUniformBuffer {
+				nuniform++
+			} else {
+				nstorage++
+			}
+		}
 	}
-	if nbind == 0 {
-		nbind = 1
+	sizes := []vk.DescriptorPoolSize{{Type: vk.DescriptorTypeStorageBuffer, DescriptorCount: uint32(max(nstorage, 1))}}
+	if nuniform > 0 {
+		sizes = append(sizes, vk.DescriptorPoolSize{Type: vk.DescriptorTypeUniformBuffer, DescriptorCount: uint32(nuniform)})
 	}
 	pci := &vk.DescriptorPoolCreateInfo{
 		SType:         vk.StructureTypeDescriptorPoolCreateInfo,
 		MaxSets:       uint32(len(s.ops)),
-		PoolSizeCount: 1,
-		PPoolSizes:    []vk.DescriptorPoolSize{{Type: vk.DescriptorTypeStorageBuffer, DescriptorCount: uint32(nbind)}},
+		PoolSizeCount: uint32(len(sizes)),
+		PPoolSizes:    sizes,
 	}
 	var madeDescPool = s.descPool
 	r := vk.CreateDescriptorPool(d.handle, pci, nil, &madeDescPool)
@@ -319,7 +340,7 @@ func (s *Sequence) record() error {
 				DstSet:          sets[i],
 				DstBinding:      uint32(j),
 				DescriptorCount: 1,
-				DescriptorType:  vk.DescriptorTypeStorageBuffer,
+				DescriptorType:  op.k.spec.descriptorType(j),
 				PBufferInfo: []vk.DescriptorBufferInfo{{
 					Buffer: b.Buf.handle,
 					Offset: vk.DeviceSize(start),
