@@ -42,7 +42,7 @@ func (d *Device) NewBuffer(size int64) (*Buffer, error) {
 		return nil, err
 	}
 	b := &Buffer{d: d, handle: h, memory: mem, size: size, mapped: mapped}
-	d.liveBytes.Add(size)
+	d.addLiveBytes(size)
 	return b, nil
 }
 
@@ -116,7 +116,7 @@ func (b *Buffer) Free() {
 	}
 	b.once.Do(func() {
 		b.d.freeBuffer(b.handle, b.memory, b.mapped)
-		b.d.liveBytes.Add(-b.size)
+		b.d.addLiveBytes(-b.size)
 	})
 }
 

@@ -66,11 +66,16 @@ type Info struct {
 	MaxPushConstants                uint32
 	Float16                         bool // shaderFloat16
 	Storage16                       bool // storageBuffer16BitAccess
-	CoopMatrix                      []CoopMatrixShape
-	Timestamps                      bool    // compute queue supports timestamps
-	TimestampPeriod                 float32 // nanoseconds per timestamp tick
-	DeviceMemory                    uint64  // size of the largest device-local heap
-	HostVisible                     bool    // device-local memory is host-visible (buffers are mapped directly)
+	// Int64 and Float64 are shaderInt64 and shaderFloat64, enabled when
+	// present: CPU kernels load 64-bit components, which lavapipe moves at
+	// the cost of one 32-bit component each.
+	Int64           bool
+	Float64         bool
+	CoopMatrix      []CoopMatrixShape
+	Timestamps      bool    // compute queue supports timestamps
+	TimestampPeriod float32 // nanoseconds per timestamp tick
+	DeviceMemory    uint64  // size of the largest device-local heap
+	HostVisible     bool    // device-local memory is host-visible (buffers are mapped directly)
 }
 
 // instance is the process-wide Vulkan instance, shared by every Device.
@@ -363,6 +368,11 @@ func (in *instance) describe(index int, p vk.PhysicalDevice, exts []string) Info
 		MaxPushConstants:                lim.MaxPushConstantsSize,
 		TimestampPeriod:                 lim.TimestampPeriod,
 	}
+	var feats vk.PhysicalDeviceFeatures
+	vk.GetPhysicalDeviceFeatures(p, &feats)
+	feats.Deref()
+	info.Int64 = feats.ShaderInt64 == vk.True
+	info.Float64 = feats.ShaderFloat64 == vk.True
 	api := props.ApiVersion
 	if in.version >= minAPIForProps2 && api >= minAPIForProps2 {
 		haveDriver := api >= minAPIForDriver || hasName(exts, driverPropsExt)
@@ -526,6 +536,7 @@ type Device struct {
 
 	live      atomic.Int64 // live Vulkan objects and allocations made through this device
 	liveBytes atomic.Int64 // bytes of device memory held by buffers
+	peakBytes atomic.Int64 // high-water mark of liveBytes since the last ResetPeakBytes
 	closed    atomic.Bool
 }
 
@@ -601,11 +612,22 @@ func newDevice(in *instance, idx int) (*Device, error) {
 			enable = append(enable, float16Int8Ext+nullTerminator)
 			haveF16 = true
 		}
-		p, free := featureChain(info.Storage16, info.Float16 && haveF16, haveF16)
+		p, free := featureChain(info.Storage16, info.Float16 && haveF16, haveF16, info.Int64, info.Float64)
 		if p != nil {
 			ci.PNext = p
 			chain = free
 		}
+	}
+	if ci.PNext == nil && (info.Int64 || info.Float64) {
+		// Without a Features2 chain the core features go here instead.
+		var f vk.PhysicalDeviceFeatures
+		if info.Int64 {
+			f.ShaderInt64 = vk.True
+		}
+		if info.Float64 {
+			f.ShaderFloat64 = vk.True
+		}
+		ci.PEnabledFeatures = []vk.PhysicalDeviceFeatures{f}
 	}
 	ci.EnabledExtensionCount = uint32(len(enable))
 	ci.PpEnabledExtensionNames = enable
@@ -671,6 +693,27 @@ func (d *Device) Info() Info { return d.info }
 // sequences) made through this device are still alive, and how many bytes of
 // device memory buffers hold. Leak tests watch these.
 func (d *Device) LiveObjects() (objects, bytes int64) { return d.live.Load(), d.liveBytes.Load() }
+
+// PeakBytes is the most device memory that buffers made through this device
+// have held at once since it was opened or since the last ResetPeakBytes.
+// Staging buffers used inside uploads and downloads are not counted.
+func (d *Device) PeakBytes() int64 { return d.peakBytes.Load() }
+
+// ResetPeakBytes restarts the high-water mark of PeakBytes at the bytes that
+// buffers hold now, so that a following PeakBytes covers what happens next.
+func (d *Device) ResetPeakBytes() { d.peakBytes.Store(d.liveBytes.Load()) }
+
+// addLiveBytes counts n bytes of buffers made (n > 0) or freed (n < 0) and
+// raises the high-water mark.
+func (d *Device) addLiveBytes(n int64) {
+	now := d.liveBytes.Add(n)
+	for {
+		peak := d.peakBytes.Load()
+		if now <= peak || d.peakBytes.CompareAndSwap(peak, now) {
+			return
+		}
+	}
+}
 
 // Close waits for the device to go idle and destroys it. Buffers, kernels
 // and sequences made from it must not be used afterwards.
