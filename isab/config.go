@@ -51,6 +51,31 @@ type Options struct {
 	// LatentSelfAttend, when non-nil, says whether attn1 attends over
 	// concat(latents, x). Without it and without metadata it is false.
 	LatentSelfAttend *bool
+	// Precision is the number format on the device; "" means FP32. Load
+	// and LoadFile honour it (see NewWithPrecision and Model.Precision).
+	Precision Precision
+}
+
+// Precision is the number format of a model's weights and intermediate
+// results on the device. Inputs and outputs are float32 either way.
+type Precision string
+
+// The precisions. FP16 stores weights and activations as IEEE half floats
+// and accumulates in float32; Auto picks FP16 where the device is expected
+// to run it faster, else FP32.
+const (
+	FP32 Precision = "fp32"
+	FP16 Precision = "fp16"
+	Auto Precision = "auto"
+)
+
+// ParsePrecision parses "fp32", "fp16" or "auto".
+func ParsePrecision(s string) (Precision, error) {
+	switch p := Precision(s); p {
+	case FP32, FP16, Auto:
+		return p, nil
+	}
+	return "", fmt.Errorf("isab: unknown precision %q (want fp32, fp16 or auto)", s)
 }
 
 // Bool returns a pointer to v, for Options.LatentSelfAttend.

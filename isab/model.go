@@ -21,6 +21,7 @@ type Model struct {
 	cfg     Config
 	latents *vk.Buffer // learned latents, nil when they are passed in
 	attn    [2]attnBuffers
+	half    bool // weights and intermediates are IEEE half floats (FP16)
 }
 
 type attnBuffers struct{ q, kv, out *vk.Buffer }
@@ -46,11 +47,17 @@ func LoadFile(dev *vk.Device, f *safetensors.File, opts Options) (*Model, error)
 	if err != nil {
 		return nil, err
 	}
-	return New(dev, cfg, w)
+	return NewWithPrecision(dev, cfg, w, opts.Precision)
 }
 
-// New uploads host weights of the given configuration to dev.
+// New uploads host weights of the given configuration to dev, in FP32 (see
+// NewWithPrecision).
 func New(dev *vk.Device, cfg Config, w *Weights) (*Model, error) {
+	return newModel(dev, cfg, w, false)
+}
+
+// newModel uploads the weights, as half floats when half is set.
+func newModel(dev *vk.Device, cfg Config, w *Weights, half bool) (*Model, error) {
 	if err := w.check(cfg); err != nil {
 		return nil, err
 	}
@@ -58,8 +65,13 @@ func New(dev *vk.Device, cfg Config, w *Weights) (*Model, error) {
 	if err != nil {
 		return nil, fmt.Errorf("isab: %w", err)
 	}
-	m := &Model{dev: dev, ops: o, cfg: cfg}
-	upload := func(v []float32) (*vk.Buffer, error) { return vk.BufferFrom(dev, v) }
+	m := &Model{dev: dev, ops: o, cfg: cfg, half: half}
+	upload := func(v []float32) (*vk.Buffer, error) {
+		if half {
+			return uploadHalf(dev, o, v)
+		}
+		return vk.BufferFrom(dev, v)
+	}
 	if cfg.NumLatents > 0 {
 		if m.latents, err = upload(w.Latents); err != nil {
 			m.Close()
@@ -132,28 +144,113 @@ func WithLatents(l *Tensor) ForwardOption { return func(a *forwardArgs) { a.late
 
 // Forward runs the block on x [batch, n, dim] and returns out [batch, n, dim]
 // and the updated latents [batch, m, dim], both on the device; the caller
-// frees them.
+// frees them. The whole pass is one submission with no host round trip.
+// To run the same shapes again and again without recording the pass and
+// allocating its temporaries each time, use Prepare.
 func (m *Model) Forward(ctx context.Context, x *Tensor, opts ...ForwardOption) (out, lat *Tensor, err error) {
+	pl, err := m.Prepare(x, opts...)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer pl.Close()
+	if err := pl.Run(ctx); err != nil {
+		return nil, nil, err
+	}
+	out, lat = pl.out, pl.lat
+	pl.out, pl.lat = nil, nil // handed to the caller
+	return out, lat, nil
+}
+
+// Plan is one forward pass recorded for fixed input tensors, with its
+// temporaries and outputs allocated: Run replays the recorded command
+// buffer, reading whatever x (and the mask and latents) hold at that time.
+// A Plan is not safe for concurrent use; Close frees it.
+type Plan struct {
+	seq      *vk.Sequence
+	temps    []*vk.Buffer
+	out, lat *Tensor
+	stages   *[]StageTime
+}
+
+// Prepare records the forward pass over x and the options' mask and latents
+// (see Forward) without running it. The plan keeps references to those
+// tensors: they must stay alive, unchanged in shape, until the plan is
+// closed. With WithStageTimes, every Run stores its per-dispatch times.
+func (m *Model) Prepare(x *Tensor, opts ...ForwardOption) (*Plan, error) {
 	var a forwardArgs
 	for _, o := range opts {
 		o(&a)
 	}
-	p, err := m.plan(x, a)
+	in, err := m.inputs(x, a)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	return m.run(ctx, p, a.stages)
+	return m.record(in, a.stages)
 }
 
-// shapes of one forward pass.
-type plan struct {
+// Run runs the recorded pass once; its results are in Out and Latents.
+func (p *Plan) Run(ctx context.Context) error {
+	if p.seq == nil {
+		return errors.New("isab: Run on a closed plan")
+	}
+	if err := p.seq.Run(ctx); err != nil {
+		return fmt.Errorf("isab: running the forward pass: %w", err)
+	}
+	if p.stages != nil {
+		*p.stages = (*p.stages)[:0]
+		if ts, err := p.seq.Timings(); err == nil {
+			for i, name := range p.seq.Names() {
+				*p.stages = append(*p.stages, StageTime{Kernel: name, Time: ts[i]})
+			}
+		}
+	}
+	return nil
+}
+
+// Out is the plan's output [batch, n, dim], owned by the plan and
+// overwritten by every Run.
+func (p *Plan) Out() *Tensor { return p.out }
+
+// Latents is the plan's updated latents [batch, m, dim], owned by the plan
+// and overwritten by every Run.
+func (p *Plan) Latents() *Tensor { return p.lat }
+
+// Close frees the plan's sequence, temporaries and outputs. It is safe to
+// call more than once.
+func (p *Plan) Close() {
+	if p.seq != nil {
+		p.seq.Close()
+		p.seq = nil
+	}
+	for _, t := range p.temps {
+		t.Free()
+	}
+	p.temps = nil
+	p.out.Free()
+	p.lat.Free()
+	p.out, p.lat = nil, nil
+}
+
+// toHalf allocates a half temporary for the n float32 values of src and
+// appends the step that converts them.
+func (m *Model) toHalf(seq *vk.Sequence, steps *[]func() error, alloc func(int) (*vk.Buffer, error), src *vk.Buffer, n int) (*vk.Buffer, error) {
+	h, err := alloc(n)
+	if err != nil {
+		return nil, err
+	}
+	*steps = append(*steps, func() error { return m.ops.Convert(seq, ops.Dense(src, 0, 1, n), ops.DenseHalf(h, 0, 1, n)) })
+	return h, nil
+}
+
+// inputs holds the checked inputs and shapes of one forward pass.
+type inputs struct {
 	x, mask   *Tensor
 	latents   *vk.Buffer
 	b, n, m   int
 	latShared bool // one set of latents for every batch element
 }
 
-func (m *Model) plan(x *Tensor, a forwardArgs) (*plan, error) {
+func (m *Model) inputs(x *Tensor, a forwardArgs) (*inputs, error) {
 	cfg := m.cfg
 	if x == nil {
 		return nil, errors.New("isab: x is nil")
@@ -167,7 +264,7 @@ func (m *Model) plan(x *Tensor, a forwardArgs) (*plan, error) {
 	if len(x.shape) != 3 || x.shape[2] != cfg.Dim {
 		return nil, fmt.Errorf("isab: x has shape %s, want [batch, n, %d]", shapeString(x.shape), cfg.Dim)
 	}
-	p := &plan{x: x, b: x.shape[0], n: x.shape[1]}
+	p := &inputs{x: x, b: x.shape[0], n: x.shape[1]}
 	if a.mask != nil {
 		if a.mask.dev != m.dev {
 			return nil, errors.New("isab: the mask lives on another device than the model")
@@ -204,73 +301,102 @@ func (m *Model) plan(x *Tensor, a forwardArgs) (*plan, error) {
 	return p, nil
 }
 
-// run records and runs one forward pass:
+// record records one forward pass into a new plan:
 //
 //	q1 = to_q(latents)            kv1 = to_kv(x) [and to_kv(latents)]
 //	q2 = to_q(x)                  (independent, so no barriers between)
 //	latents' = to_out(attend(q1, kv1, mask))
 //	kv2 = to_kv(latents')
 //	out = to_out(attend(q2, kv2))
-func (m *Model) run(ctx context.Context, p *plan, stages *[]StageTime) (out, lat *Tensor, err error) {
+func (m *Model) record(p *inputs, stages *[]StageTime) (pl *Plan, err error) {
 	cfg := m.cfg
 	D, I := cfg.Dim, cfg.Inner()
 	B, N, M := p.b, p.n, p.m
 	if int64(B)*int64(N)*int64(2*I) > math.MaxInt32 || int64(B)*int64(M)*int64(2*I) > math.MaxInt32 {
-		return nil, nil, fmt.Errorf("isab: batch %d x n %d is too large for one pass; split the batch", B, N)
+		return nil, fmt.Errorf("isab: batch %d x n %d is too large for one pass; split the batch", B, N)
 	}
 	seq := m.dev.NewSequence()
-	defer seq.Close()
 	if stages != nil {
 		seq.EnableTimestamps()
 	}
-	var temps []*vk.Buffer
+	pl = &Plan{seq: seq, stages: stages}
 	defer func() {
-		for _, t := range temps {
-			t.Free()
+		if err != nil {
+			pl.Close()
+			pl = nil
 		}
 	}()
-	alloc := func(elems int) (*vk.Buffer, error) {
-		b, err := m.dev.NewBuffer(int64(elems) * 4)
+	allocBytes := func(bytes int64) (*vk.Buffer, error) {
+		b, err := m.dev.NewBuffer(bytes)
 		if err != nil {
 			return nil, fmt.Errorf("isab: batch %d, n %d: %w", B, N, err)
 		}
-		temps = append(temps, b)
+		pl.temps = append(pl.temps, b)
 		return b, nil
 	}
-	scratch := func(bytes int64) (*vk.Buffer, error) { return alloc(int(bytes / 4)) }
-	mat := func(b *vk.Buffer, rows, cols int) ops.Mat { return ops.Mat{Buf: b, Rows: rows, Cols: cols, Ld: cols} }
+	// alloc allocates an intermediate of elems elements of the model's
+	// precision; the attention partials (scratch) are float32 either way.
+	alloc := func(elems int) (*vk.Buffer, error) {
+		if m.half {
+			return allocBytes(halfBytes(elems))
+		}
+		return allocBytes(int64(elems) * 4)
+	}
+	scratch := allocBytes
+	mat := func(b *vk.Buffer, rows, cols int) ops.Mat {
+		return ops.Mat{Buf: b, Rows: rows, Cols: cols, Ld: cols, Half: m.half}
+	}
+	var steps []func() error
+	// In FP16, x and external latents are converted to half temporaries
+	// first, and the results are converted back to float32 at the end.
+	xbuf, latbuf := p.x.buf, p.latents
+	if m.half {
+		var err error
+		if xbuf, err = m.toHalf(seq, &steps, alloc, p.x.buf, p.b*p.n*D); err != nil {
+			return nil, err
+		}
+		if latbuf != m.latents {
+			rows := M
+			if !p.latShared {
+				rows = B * M
+			}
+			if latbuf, err = m.toHalf(seq, &steps, alloc, p.latents, rows*D); err != nil {
+				return nil, err
+			}
+		}
+	}
 
 	latRows := B * M
 	latStride := M // rows between batch elements of the latents; 0 when shared
 	if p.latShared {
 		latRows, latStride = M, 0
 	}
-	x := mat(p.x.buf, B*N, D)
-	L := mat(p.latents, latRows, D)
+	x := mat(xbuf, B*N, D)
+	L := mat(latbuf, latRows, D)
 	w1, w2 := m.attn[0], m.attn[1]
 
 	q1b, err := alloc(latRows * I)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	kvx, err := alloc(B * N * 2 * I)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	q2b, err := alloc(B * N * I)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	steps := []func() error{
+	steps = append(steps,
 		func() error { return m.ops.Linear(seq, L, mat(w1.q, I, D), nil, mat(q1b, latRows, I)) },
 		func() error { return m.ops.Linear(seq, x, mat(w1.kv, 2*I, D), nil, mat(kvx, B*N, 2*I)) },
 		func() error { return m.ops.Linear(seq, x, mat(w2.q, I, D), nil, mat(q2b, B*N, I)) },
-	}
+	)
 	sources := []ops.KVSource{}
 	if cfg.LatentSelfAttend {
 		kvl, err := alloc(latRows * 2 * I)
 		if err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 		steps = append(steps, func() error { return m.ops.Linear(seq, L, mat(w1.kv, 2*I, D), nil, mat(kvl, latRows, 2*I)) })
 		sources = append(sources, ops.KVSource{KV: mat(kvl, latRows, 2*I), BatchStride: latStride * 2 * I, KOff: 0, VOff: I, NK: M})
@@ -283,30 +409,37 @@ func (m *Model) run(ctx context.Context, p *plan, stages *[]StageTime) (out, lat
 
 	o1, err := alloc(B * M * I)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	scale := float32(1 / math.Sqrt(float64(cfg.DimHead)))
 	latT, err := newEmpty(m.dev, B, M, D)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
+	pl.lat = latT
 	var outT *Tensor
-	defer func() {
-		if err != nil {
-			latT.Free()
-			outT.Free()
-		}
-	}()
 	kv2, err := alloc(B * M * 2 * I)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	o2, err := alloc(B * N * I)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	if outT, err = newEmpty(m.dev, B, N, D); err != nil {
-		return nil, nil, err
+		return nil, err
+	}
+	pl.out = outT
+	// Where the latents and out are computed: the output tensors, or half
+	// temporaries in FP16.
+	latBuf, outBuf := latT.buf, outT.buf
+	if m.half {
+		if latBuf, err = alloc(B * M * D); err != nil {
+			return nil, err
+		}
+		if outBuf, err = alloc(B * N * D); err != nil {
+			return nil, err
+		}
 	}
 	steps = append(steps,
 		func() error {
@@ -316,9 +449,9 @@ func (m *Model) run(ctx context.Context, p *plan, stages *[]StageTime) (out, lat
 				Sources: sources, Out: mat(o1, B*M, I),
 			}, scratch)
 		},
-		func() error { return m.ops.Linear(seq, mat(o1, B*M, I), mat(w1.out, D, I), nil, mat(latT.buf, B*M, D)) },
+		func() error { return m.ops.Linear(seq, mat(o1, B*M, I), mat(w1.out, D, I), nil, mat(latBuf, B*M, D)) },
 		func() error {
-			return m.ops.Linear(seq, mat(latT.buf, B*M, D), mat(w2.kv, 2*I, D), nil, mat(kv2, B*M, 2*I))
+			return m.ops.Linear(seq, mat(latBuf, B*M, D), mat(w2.kv, 2*I, D), nil, mat(kv2, B*M, 2*I))
 		},
 		func() error {
 			return m.ops.Attention(seq, ops.AttnArgs{
@@ -328,23 +461,22 @@ func (m *Model) run(ctx context.Context, p *plan, stages *[]StageTime) (out, lat
 				Out:     mat(o2, B*N, I),
 			}, scratch)
 		},
-		func() error { return m.ops.Linear(seq, mat(o2, B*N, I), mat(w2.out, D, I), nil, mat(outT.buf, B*N, D)) },
+		func() error { return m.ops.Linear(seq, mat(o2, B*N, I), mat(w2.out, D, I), nil, mat(outBuf, B*N, D)) },
 	)
+	if m.half {
+		steps = append(steps,
+			func() error {
+				return m.ops.Convert(seq, ops.DenseHalf(latBuf, 0, B*M, D), ops.Dense(latT.buf, 0, B*M, D))
+			},
+			func() error {
+				return m.ops.Convert(seq, ops.DenseHalf(outBuf, 0, B*N, D), ops.Dense(outT.buf, 0, B*N, D))
+			},
+		)
+	}
 	for _, step := range steps {
 		if err = step(); err != nil {
-			return nil, nil, fmt.Errorf("isab: recording the forward pass: %w", err)
+			return nil, fmt.Errorf("isab: recording the forward pass: %w", err)
 		}
 	}
-	if err = seq.Run(ctx); err != nil {
-		return nil, nil, fmt.Errorf("isab: running the forward pass: %w", err)
-	}
-	if stages != nil {
-		*stages = (*stages)[:0]
-		if ts, terr := seq.Timings(); terr == nil {
-			for i, name := range seq.Names() {
-				*stages = append(*stages, StageTime{Kernel: name, Time: ts[i]})
-			}
-		}
-	}
-	return outT, latT, nil
+	return pl, nil
 }

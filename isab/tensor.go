@@ -132,6 +132,21 @@ func (t *Tensor) Read() ([]float32, error) {
 	return vk.Download[float32](t.buf, 0, t.Len())
 }
 
+// Write replaces a float32 tensor's contents with data, which must hold
+// exactly Len values (to refill the input of a Plan, say).
+func (t *Tensor) Write(data []float32) error {
+	if t.kind != Float32 {
+		return errors.New("isab: Write of float32 values to a mask tensor")
+	}
+	if len(data) != t.Len() {
+		return fmt.Errorf("isab: Write of %d values to a tensor of shape %s (%d values)", len(data), shapeString(t.shape), t.Len())
+	}
+	if err := vk.Upload(t.buf, 0, data); err != nil {
+		return fmt.Errorf("isab: writing a tensor of shape %s: %w", shapeString(t.shape), err)
+	}
+	return nil
+}
+
 // ReadMask copies a mask tensor back to the host.
 func (t *Tensor) ReadMask() ([]bool, error) {
 	if t.kind != Mask {

@@ -15,7 +15,8 @@ const addWG = 64
 // Transformer's MAB. b and y have the same shape; a has it too, or has fewer
 // rows that divide y's, and then repeats along y (row r of y uses row
 // r % a.Rows of a), as a parameter shared by every batch element. y must
-// not overlap a or b.
+// not overlap a or b. The operands are all float32 or all half (Mat.Half,
+// summed in float32).
 func (o *Ops) Add(seq *vk.Sequence, a, b, y Mat, relu bool) error {
 	for _, m := range []struct {
 		what string
@@ -33,7 +34,11 @@ func (o *Ops) Add(seq *vk.Sequence, a, b, y Mat, relu bool) error {
 		return fmt.Errorf("ops: Add: a is %dx%d, want %d columns and a number of rows that divides %d", a.Rows, a.Cols, cols, rows)
 	}
 	repeat := a.Rows < rows
-	k, err := o.kernel("add", 3, 11, addWG)
+	name, es, err := o.elemKernel("Add", "add", y.Half, a.Half, b.Half)
+	if err != nil {
+		return err
+	}
+	k, err := o.kernel(name, 3, 11, addWG)
 	if err != nil {
 		return err
 	}
@@ -59,23 +64,23 @@ func (o *Ops) Add(seq *vk.Sequence, a, b, y Mat, relu bool) error {
 		var aoff, aRows, aRow0 uint32
 		switch {
 		case wrap:
-			ab, aoff, err = o.bind(a.Buf, int64(a.Off), int64(a.Rows-1)*lda+int64(cols), false)
+			ab, aoff, err = o.bindSized(a.Buf, int64(a.Off), int64(a.Rows-1)*lda+int64(cols), es, false)
 			aRows, aRow0 = uint32(a.Rows), uint32(r0%int64(a.Rows))
 		case repeat:
 			ar0 := r0 % int64(a.Rows)
 			r = min(r, int64(a.Rows)-ar0)
-			ab, aoff, err = o.bind(a.Buf, int64(a.Off)+ar0*lda, (r-1)*lda+int64(cols), false)
+			ab, aoff, err = o.bindSized(a.Buf, int64(a.Off)+ar0*lda, (r-1)*lda+int64(cols), es, false)
 		default:
-			ab, aoff, err = o.bind(a.Buf, int64(a.Off)+r0*lda, (r-1)*lda+int64(cols), false)
+			ab, aoff, err = o.bindSized(a.Buf, int64(a.Off)+r0*lda, (r-1)*lda+int64(cols), es, false)
 		}
 		if err != nil {
 			return err
 		}
-		bb, boff, err := o.bind(b.Buf, int64(b.Off)+r0*ldb, (r-1)*ldb+int64(cols), false)
+		bb, boff, err := o.bindSized(b.Buf, int64(b.Off)+r0*ldb, (r-1)*ldb+int64(cols), es, false)
 		if err != nil {
 			return err
 		}
-		yb, yoff, err := o.bind(y.Buf, int64(y.Off)+r0*ldy, (r-1)*ldy+int64(cols), true)
+		yb, yoff, err := o.bindSized(y.Buf, int64(y.Off)+r0*ldy, (r-1)*ldy+int64(cols), es, true)
 		if err != nil {
 			return err
 		}

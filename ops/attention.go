@@ -51,9 +51,13 @@ type AttnArgs struct {
 // constants.
 type attnConfig struct {
 	BQ, MaxDH, WG, BK int
+	cpu               *attnCPUConfig // attention_cpu.comp instead (attention_cpu.go)
 }
 
 func (c attnConfig) spec() []uint32 {
+	if c.cpu != nil {
+		return c.cpu.spec()
+	}
 	return []uint32{uint32(c.BQ), uint32(c.MaxDH), uint32(c.WG), uint32(c.BK)}
 }
 
@@ -61,6 +65,9 @@ func (c attnConfig) spec() []uint32 {
 // block of BK keys when the compiler unrolls none of the short loops over
 // staged elements, keys and threads per query (see lavapipeLoopBudget).
 func (c attnConfig) itersPerBlock() int64 {
+	if c.cpu != nil {
+		return attnCPUItersPerBlock
+	}
 	tpq := c.WG / c.BQ
 	sl := ceilDivInt(c.BK*c.MaxDH, c.WG) // staging loads per thread
 	fl := ceilDivInt(c.BK, c.WG)         // keep flags per thread
@@ -144,6 +151,9 @@ func slotsFor(nk, kc []int64, kps int64) int64 {
 // as the sequence may run. Later work in the same sequence may reuse them;
 // the sequence's barriers order the accesses.
 func (o *Ops) Attention(seq *vk.Sequence, a AttnArgs, scratch func(bytes int64) (*vk.Buffer, error)) error {
+	if a.half() {
+		return o.attentionHalf(seq, a, scratch) // fp16 path, half.go
+	}
 	if a.Batch < 1 || a.NQ < 1 || a.Heads < 1 || a.DimHead < 1 {
 		return fmt.Errorf("ops: Attention: bad shape (batch %d, queries %d, heads %d, head width %d)", a.Batch, a.NQ, a.Heads, a.DimHead)
 	}
@@ -200,11 +210,15 @@ func (o *Ops) Attention(seq *vk.Sequence, a AttnArgs, scratch func(bytes int64) 
 	if err != nil {
 		return err
 	}
+	name := "attention"
+	if c, ok := o.attnCPUFor(a, srcs); ok {
+		cfg, name = c, "attention_cpu"
+	}
 	plan, err := o.planAttention(a, cfg, srcs, nk, reach)
 	if err != nil {
 		return err
 	}
-	attn, err := o.kernel("attention", 5, 23, cfg.spec()...)
+	attn, err := o.kernel(name, 5, 23, cfg.spec()...)
 	if err != nil {
 		return err
 	}
@@ -385,7 +399,7 @@ func (o *Ops) planAttention(a AttnArgs, cfg attnConfig, srcs []KVSource, nk, rea
 				minKeys = 256
 			}
 			splits := min(max(want, 1), max(total/minKeys, 1))
-			p.kps = ceilDiv(total, splits)
+			p.kps = min(ceilDiv(total, splits), cfg.cpuMaxKeys())
 		}
 		p.kps = min(max(ceilDiv(p.kps, bk)*bk, ceilDiv(maxKC, maxZ)), maxKps)
 

@@ -2,6 +2,7 @@ package ops
 
 import (
 	"context"
+	"fmt"
 	"testing"
 
 	"github.com/isab-vk/isab-vk/vk"
@@ -38,6 +39,23 @@ func BenchmarkLinear(b *testing.B) {
 	w := Dense(newBuf(b, d, n*k), 0, n, k)
 	y := Dense(newBuf(b, d, m*n), 0, m, n)
 	benchRun(b, d, 2*float64(m*n*k), func(seq *vk.Sequence) error { return o.Linear(seq, x, w, nil, y) })
+}
+
+// BenchmarkLinearISAB times the ISAB shapes: the projections of 16 sets of
+// 1024 elements of width 512 (to_kv's 1024 outputs, to_q's and to_out's
+// 512), and the 128 latents' projections, with bias.
+func BenchmarkLinearISAB(b *testing.B) {
+	for _, s := range []struct{ m, n, k int }{{16384, 1024, 512}, {16384, 512, 512}, {128, 512, 512}, {128, 1024, 512}} {
+		b.Run(fmt.Sprintf("%dx%dx%d", s.m, s.n, s.k), func(b *testing.B) {
+			o := testOps(b)
+			d := o.Device()
+			x := Dense(newBuf(b, d, s.m*s.k), 0, s.m, s.k)
+			w := Dense(newBuf(b, d, s.n*s.k), 0, s.n, s.k)
+			bias := Dense(newBuf(b, d, s.n), 0, 1, s.n)
+			y := Dense(newBuf(b, d, s.m*s.n), 0, s.m, s.n)
+			benchRun(b, d, 2*float64(s.m*s.n*s.k), func(seq *vk.Sequence) error { return o.Linear(seq, x, w, &bias, y) })
+		})
+	}
 }
 
 // BenchmarkSoftmax is a masked softmax over 8 heads x 128 x 1024 scores.

@@ -10,7 +10,8 @@ import (
 // y = (x - mean) / sqrt(var + eps) * weight + bias, with the biased
 // variance of the row. weight and bias hold x.Cols consecutive elements from
 // their Off (their Rows*Cols must equal x.Cols). x and y have the same shape
-// and y must not overlap the others.
+// and y must not overlap the others. The operands are all float32 or all
+// half (Mat.Half; the statistics are float32).
 func (o *Ops) LayerNorm(seq *vk.Sequence, x, y, weight, bias Mat, eps float32) error {
 	for _, m := range []struct {
 		what string
@@ -39,7 +40,11 @@ func (o *Ops) LayerNorm(seq *vk.Sequence, x, y, weight, bias Mat, eps float32) e
 	if err != nil {
 		return err
 	}
-	k, err := o.kernel("layernorm", 4, 9, uint32(wg))
+	name, es, err := o.elemKernel("LayerNorm", "layernorm", y.Half, x.Half, weight.Half, bias.Half)
+	if err != nil {
+		return err
+	}
+	k, err := o.kernel(name, 4, 9, uint32(wg))
 	if err != nil {
 		return err
 	}
@@ -53,21 +58,21 @@ func (o *Ops) LayerNorm(seq *vk.Sequence, x, y, weight, bias Mat, eps float32) e
 	if rc < 1 {
 		return fmt.Errorf("ops: LayerNorm: a row of %d elements does not fit one binding of at most %d bytes", cols, o.maxRange)
 	}
-	wb, woff, err := o.bind(weight.Buf, int64(weight.Off), int64(cols), false)
+	wb, woff, err := o.bindSized(weight.Buf, int64(weight.Off), int64(cols), es, false)
 	if err != nil {
 		return err
 	}
-	bb, boff, err := o.bind(bias.Buf, int64(bias.Off), int64(cols), false)
+	bb, boff, err := o.bindSized(bias.Buf, int64(bias.Off), int64(cols), es, false)
 	if err != nil {
 		return err
 	}
 	for r0 := int64(0); r0 < int64(rows); {
 		r := min(rc, int64(rows)-r0)
-		xb, xoff, err := o.bind(x.Buf, int64(x.Off)+r0*ldx, (r-1)*ldx+int64(cols), false)
+		xb, xoff, err := o.bindSized(x.Buf, int64(x.Off)+r0*ldx, (r-1)*ldx+int64(cols), es, false)
 		if err != nil {
 			return err
 		}
-		yb, yoff, err := o.bind(y.Buf, int64(y.Off)+r0*ldy, (r-1)*ldy+int64(cols), true)
+		yb, yoff, err := o.bindSized(y.Buf, int64(y.Off)+r0*ldy, (r-1)*ldy+int64(cols), es, true)
 		if err != nil {
 			return err
 		}

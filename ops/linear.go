@@ -86,6 +86,9 @@ func (o *Ops) linearCPU(m, n, k int) (cpuTiles, bool) {
 // processed in row and column pieces whose bindings fit the device's range
 // limit; a single row of x or w longer than that limit is an error.
 func (o *Ops) Linear(seq *vk.Sequence, x, w Mat, b *Mat, y Mat) error {
+	if x.Half || w.Half || y.Half || (b != nil && b.Half) {
+		return o.linearHalf(seq, x, w, b, y) // fp16 path, half.go
+	}
 	if err := x.check("ops: Linear x"); err != nil {
 		return err
 	}

@@ -7,8 +7,9 @@
 // starts at an offset rounded down to minStorageBufferOffsetAlignment and
 // the remainder goes to the kernel as an element offset.
 //
-// Operands are row-major float32 matrix views (Mat) of device buffers; masks
-// are uint32 buffers (nonzero = keep). Nothing runs until the caller runs the
+// Operands are row-major float32 matrix views (Mat) of device buffers, or
+// IEEE half views (Mat.Half) for the fp16 kernels, which accumulate in
+// float32 (see Convert); masks are uint32 buffers (nonzero = keep). Nothing runs until the caller runs the
 // sequence.
 package ops
 
@@ -136,18 +137,33 @@ func (o *Ops) kernel(name string, buffers, pushWords int, spec ...uint32) (*vk.K
 	return k, nil
 }
 
-// Mat is a row-major float32 matrix view of a buffer: element (r, c) is
-// float number Off + r*Ld + c of Buf. Ld 0 means Cols (a dense matrix).
+// Mat is a row-major matrix view of a buffer: element (r, c) is element
+// number Off + r*Ld + c of Buf, a float32 or, when Half is set, an IEEE half
+// float (2 bytes). Ld 0 means Cols (a dense matrix).
 type Mat struct {
 	Buf        *vk.Buffer
 	Off        int // elements
 	Rows, Cols int
-	Ld         int // row stride in elements
+	Ld         int  // row stride in elements
+	Half       bool // elements are IEEE half floats (float16)
 }
 
 // Dense returns the dense rows x cols matrix that starts at element off of b.
 func Dense(b *vk.Buffer, off, rows, cols int) Mat {
 	return Mat{Buf: b, Off: off, Rows: rows, Cols: cols, Ld: cols}
+}
+
+// DenseHalf is Dense for a buffer of IEEE half floats.
+func DenseHalf(b *vk.Buffer, off, rows, cols int) Mat {
+	return Mat{Buf: b, Off: off, Rows: rows, Cols: cols, Ld: cols, Half: true}
+}
+
+// esize returns the size of one element in bytes: 2 for half, else 4.
+func (m Mat) esize() int64 {
+	if m.Half {
+		return 2
+	}
+	return 4
 }
 
 // ld returns the row stride, Cols when Ld is 0.
@@ -169,21 +185,27 @@ func (m Mat) check(what string) error {
 	if m.Off < 0 || m.ld() < m.Cols {
 		return fmt.Errorf("%s: bad view (offset %d, row stride %d < %d columns)", what, m.Off, m.ld(), m.Cols)
 	}
-	return fits(what, m.Buf, int64(m.Off), int64(m.Rows-1)*int64(m.ld())+int64(m.Cols))
+	return fitsSized(what, m.Buf, int64(m.Off), int64(m.Rows-1)*int64(m.ld())+int64(m.Cols), m.esize())
 }
 
-// fits reports whether n elements from element off lie inside b.
+// fits reports whether n 4-byte elements from element off lie inside b.
 func fits(what string, b *vk.Buffer, off, n int64) error {
+	return fitsSized(what, b, off, n, 4)
+}
+
+// fitsSized is fits for elements of esize bytes.
+func fitsSized(what string, b *vk.Buffer, off, n, esize int64) error {
 	if b == nil {
 		return fmt.Errorf("%s: no buffer", what)
 	}
-	if off < 0 || n < 0 || (off+n)*4 > b.Size() {
+	if off < 0 || n < 0 || (off+n)*esize > b.Size() {
 		return fmt.Errorf("%s: elements [%d, %d) lie outside a buffer of %d bytes", what, off, off+n, b.Size())
 	}
 	return nil
 }
 
-// capElems is the most elements one binding may span wherever it starts.
+// capElems is the most elements one binding may span wherever it starts
+// (4-byte elements, so also a safe bound for half ones).
 func (o *Ops) capElems() int64 {
 	return (o.maxRange - (o.align - 4)) / 4
 }
@@ -192,19 +214,25 @@ func (o *Ops) capElems() int64 {
 // its start rounded down to the offset alignment, and the element offset of
 // off inside the binding.
 func (o *Ops) bind(b *vk.Buffer, off, n int64, write bool) (vk.Binding, uint32, error) {
+	return o.bindSized(b, off, n, 4, write)
+}
+
+// bindSized is bind for elements of esize bytes (2 or 4; the offset
+// alignment is a multiple of 4, so the element offset is exact).
+func (o *Ops) bindSized(b *vk.Buffer, off, n, esize int64, write bool) (vk.Binding, uint32, error) {
 	if n < 1 {
 		n = 1
 	}
-	start := off * 4
+	start := off * esize
 	start -= start % o.align
-	size := off*4 + n*4 - start
+	size := off*esize + n*esize - start
 	if size > o.maxRange {
 		return vk.Binding{}, 0, fmt.Errorf("ops: internal error: binding of %d bytes exceeds the range limit %d", size, o.maxRange)
 	}
 	if start+size > b.Size() {
 		return vk.Binding{}, 0, fmt.Errorf("ops: internal error: binding [%d, %d) outside a buffer of %d bytes", start, start+size, b.Size())
 	}
-	return vk.Binding{Buf: b, Offset: start, Size: size, Write: write}, uint32(off - start/4), nil
+	return vk.Binding{Buf: b, Offset: start, Size: size, Write: write}, uint32(off - start/esize), nil
 }
 
 // dummyBinding is the binding that stands in for an absent operand.

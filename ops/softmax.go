@@ -44,7 +44,8 @@ func (o *Ops) softmaxIters(cols, wg int) int64 {
 // column masked becomes uniform). x and y have the same shape and must not
 // overlap. mask is nil for none, else a uint32 buffer in which row r of x
 // uses the cols elements from maskOff + (r / rowsPerMask) * ldMask
-// (rowsPerMask >= 1; ldMask 0 shares one mask row by every row).
+// (rowsPerMask >= 1; ldMask 0 shares one mask row by every row). x and y
+// are both float32 or both half (Mat.Half; computed in float32).
 func (o *Ops) Softmax(seq *vk.Sequence, x, y Mat, scale float32, mask *vk.Buffer, maskOff, rowsPerMask, ldMask int) error {
 	if err := x.check("ops: Softmax x"); err != nil {
 		return err
@@ -72,7 +73,11 @@ func (o *Ops) Softmax(seq *vk.Sequence, x, y Mat, scale float32, mask *vk.Buffer
 	if err != nil {
 		return err
 	}
-	k, err := o.kernel("softmax", 3, 11, uint32(wg))
+	name, es, err := o.elemKernel("Softmax", "softmax", y.Half, x.Half)
+	if err != nil {
+		return err
+	}
+	k, err := o.kernel(name, 3, 11, uint32(wg))
 	if err != nil {
 		return err
 	}
@@ -107,11 +112,11 @@ func (o *Ops) Softmax(seq *vk.Sequence, x, y Mat, scale float32, mask *vk.Buffer
 				r -= r % rpm // whole mask rows, so the next piece starts one
 			}
 		}
-		xb, xoff, err := o.bind(x.Buf, int64(x.Off)+r0*ldx, (r-1)*ldx+int64(cols), false)
+		xb, xoff, err := o.bindSized(x.Buf, int64(x.Off)+r0*ldx, (r-1)*ldx+int64(cols), es, false)
 		if err != nil {
 			return err
 		}
-		yb, yoff, err := o.bind(y.Buf, int64(y.Off)+r0*ldy, (r-1)*ldy+int64(cols), true)
+		yb, yoff, err := o.bindSized(y.Buf, int64(y.Off)+r0*ldy, (r-1)*ldy+int64(cols), es, true)
 		if err != nil {
 			return err
 		}

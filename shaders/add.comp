@@ -12,14 +12,24 @@
 // One invocation per element, no loops: index = (id.y * num.x + id.x) * WG
 // + local id; r = index / cols, c = index % cols; invocations past
 // rows*cols do nothing.
+//
+// variants: f16 (built with -DF16: A, B and Y hold float16_t, needing
+// storageBuffer16BitAccess; the sum is taken in fp32).
 
 layout(constant_id = 0) const uint WG = 64;
 
 layout(local_size_x = 64, local_size_x_id = 0, local_size_y = 1, local_size_z = 1) in;
 
-layout(std430, set = 0, binding = 0) readonly buffer ABuf { float A[]; };
-layout(std430, set = 0, binding = 1) readonly buffer BBuf { float B[]; };
-layout(std430, set = 0, binding = 2) writeonly buffer YBuf { float Y[]; };
+#ifdef F16
+#extension GL_EXT_shader_16bit_storage : require
+#define ELEM float16_t
+#else
+#define ELEM float
+#endif
+
+layout(std430, set = 0, binding = 0) readonly buffer ABuf { ELEM A[]; };
+layout(std430, set = 0, binding = 1) readonly buffer BBuf { ELEM B[]; };
+layout(std430, set = 0, binding = 2) writeonly buffer YBuf { ELEM Y[]; };
 
 layout(push_constant) uniform Push {
 	uint rows;
@@ -47,9 +57,9 @@ void main() {
 	if (pc.a_rows > 0u) {
 		ar = (pc.a_row0 + r) % pc.a_rows;
 	}
-	float b = B[pc.b_off + r * pc.ldb + c];
+	float b = float(B[pc.b_off + r * pc.ldb + c]);
 	if (pc.relu != 0u) {
 		b = max(b, 0.0);
 	}
-	Y[pc.y_off + r * pc.ldy + c] = A[pc.a_off + ar * pc.lda + c] + b;
+	Y[pc.y_off + r * pc.ldy + c] = ELEM(float(A[pc.a_off + ar * pc.lda + c]) + b);
 }

@@ -45,6 +45,11 @@
 // Shared memory: 4 * (2*BK*(MAX_DH + 1) + BK*WG + BK) bytes
 // (10.3 KiB with the defaults BK = 8, MAX_DH = 128, WG = 64).
 // dh must not exceed MAX_DH.
+//
+// variants: f16 (built with -DF16: Q, KV and the direct output O hold
+// float16_t, needing storageBuffer16BitAccess; the partials O and ML stay
+// float32, written through a float32 view of binding 3, and all arithmetic
+// is fp32).
 
 layout(constant_id = 0) const uint BQ = 16;     // queries per workgroup
 layout(constant_id = 1) const uint MAX_DH = 128; // largest head width supported
@@ -53,10 +58,23 @@ layout(constant_id = 3) const uint BK = 8;      // keys staged per block
 
 layout(local_size_x = 64, local_size_x_id = 2, local_size_y = 1, local_size_z = 1) in;
 
-layout(std430, set = 0, binding = 0) readonly buffer QBuf { float Q[]; };
-layout(std430, set = 0, binding = 1) readonly buffer KVBuf { float KV[]; };
+#ifdef F16
+#extension GL_EXT_shader_16bit_storage : require
+#define ELEM float16_t
+#else
+#define ELEM float
+#endif
+
+layout(std430, set = 0, binding = 0) readonly buffer QBuf { ELEM Q[]; };
+layout(std430, set = 0, binding = 1) readonly buffer KVBuf { ELEM KV[]; };
 layout(std430, set = 0, binding = 2) readonly buffer MaskBuf { uint Mask[]; };
-layout(std430, set = 0, binding = 3) writeonly buffer OBuf { float O[]; };
+layout(std430, set = 0, binding = 3) writeonly buffer OBuf { ELEM O[]; };
+#ifdef F16
+// The partials are float32 in either variant: a second view of binding 3.
+layout(std430, set = 0, binding = 3) writeonly buffer PBuf { float P[]; };
+#else
+#define P O
+#endif
 layout(std430, set = 0, binding = 4) writeonly buffer MLBuf { float ML[]; };
 
 layout(push_constant) uniform Push {
@@ -126,7 +144,7 @@ void main() {
 		const uint d = p + j * TPQ;
 		qr[j] = 0.0;
 		if (qvalid && d < dh) {
-			qr[j] = Q[qbase + d];
+			qr[j] = float(Q[qbase + d]);
 		}
 		acc[j] = 0.0;
 	}
@@ -155,8 +173,8 @@ void main() {
 				float vv = 0.0;
 				if (kk < nv && b < pc.batch) {
 					const uint rb = kvbase + (kb + kk) * pc.ldkv;
-					kv = KV[rb + pc.koff + d];
-					vv = KV[rb + pc.voff + d];
+					kv = float(KV[rb + pc.koff + d]);
+					vv = float(KV[rb + pc.voff + d]);
 				}
 				ks[kk * KS + d] = kv;
 				vs[kk * KS + d] = vv;
@@ -237,7 +255,7 @@ void main() {
 		for (uint j = 0; j < NJ; j++) {
 			const uint d = p + j * TPQ;
 			if (d < dh) {
-				O[obase + d] = acc[j] / l;
+				O[obase + d] = ELEM(acc[j] / l);
 			}
 		}
 	} else {
@@ -249,7 +267,7 @@ void main() {
 		for (uint j = 0; j < NJ; j++) {
 			const uint d = p + j * TPQ;
 			if (d < dh) {
-				O[pc.o_off + idx * dh + d] = acc[j];
+				P[pc.o_off + idx * dh + d] = acc[j];
 			}
 		}
 		if (p == 0) {

@@ -15,12 +15,22 @@
 // One thread per output element, 64 threads per workgroup; the element index
 // is flattened from a 2-D grid, id.x + id.y * 64 * num.x, so the host may use
 // (min(groups, 65535), ceil(groups / 65535)) when groups exceed 65535.
+//
+// variants: f16 (built with -DF16: Out holds float16_t, needing
+// storageBuffer16BitAccess; the partials stay float32).
 
 layout(local_size_x = 64, local_size_y = 1, local_size_z = 1) in;
 
 layout(std430, set = 0, binding = 0) readonly buffer PartBuf { float Part[]; };
 layout(std430, set = 0, binding = 1) readonly buffer MLBuf { float ML[]; };
-layout(std430, set = 0, binding = 2) writeonly buffer OutBuf { float Out[]; };
+#ifdef F16
+#extension GL_EXT_shader_16bit_storage : require
+#define ELEM float16_t
+#else
+#define ELEM float
+#endif
+
+layout(std430, set = 0, binding = 2) writeonly buffer OutBuf { ELEM Out[]; };
 
 layout(push_constant) uniform Push {
 	uint nq;
@@ -67,5 +77,5 @@ void main() {
 			den += w * l;
 		}
 	}
-	Out[pc.out_off + (b * pc.nq + q) * pc.ldo + h * pc.dh + d] = num / den;
+	Out[pc.out_off + (b * pc.nq + q) * pc.ldo + h * pc.dh + d] = ELEM(num / den);
 }

@@ -1,13 +1,21 @@
 #!/bin/sh
 # build.sh compiles every shaders/*.comp to the .spv beside it with the exact
-# command line that shaders_test.go checks against. Run from anywhere.
+# command line that shaders_test.go checks against, and each source whose
+# header has a line starting "// variants: f16" also to X_f16.spv with -DF16
+# (see README.md). Run from anywhere.
 set -eu
 cd "$(dirname "$0")"
-for src in *.comp; do
-	out="${src%.comp}.spv"
-	echo "glslc --target-env=vulkan1.1 -O -o $out $src"
-	glslc --target-env=vulkan1.1 -O -o "$out" "$src"
+build() {
+	echo "glslc --target-env=vulkan1.1 -O $1-o $2 $3"
+	# shellcheck disable=SC2086 # $1 is empty or one flag and a space
+	glslc --target-env=vulkan1.1 -O $1-o "$2" "$3"
 	if command -v spirv-val >/dev/null 2>&1; then
-		spirv-val --target-env vulkan1.1 "$out"
+		spirv-val --target-env vulkan1.1 "$2"
+	fi
+}
+for src in *.comp; do
+	build "" "${src%.comp}.spv" "$src"
+	if grep -q '^// variants: f16' "$src"; then
+		build "-DF16 " "${src%.comp}_f16.spv" "$src"
 	fi
 done

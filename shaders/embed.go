@@ -10,7 +10,10 @@
 //   - attn_combine: merges attention's key-split partials.
 //   - add: elementwise residual sum, Y = A + B or A + relu(B).
 //   - layernorm: LayerNorm over rows with an affine weight and bias.
+//   - convert: float32 <-> IEEE half conversion.
 //
+// Kernels whose source has a "// variants: f16" line also come as X_f16,
+// built with -DF16: float16_t storage, fp32 arithmetic (see README.md).
 // Each .comp file documents its bindings, push constants (consecutive 4-byte
 // scalars) and specialization constants.
 package shaders

@@ -13,15 +13,25 @@
 // grid, row = id.y * num.x + id.x; workgroups past the last row do nothing.
 //
 // Shared memory: 4 * WG bytes.
+//
+// variants: f16 (built with -DF16: X, W, Bias and Y hold float16_t, needing
+// storageBuffer16BitAccess; the statistics are fp32).
 
 layout(constant_id = 0) const uint WG = 64;
 
 layout(local_size_x = 64, local_size_x_id = 0, local_size_y = 1, local_size_z = 1) in;
 
-layout(std430, set = 0, binding = 0) readonly buffer XBuf { float X[]; };
-layout(std430, set = 0, binding = 1) readonly buffer WBuf { float W[]; };
-layout(std430, set = 0, binding = 2) readonly buffer BiasBuf { float Bias[]; };
-layout(std430, set = 0, binding = 3) writeonly buffer YBuf { float Y[]; };
+#ifdef F16
+#extension GL_EXT_shader_16bit_storage : require
+#define ELEM float16_t
+#else
+#define ELEM float
+#endif
+
+layout(std430, set = 0, binding = 0) readonly buffer XBuf { ELEM X[]; };
+layout(std430, set = 0, binding = 1) readonly buffer WBuf { ELEM W[]; };
+layout(std430, set = 0, binding = 2) readonly buffer BiasBuf { ELEM Bias[]; };
+layout(std430, set = 0, binding = 3) writeonly buffer YBuf { ELEM Y[]; };
 
 layout(push_constant) uniform Push {
 	uint rows;
@@ -69,20 +79,20 @@ void main() {
 
 	float acc = 0.0;
 	for (uint c = t; c < pc.cols; c += WG) {
-		acc += X[xbase + c];
+		acc += float(X[xbase + c]);
 	}
 	red[t] = acc;
 	const float mean = sum(t) / n;
 
 	acc = 0.0;
 	for (uint c = t; c < pc.cols; c += WG) {
-		float d = X[xbase + c] - mean;
+		float d = float(X[xbase + c]) - mean;
 		acc += d * d;
 	}
 	red[t] = acc;
 	const float rstd = 1.0 / sqrt(sum(t) / n + pc.eps);
 
 	for (uint c = t; c < pc.cols; c += WG) {
-		Y[ybase + c] = (X[xbase + c] - mean) * rstd * W[pc.w_off + c] + Bias[pc.b_off + c];
+		Y[ybase + c] = ELEM((float(X[xbase + c]) - mean) * rstd * float(W[pc.w_off + c]) + float(Bias[pc.b_off + c]));
 	}
 }

@@ -13,6 +13,9 @@
 // so any M, N, K >= 1 work.
 //
 // Shared memory: 4 * BK * (BM + 1 + BN + 1) bytes (8320 with the defaults).
+//
+// variants: f16 (built with -DF16: X, W, B and Y hold float16_t, needing
+// storageBuffer16BitAccess; the tiles and the accumulation stay fp32).
 
 layout(constant_id = 0) const uint BM = 64;
 layout(constant_id = 1) const uint BN = 64;
@@ -24,10 +27,17 @@ layout(constant_id = 6) const uint WG_Y = 16;
 
 layout(local_size_x = 16, local_size_y = 16, local_size_x_id = 5, local_size_y_id = 6, local_size_z = 1) in;
 
-layout(std430, set = 0, binding = 0) readonly buffer XBuf { float X[]; };
-layout(std430, set = 0, binding = 1) readonly buffer WBuf { float W[]; };
-layout(std430, set = 0, binding = 2) readonly buffer BBuf { float B[]; };
-layout(std430, set = 0, binding = 3) writeonly buffer YBuf { float Y[]; };
+#ifdef F16
+#extension GL_EXT_shader_16bit_storage : require
+#define ELEM float16_t
+#else
+#define ELEM float
+#endif
+
+layout(std430, set = 0, binding = 0) readonly buffer XBuf { ELEM X[]; };
+layout(std430, set = 0, binding = 1) readonly buffer WBuf { ELEM W[]; };
+layout(std430, set = 0, binding = 2) readonly buffer BBuf { ELEM B[]; };
+layout(std430, set = 0, binding = 3) writeonly buffer YBuf { ELEM Y[]; };
 
 layout(push_constant) uniform Push {
 	uint M;        // rows of X and Y
@@ -86,7 +96,7 @@ void main() {
 			const uint gk = k0 + c;
 			float v = 0.0;
 			if (gr < pc.M && gk < pc.K) {
-				v = X[pc.x_off + gr * pc.ldx + gk];
+				v = float(X[pc.x_off + gr * pc.ldx + gk]);
 			}
 			xs[c * XS + r] = v;
 		}
@@ -102,7 +112,7 @@ void main() {
 			const uint gk = k0 + c;
 			float v = 0.0;
 			if (gr < pc.N && gk < pc.K) {
-				v = W[pc.w_off + gr * pc.ldw + gk];
+				v = float(W[pc.w_off + gr * pc.ldw + gk]);
 			}
 			ws[c * WS + r] = v;
 		}
@@ -131,12 +141,12 @@ void main() {
 		}
 		float bias = 0.0;
 		if (pc.has_bias != 0) {
-			bias = B[pc.b_off + col];
+			bias = float(B[pc.b_off + col]);
 		}
 		for (uint i = 0; i < TM; i++) {
 			const uint row = row0 + ty + i * WG_Y;
 			if (row < pc.M) {
-				Y[pc.y_off + row * pc.ldy + col] = acc[i * TN + j] + bias;
+				Y[pc.y_off + row * pc.ldy + col] = ELEM(acc[i * TN + j] + bias);
 			}
 		}
 	}

@@ -9,9 +9,37 @@ import (
 	"testing"
 )
 
-// glslcArgs is the command line that builds X.spv from X.comp (after the
-// output path and source are appended); build.sh and README.md use the same.
-var glslcArgs = []string{"--target-env=vulkan1.1", "-O", "-o"}
+// glslcArgs is the command line that builds X.spv from X.comp (a variant's
+// flags, then "-o", the output path and the source follow); build.sh and
+// README.md use the same.
+var glslcArgs = []string{"--target-env=vulkan1.1", "-O"}
+
+// variant is one SPIR-V output of a source: name.spv built with the extra
+// glslc flags.
+type variant struct {
+	name  string
+	flags []string
+}
+
+// variants lists the outputs of the source src: X.spv, and X_f16.spv built
+// with -DF16 when a line of src starts with "// variants: f16" (as build.sh
+// decides).
+func variants(t *testing.T, src string) []variant {
+	t.Helper()
+	text, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := strings.TrimSuffix(src, ".comp")
+	vs := []variant{{name: name}}
+	for _, line := range strings.Split(string(text), "\n") {
+		if strings.HasPrefix(line, "// variants: f16") {
+			vs = append(vs, variant{name: name + "_f16", flags: []string{"-DF16"}})
+			break
+		}
+	}
+	return vs
+}
 
 func sources(t *testing.T) []string {
 	t.Helper()
@@ -34,33 +62,41 @@ func TestSPIRVUpToDate(t *testing.T) {
 	}
 	dir := t.TempDir()
 	for _, src := range sources(t) {
-		name := strings.TrimSuffix(src, ".comp")
-		t.Run(name, func(t *testing.T) {
-			out := filepath.Join(dir, name+".spv")
-			args := append(append([]string{}, glslcArgs...), out, src)
-			if msg, err := exec.Command(glslc, args...).CombinedOutput(); err != nil {
-				t.Fatalf("glslc %s: %v\n%s", strings.Join(args, " "), err, msg)
-			}
-			want, err := os.ReadFile(out)
-			if err != nil {
-				t.Fatal(err)
-			}
-			got, err := os.ReadFile(name + ".spv")
-			if err != nil {
-				t.Fatalf("%s.spv missing: run shaders/build.sh (%v)", name, err)
-			}
-			if !bytes.Equal(got, want) {
-				t.Errorf("%s.spv differs from what %s compiles to: run shaders/build.sh", name, src)
-			}
-			emb, err := SPIRV(name)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !bytes.Equal(emb, want) {
-				t.Errorf("embedded %s.spv differs from what %s compiles to", name, src)
-			}
-		})
+		for _, v := range variants(t, src) {
+			checkVariant(t, glslc, dir, src, v)
+		}
 	}
+}
+
+// checkVariant compiles one variant of src into dir and compares it with the
+// committed and the embedded .spv.
+func checkVariant(t *testing.T, glslc, dir, src string, v variant) {
+	name := v.name
+	t.Run(name, func(t *testing.T) {
+		out := filepath.Join(dir, name+".spv")
+		args := append(append(append([]string{}, glslcArgs...), v.flags...), "-o", out, src)
+		if msg, err := exec.Command(glslc, args...).CombinedOutput(); err != nil {
+			t.Fatalf("glslc %s: %v\n%s", strings.Join(args, " "), err, msg)
+		}
+		want, err := os.ReadFile(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := os.ReadFile(name + ".spv")
+		if err != nil {
+			t.Fatalf("%s.spv missing: run shaders/build.sh (%v)", name, err)
+		}
+		if !bytes.Equal(got, want) {
+			t.Errorf("%s.spv differs from what %s compiles to: run shaders/build.sh", name, src)
+		}
+		emb, err := SPIRV(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(emb, want) {
+			t.Errorf("embedded %s.spv differs from what %s compiles to", name, src)
+		}
+	})
 }
 
 // TestSPIRVValid runs spirv-val on every embedded shader.
@@ -94,8 +130,15 @@ func TestNames(t *testing.T) {
 		have[n] = true
 	}
 	for _, src := range sources(t) {
-		if n := strings.TrimSuffix(src, ".comp"); !have[n] {
-			t.Errorf("%s has no embedded %s.spv", src, n)
+		for _, v := range variants(t, src) {
+			if !have[v.name] {
+				t.Errorf("%s has no embedded %s.spv", src, v.name)
+			}
+		}
+	}
+	for _, n := range []string{"matmul_f16", "attention_f16", "attn_combine_f16", "convert"} {
+		if !have[n] {
+			t.Errorf("no embedded %s.spv (the fp16 path needs it)", n)
 		}
 	}
 	_, err := SPIRV("no-such-shader")

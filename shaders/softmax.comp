@@ -12,14 +12,24 @@
 // rows fit in one dispatch; workgroups past the last row do nothing.
 //
 // Shared memory: 4 * WG bytes.
+//
+// variants: f16 (built with -DF16: X and Y hold float16_t, needing
+// storageBuffer16BitAccess; the logits, maximum and sum are fp32).
 
 layout(constant_id = 0) const uint WG = 128;
 
 layout(local_size_x = 128, local_size_x_id = 0, local_size_y = 1, local_size_z = 1) in;
 
-layout(std430, set = 0, binding = 0) readonly buffer XBuf { float X[]; };
+#ifdef F16
+#extension GL_EXT_shader_16bit_storage : require
+#define ELEM float16_t
+#else
+#define ELEM float
+#endif
+
+layout(std430, set = 0, binding = 0) readonly buffer XBuf { ELEM X[]; };
 layout(std430, set = 0, binding = 1) readonly buffer MaskBuf { uint Mask[]; };
-layout(std430, set = 0, binding = 2) writeonly buffer YBuf { float Y[]; };
+layout(std430, set = 0, binding = 2) writeonly buffer YBuf { ELEM Y[]; };
 
 layout(push_constant) uniform Push {
 	uint rows;
@@ -43,7 +53,7 @@ float neg_max() {
 
 // value returns the scaled, masked logit of column c of the row.
 float value(uint xbase, uint mbase, uint c) {
-	float v = X[xbase + c] * pc.scale;
+	float v = float(X[xbase + c]) * pc.scale;
 	if (pc.has_mask != 0 && Mask[mbase + c] == 0u) {
 		v = neg_max();
 	}
@@ -101,6 +111,6 @@ void main() {
 	sum = red[0];
 
 	for (uint c = t; c < pc.cols; c += WG) {
-		Y[ybase + c] = exp(value(xbase, mbase, c) - mx) / sum;
+		Y[ybase + c] = ELEM(exp(value(xbase, mbase, c) - mx) / sum);
 	}
 }

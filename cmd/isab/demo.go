@@ -13,16 +13,24 @@ import (
 )
 
 // demoBound is the NMSE that the demo's float32 GPU result must reach
-// against the float64 CPU reference.
-const demoBound = 1e-9
+// against the float64 CPU reference; demoBoundFP16 the fp16 result's.
+const (
+	demoBound     = 1e-9
+	demoBoundFP16 = 1e-5
+)
 
 func runDemo(args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("demo", "[--n N] [--runs R] [--device SEL]", stderr)
+	fs := newFlags("demo", "[--n N] [--runs R] [--precision fp32|fp16|auto] [--device SEL]", stderr)
 	n := fs.Int("n", 16384, "set size (the README example's is 16384)")
 	runs := fs.Int("runs", 3, "timed forward passes")
 	device := fs.String("device", "", "device index or name substring (default: $ISAB_DEVICE, else the best GPU)")
 	seed := fs.Int64("seed", 1, "seed of the random weights and inputs")
+	precision := fs.String("precision", "fp32", "number format on the device: fp32, fp16 (half storage, fp32 accumulation) or auto")
 	if err := parse(fs, args); err != nil {
+		return err
+	}
+	prec, err := isab.ParsePrecision(*precision)
+	if err != nil {
 		return err
 	}
 	if *n < 1 || *runs < 1 {
@@ -44,11 +52,16 @@ func runDemo(args []string, stdout, stderr io.Writer) error {
 	fmt.Fprintf(stdout, "device %d: %s (%s %s, Vulkan %s, %s)\n", info.Index, info.Name, info.Vendor, info.Type, info.APIVersion, info.Driver)
 
 	w := isab.RandomWeights(cfg, *seed)
-	m, err := isab.New(dev, cfg, w)
+	m, err := isab.NewWithPrecision(dev, cfg, w, prec)
 	if err != nil {
 		return err
 	}
 	defer m.Close()
+	bound := demoBound
+	if m.Precision() == isab.FP16 {
+		bound = demoBoundFP16
+	}
+	fmt.Fprintf(stdout, "precision: %s\n", m.Precision())
 	r := rand.New(rand.NewSource(*seed + 1))
 	in := &isab.Input{X: isab.RandomNormal(r, b**n*cfg.Dim), XShape: []int{b, *n, cfg.Dim}, Mask: make([]bool, b**n)}
 	for i := range in.Mask {
@@ -103,14 +116,14 @@ func runDemo(args []string, stdout, stderr io.Writer) error {
 	}
 	eOut, eLat := ref.NMSE(out, wantOut), ref.NMSE(lat, wantLat)
 	verdict := "OK"
-	if !(eOut <= demoBound && eLat <= demoBound) {
+	if !(eOut <= bound && eLat <= bound) {
 		verdict = "FAILED"
 	}
 	fmt.Fprintf(stdout, "check against the float64 CPU reference (%.1f s): NMSE out %.2e, latents %.2e (bound %.0e): %s\n",
-		time.Since(start).Seconds(), eOut, eLat, demoBound, verdict)
+		time.Since(start).Seconds(), eOut, eLat, bound, verdict)
 	fmt.Fprintf(stdout, "result: out %v, latents %v\n", outT.Shape(), latT.Shape())
 	if verdict != "OK" {
-		return fmt.Errorf("the GPU result differs from the CPU reference beyond NMSE %.0e", demoBound)
+		return fmt.Errorf("the GPU result differs from the CPU reference beyond NMSE %.0e", bound)
 	}
 	return nil
 }

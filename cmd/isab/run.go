@@ -14,7 +14,7 @@ import (
 )
 
 func runRun(args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("run", "--weights W --input IN --output OUT [--model KIND] [--heads H] [--dim-head D] [--latent-self-attend=true|false] [--num-inds M] [--ln=true|false] [--device SEL]", stderr)
+	fs := newFlags("run", "--weights W --input IN --output OUT [--model KIND] [--heads H] [--dim-head D] [--latent-self-attend=true|false] [--num-inds M] [--ln=true|false] [--precision fp32|fp16|auto] [--device SEL]", stderr)
 	weights := fs.String("weights", "", "ISAB or Set Transformer state_dict as safetensors (required)")
 	input := fs.String("input", "", "safetensors file with x [b, n, dim], optional mask [b, n] and latents (required)")
 	output := fs.String("output", "", "safetensors file to write out [b, n, dim] (and for isab latents [b, m, dim]) to (required)")
@@ -23,7 +23,12 @@ func runRun(args []string, stdout, stderr io.Writer) error {
 	dimHead := fs.Int("dim-head", 0, "width of one head (default: metadata, else 64)")
 	selfAttend := fs.Bool("latent-self-attend", false, "attn1 attends over concat(latents, x) (default: metadata, else false)")
 	device := fs.String("device", "", "device index or name substring (default: $ISAB_DEVICE, else the best GPU)")
+	precision := fs.String("precision", "fp32", "number format on the device for isab models: fp32, fp16 (half storage, fp32 accumulation) or auto")
 	if err := parse(fs, args); err != nil {
+		return err
+	}
+	prec, err := isab.ParsePrecision(*precision)
+	if err != nil {
 		return err
 	}
 	for _, req := range []struct{ name, v string }{{"weights", *weights}, {"input", *input}, {"output", *output}} {
@@ -37,9 +42,12 @@ func runRun(args []string, stdout, stderr io.Writer) error {
 	if kind, f, err := st.kind(fs, *weights); err != nil {
 		return err
 	} else if kind != "isab" {
+		if prec != isab.FP32 {
+			return fmt.Errorf("--precision %s: only isab models run in other precisions than fp32 (this is a %s model)", prec, kind)
+		}
 		return st.run(fs, kind, f, *weights, *input, *output, *heads, *device)
 	}
-	opts := isab.Options{Heads: *heads, DimHead: *dimHead}
+	opts := isab.Options{Heads: *heads, DimHead: *dimHead, Precision: prec}
 	fs.Visit(func(f *flag.Flag) {
 		if f.Name == "latent-self-attend" {
 			opts.LatentSelfAttend = isab.Bool(*selfAttend)

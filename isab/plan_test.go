@@ -1,0 +1,131 @@
+package isab
+
+import (
+	"context"
+	"math/rand"
+	"strings"
+	"testing"
+
+	"github.com/isab-vk/isab-vk/internal/testutil"
+	"github.com/isab-vk/isab-vk/ref"
+)
+
+// TestPlanReplay prepares one pass and runs it on three different inputs
+// written into the same x tensor, checking every run against the float64
+// reference, in both precisions, with a mask and odd sizes.
+func TestPlanReplay(t *testing.T) {
+	dev := testutil.Device(t)
+	cfg := Config{Dim: 12, Heads: 3, DimHead: 5, NumLatents: 7, LatentSelfAttend: true}
+	w := RandomWeights(cfg, 21)
+	const b, n = 2, 33
+	keep := make([]bool, b*n)
+	for i := range keep {
+		keep[i] = i%4 != 1
+	}
+	for _, prec := range []Precision{FP32, FP16} {
+		t.Run(string(prec), func(t *testing.T) {
+			m, err := NewWithPrecision(dev, cfg, w, prec)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer m.Close()
+			bound := fp32Bound
+			if m.Precision() == FP16 {
+				bound = 1e-5
+			}
+			r := rand.New(rand.NewSource(22))
+			x, err := NewTensor(dev, RandomNormal(r, b*n*cfg.Dim), b, n, cfg.Dim)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer x.Free()
+			mask, err := NewMask(dev, keep, b, n)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer mask.Free()
+			var stages []StageTime
+			pl, err := m.Prepare(x, WithMask(mask), WithStageTimes(&stages))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer pl.Close()
+			for run := 0; run < 3; run++ {
+				xs := RandomNormal(r, b*n*cfg.Dim)
+				if err := x.Write(xs); err != nil {
+					t.Fatal(err)
+				}
+				if err := pl.Run(context.Background()); err != nil {
+					t.Fatal(err)
+				}
+				out, err := pl.Out().Read()
+				if err != nil {
+					t.Fatal(err)
+				}
+				lat, err := pl.Latents().Read()
+				if err != nil {
+					t.Fatal(err)
+				}
+				wantOut, wantLat, err := ref.ISAB(refConfig(cfg), refWeights(w), toF64(xs), b, n, keep, nil, false)
+				if err != nil {
+					t.Fatal(err)
+				}
+				eo, el := ref.NMSE(out, wantOut), ref.NMSE(lat, wantLat)
+				if !(eo <= bound && el <= bound) {
+					t.Fatalf("run %d: NMSE out %.3g, latents %.3g, bound %g", run, eo, el, bound)
+				}
+				if dev.Info().Timestamps && len(stages) == 0 {
+					t.Fatalf("run %d: no stage times", run)
+				}
+			}
+			if got := pl.Out().Shape(); len(got) != 3 || got[0] != b || got[1] != n || got[2] != cfg.Dim {
+				t.Errorf("out shape %v", got)
+			}
+		})
+	}
+}
+
+// TestPlanLifetime checks that a closed plan refuses to run, that Close is
+// idempotent and frees everything, and that Prepare rejects bad input as
+// Forward does.
+func TestPlanLifetime(t *testing.T) {
+	dev := testutil.Device(t)
+	cfg := Config{Dim: 8, Heads: 2, DimHead: 4, NumLatents: 3}
+	m, err := New(dev, cfg, RandomWeights(cfg, 23))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	objs0, bytes0 := dev.LiveObjects()
+	x, err := NewTensor(dev, make([]float32, 7*8), 1, 7, 8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pl, err := m.Prepare(x)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pl.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	pl.Close()
+	pl.Close()
+	if err := pl.Run(context.Background()); err == nil || !strings.Contains(err.Error(), "closed plan") {
+		t.Errorf("Run after Close: %v", err)
+	}
+	x.Free()
+	if objs, bytes := dev.LiveObjects(); objs != objs0 || bytes != bytes0 {
+		t.Errorf("live objects %d -> %d, bytes %d -> %d after Close", objs0, objs, bytes0, bytes)
+	}
+	bad, err := NewTensor(dev, make([]float32, 7*5), 1, 7, 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bad.Free()
+	if _, err := m.Prepare(bad); err == nil || !strings.Contains(err.Error(), "want [batch, n, 8]") {
+		t.Errorf("Prepare with a bad shape: %v", err)
+	}
+	if err := bad.Write(make([]float32, 3)); err == nil {
+		t.Error("Write of the wrong length was accepted")
+	}
+}

@@ -1,0 +1,287 @@
+package ops
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/isab-vk/isab-vk/ref"
+	"github.com/isab-vk/isab-vk/vk"
+)
+
+// cpuAttnCase is one test of attention_cpu.comp: attnCase's shapes, with
+// every offset and stride a multiple of 4 when aligned (vec4 loads) and odd
+// ones otherwise.
+type cpuAttnCase struct {
+	attnCase
+	aligned bool
+}
+
+func (c cpuAttnCase) String() string {
+	return fmt.Sprintf("%v_al%v", c.attnCase, c.aligned)
+}
+
+// sentinel fills the output buffer around and between the rows of Out, to
+// catch stores out of place.
+const sentinel = float32(-12345.5)
+
+// runCPUAttention runs c on o, checks that attention_cpu.comp (not
+// attention.comp) ran it with vec4 loads exactly when c.aligned, compares
+// the result with package ref and checks that nothing outside Out's rows
+// was written.
+func runCPUAttention(t *testing.T, o *Ops, rng *rand.Rand, c cpuAttnCase) {
+	t.Helper()
+	d := o.Device()
+	hd := c.heads * c.dh
+	scale := 1 / math.Sqrt(float64(c.dh))
+	qrows := c.batch * c.nq
+	if c.sharedQ {
+		qrows = c.nq
+	}
+	pad := 3 // odd offsets, and strides wider than the rows
+	if c.aligned {
+		pad = 4
+	}
+	qld := hd + pad
+	q := randMat(rng, pad, qrows, hd, qld, 1)
+	a := AttnArgs{
+		Q:     Mat{Buf: upload(t, d, q.host), Off: pad, Rows: qrows, Cols: hd, Ld: qld},
+		Batch: c.batch, NQ: c.nq, Heads: c.heads, DimHead: c.dh, Scale: float32(scale),
+	}
+	if !c.sharedQ {
+		a.QBatchStride = c.nq * qld
+	}
+	type src struct {
+		kv   strided
+		keep [][]bool
+		nk   int
+	}
+	var srcs []src
+	for s, nk := range c.nk {
+		rows := c.batch * nk
+		if c.sharedKV[s] {
+			rows = nk
+		}
+		// Rows [k | v] as to_kv writes them, then pad columns.
+		ld := 2*hd + pad
+		kv := randMat(rng, pad, rows, 2*hd, ld, 1)
+		ks := KVSource{
+			KV:   Mat{Buf: upload(t, d, kv.host), Off: pad, Rows: rows, Cols: 2 * hd, Ld: ld},
+			KOff: 0, VOff: hd, NK: nk,
+		}
+		if !c.sharedKV[s] {
+			ks.BatchStride = nk * ld
+		}
+		var keep [][]bool
+		if c.masked[s] {
+			mrows := c.batch
+			var u []uint32
+			keep, u = randMask(rng, mrows, nk, c.fullRows...)
+			ks.Mask = upload(t, d, append(make([]uint32, pad), u...))
+			ks.MaskOff, ks.MaskBatchStride = pad, nk
+		}
+		a.Sources = append(a.Sources, ks)
+		srcs = append(srcs, src{kv: kv, keep: keep, nk: nk})
+	}
+	// Out: rows of stride hd + pad at offset pad, sentinels elsewhere.
+	old := pad
+	oldo := hd + pad
+	outN := old + c.batch*c.nq*oldo + pad
+	host := make([]float32, outN)
+	for i := range host {
+		host[i] = sentinel
+	}
+	a.Out = Mat{Buf: upload(t, d, host), Off: old, Rows: c.batch * c.nq, Cols: hd, Ld: oldo}
+
+	cfg, ok := o.attnCPUFor(a, a.Sources)
+	if !ok || cfg.cpu == nil {
+		t.Fatalf("attention_cpu.comp does not take %v", c)
+	}
+	if cfg.cpu.Vec != c.aligned {
+		t.Fatalf("vec4 loads %v, want %v", cfg.cpu.Vec, c.aligned)
+	}
+	seq := run(t, d, func(seq *vk.Sequence) error { return o.Attention(seq, a, scratchFor(t, d)) })
+	t.Logf("config %+v, %d dispatches", *cfg.cpu, seq.Len())
+
+	var want []float64
+	for b := 0; b < c.batch; b++ {
+		qb := q.dense
+		if !c.sharedQ {
+			qb = q.dense[b*c.nq*hd : (b+1)*c.nq*hd]
+		}
+		var k, v []float64
+		var keep []bool
+		nkAll := 0
+		for s, sr := range srcs {
+			kvb := sr.kv.dense
+			if !c.sharedKV[s] {
+				kvb = kvb[b*sr.nk*2*hd : (b+1)*sr.nk*2*hd]
+			}
+			for j := 0; j < sr.nk; j++ {
+				k = append(k, kvb[j*2*hd:j*2*hd+hd]...)
+				v = append(v, kvb[j*2*hd+hd:(j+1)*2*hd]...)
+				keep = append(keep, sr.keep == nil || sr.keep[b][j])
+			}
+			nkAll += sr.nk
+		}
+		want = append(want, ref.Attention(qb, c.nq, k, v, nkAll, c.heads, c.dh, scale, keep)...)
+	}
+	checkNMSE(t, "Attention", readMat(t, a.Out), want)
+
+	all := readMat(t, Mat{Buf: a.Out.Buf, Rows: 1, Cols: outN})
+	for i, x := range all {
+		r, col := (i-old)/oldo, (i-old)%oldo
+		inside := i >= old && r < c.batch*c.nq && col < hd
+		if !inside && x != sentinel {
+			t.Errorf("element %d outside Out's rows was written: %v", i, x)
+			break
+		}
+	}
+}
+
+// withCPUTune runs f with attnCPUTune set to tune, restoring it after.
+func withCPUTune(t *testing.T, qt, qtWide, bk int, share bool, f func(t *testing.T)) {
+	t.Helper()
+	saved := attnCPUTune
+	attnCPUTune.QT, attnCPUTune.QTWide, attnCPUTune.BK, attnCPUTune.Share = qt, qtWide, bk, share
+	defer func() { attnCPUTune = saved }()
+	f(t)
+}
+
+// cpuOps returns Ops that pick the CPU configurations, whatever the device.
+func cpuOps(t *testing.T, opts ...Option) *Ops {
+	o := testOps(t, opts...)
+	o.setCPU(true)
+	if o.info.SubgroupSize > 64 {
+		t.Skipf("subgroup size %d: attention_cpu.comp is not used", o.info.SubgroupSize)
+	}
+	return o
+}
+
+// TestAttentionCPU checks attention_cpu.comp in its default configuration
+// on odd and even sizes: 1, 7, 33 and 257 queries and keys, heads 1 to 128
+// wide (odd ones with scalar loads, multiples of 4 both ways), masks with
+// fully masked rows, shared queries or keys, and two sources.
+func TestAttentionCPU(t *testing.T) {
+	o := cpuOps(t)
+	rng := rand.New(rand.NewPCG(31, 32))
+	f, tr := false, true
+	cases := []attnCase{
+		{batch: 1, nq: 1, heads: 1, dh: 1, nk: []int{1}, sharedKV: []bool{f}, masked: []bool{f}},
+		{batch: 2, nq: 7, heads: 3, dh: 7, nk: []int{33}, sharedKV: []bool{f}, masked: []bool{tr}, fullRows: []int{1}},
+		{batch: 1, nq: 33, heads: 2, dh: 64, nk: []int{257}, sharedKV: []bool{f}, masked: []bool{f}},
+		{batch: 3, nq: 257, heads: 1, dh: 33, nk: []int{7}, sharedKV: []bool{f}, masked: []bool{tr}, fullRows: []int{0, 2}},
+		{batch: 2, nq: 33, heads: 2, dh: 128, nk: []int{33}, sharedKV: []bool{f}, masked: []bool{tr}, fullRows: []int{1}},
+		{batch: 1, nq: 7, heads: 4, dh: 16, nk: []int{257}, sharedKV: []bool{f}, masked: []bool{tr}},
+		{batch: 2, nq: 1, heads: 1, dh: 127, nk: []int{7}, sharedKV: []bool{f}, masked: []bool{f}},
+		// Shared latent queries against per-batch keys, and the reverse.
+		{batch: 3, nq: 7, heads: 2, dh: 16, nk: []int{100}, sharedKV: []bool{f}, masked: []bool{tr}, sharedQ: true},
+		{batch: 2, nq: 33, heads: 2, dh: 64, nk: []int{9}, sharedKV: []bool{tr}, masked: []bool{f}},
+		// latent_self_attend: concat(latents, x), x masked.
+		{batch: 2, nq: 7, heads: 2, dh: 64, nk: []int{7, 257}, sharedKV: []bool{tr, f}, masked: []bool{f, tr}, fullRows: []int{1}, sharedQ: true},
+		{batch: 3, nq: 33, heads: 1, dh: 33, nk: []int{33, 1}, sharedKV: []bool{tr, f}, masked: []bool{f, tr}, fullRows: []int{2}, sharedQ: true},
+	}
+	for _, c := range cases {
+		for _, al := range []bool{false, true} {
+			if al && c.dh%4 != 0 {
+				continue
+			}
+			cc := cpuAttnCase{c, al}
+			t.Run(cc.String(), func(t *testing.T) { runCPUAttention(t, o, rng, cc) })
+		}
+	}
+}
+
+// TestAttentionCPUConfigs runs other configurations of attention_cpu.comp
+// (queries per invocation, keys per block that do not divide the key
+// counts, row loads shared or not) with forced key splits too, so every
+// case also goes through the partial results and the combine kernel.
+func TestAttentionCPUConfigs(t *testing.T) {
+	f, tr := false, true
+	cases := []attnCase{
+		{batch: 2, nq: 7, heads: 2, dh: 7, nk: []int{33}, sharedKV: []bool{f}, masked: []bool{tr}, fullRows: []int{0}},
+		{batch: 1, nq: 33, heads: 3, dh: 64, nk: []int{257}, sharedKV: []bool{f}, masked: []bool{tr}},
+		{batch: 2, nq: 9, heads: 1, dh: 20, nk: []int{7, 33}, sharedKV: []bool{tr, f}, masked: []bool{f, tr}, fullRows: []int{1}, sharedQ: true},
+	}
+	for _, tune := range []struct {
+		qt, bk int
+		share  bool
+	}{{1, 1, false}, {3, 2, true}, {2, 3, false}, {1, 4, true}} {
+		for _, split := range []int{0, 8} {
+			t.Run(fmt.Sprintf("qt%d_bk%d_share%v_split%d", tune.qt, tune.bk, tune.share, split), func(t *testing.T) {
+				o := cpuOps(t, KeysPerSplit(split))
+				rng := rand.New(rand.NewPCG(33, 34))
+				withCPUTune(t, tune.qt, tune.qt, tune.bk, tune.share, func(t *testing.T) {
+					for _, c := range cases {
+						for _, al := range []bool{false, true} {
+							if al && c.dh%4 != 0 {
+								continue
+							}
+							cc := cpuAttnCase{c, al}
+							t.Run(cc.String(), func(t *testing.T) { runCPUAttention(t, o, rng, cc) })
+						}
+					}
+				})
+			})
+		}
+	}
+}
+
+// TestAttentionCPULongKeys gives attention_cpu.comp key counts at and just
+// past what one workgroup may take under lavapipe's loop budget (see
+// lavapipeLoopBudget), and more, asking for no splits: ops must split
+// where the budget demands, and the kernel must not count more loop
+// iterations than attnCPUItersPerBlock says (lavapipe would silently stop
+// it early, and the result would be wrong).
+func TestAttentionCPULongKeys(t *testing.T) {
+	o := cpuOps(t, KeysPerSplit(1<<30))
+	if o.loopBudget == 0 {
+		o.loopBudget = lavapipeLoopBudget
+	}
+	rng := rand.New(rand.NewPCG(35, 36))
+	f, tr := false, true
+	bk := attnCPUTune.BK
+	maxKeys := int((o.loopBudget-64)/attnCPUItersPerBlock) * bk
+	for _, c := range []attnCase{
+		{batch: 1, nq: 3, heads: 1, dh: 64, nk: []int{maxKeys}, sharedKV: []bool{f}, masked: []bool{f}},
+		{batch: 1, nq: 9, heads: 1, dh: 33, nk: []int{maxKeys + 1}, sharedKV: []bool{f}, masked: []bool{tr}},
+		{batch: 1, nq: 2, heads: 2, dh: 8, nk: []int{7, 3*maxKeys + 5}, sharedKV: []bool{tr, f}, masked: []bool{f, tr}, sharedQ: true},
+	} {
+		for _, al := range []bool{false, true} {
+			if al && c.dh%4 != 0 {
+				continue
+			}
+			cc := cpuAttnCase{c, al}
+			t.Run(cc.String(), func(t *testing.T) { runCPUAttention(t, o, rng, cc) })
+		}
+	}
+}
+
+// TestAttentionCPUFallback checks which attentions attention_cpu.comp
+// takes: on CPU configurations, heads up to attnCPUMaxDH wide, and not
+// with a configuration forced by a test.
+func TestAttentionCPUFallback(t *testing.T) {
+	o := testOps(t)
+	a := AttnArgs{DimHead: 64, Q: Mat{Cols: 512}}
+	o.setCPU(false)
+	if _, ok := o.attnCPUFor(a, nil); ok {
+		t.Error("GPU configuration took attention_cpu.comp")
+	}
+	o.setCPU(true)
+	if o.info.SubgroupSize > 64 {
+		t.Skipf("subgroup size %d", o.info.SubgroupSize)
+	}
+	if c, ok := o.attnCPUFor(a, nil); !ok || c.cpu == nil || c.BQ != c.cpu.WG*c.cpu.QT || c.BK != c.cpu.BK {
+		t.Errorf("CPU configuration for dh 64: %+v, %v", c, ok)
+	}
+	a.DimHead = attnCPUMaxDH + 1
+	if _, ok := o.attnCPUFor(a, nil); ok {
+		t.Errorf("attention_cpu.comp took heads of %d", a.DimHead)
+	}
+	a.DimHead = 64
+	o.attnOverride = func(nq, dh int) attnConfig { return attnConfig{BQ: 2, MaxDH: 64, WG: 8, BK: 8} }
+	if _, ok := o.attnCPUFor(a, nil); ok {
+		t.Error("attention_cpu.comp ignored a forced configuration")
+	}
+}

@@ -1,0 +1,379 @@
+package ops
+
+import (
+	"errors"
+	"fmt"
+	"math"
+
+	"github.com/isab-vk/isab-vk/vk"
+)
+
+// The fp16 path: operands stored as IEEE half floats (Mat.Half), read and
+// written by the generic kernels' f16 variants (shaders X_f16.spv), which
+// compute and accumulate in float32. Linear and Attention hand half operands
+// here; the kernels tuned for CPU rasterisers are float32 only, so CPU
+// devices run the generic kernels' variants. Every operand of one call must
+// be half (masks stay uint32; attention's partial results stay float32).
+
+// convertWG is convert.comp's workgroup size.
+const convertWG = 64
+
+// needHalf reports an error when the device cannot run the fp16 kernels,
+// which need storageBuffer16BitAccess.
+func (o *Ops) needHalf(op string) error {
+	if !o.info.Storage16 {
+		return fmt.Errorf("ops: %s: half-float operands need 16-bit storage (storageBuffer16BitAccess), which %s lacks", op, o.info.Name)
+	}
+	return nil
+}
+
+// SupportsHalf reports whether the device can run the fp16 kernels (it has
+// 16-bit storage buffer access).
+func (o *Ops) SupportsHalf() bool { return o.info.Storage16 }
+
+// Convert records dst = src converted between float32 and IEEE half: one of
+// them is a half view (Mat.Half) and the other a float32 view of the same
+// shape. Conversion to half rounds as the device does (to nearest on
+// lavapipe and common GPUs); values beyond the half range become infinite.
+// dst must not overlap src.
+func (o *Ops) Convert(seq *vk.Sequence, src, dst Mat) error {
+	if err := src.check("ops: Convert src"); err != nil {
+		return err
+	}
+	if err := dst.check("ops: Convert dst"); err != nil {
+		return err
+	}
+	if src.Half == dst.Half {
+		return fmt.Errorf("ops: Convert: src and dst are both %s; one must be half and the other float32", elemName(src.Half))
+	}
+	if src.Rows != dst.Rows || src.Cols != dst.Cols {
+		return fmt.Errorf("ops: Convert: src is %dx%d but dst is %dx%d", src.Rows, src.Cols, dst.Rows, dst.Cols)
+	}
+	if err := o.needHalf("Convert"); err != nil {
+		return err
+	}
+	k, err := o.kernel("convert", 2, 4, convertWG)
+	if err != nil {
+		return err
+	}
+	toHalf := uint32(0)
+	if dst.Half {
+		toHalf = 1
+	}
+	// Dense views convert as one vector, others row by row.
+	rows, cols := int64(src.Rows), int64(src.Cols)
+	lds, ldd := int64(src.ld()), int64(dst.ld())
+	if lds == cols && ldd == cols {
+		rows, cols, lds, ldd = 1, rows*cols, rows*cols, rows*cols
+	}
+	chunk := min(o.capElems(), int64(o.groups[0])*int64(o.groups[1])*convertWG, math.MaxUint32-convertWG)
+	for r := int64(0); r < rows; r++ {
+		for c0 := int64(0); c0 < cols; c0 += chunk {
+			n := min(chunk, cols-c0)
+			sb, soff, err := o.bindSized(src.Buf, int64(src.Off)+r*lds+c0, n, src.esize(), false)
+			if err != nil {
+				return err
+			}
+			db, doff, err := o.bindSized(dst.Buf, int64(dst.Off)+r*ldd+c0, n, dst.esize(), true)
+			if err != nil {
+				return err
+			}
+			push := vk.Push(uint32(n), soff, doff, toHalf)
+			if err := seq.Dispatch(k, grid2D(ceilDiv(n, convertWG), o.groups[0]), push, sb, db); err != nil {
+				return fmt.Errorf("ops: Convert: %w", err)
+			}
+		}
+	}
+	return nil
+}
+
+func elemName(half bool) string {
+	if half {
+		return "half"
+	}
+	return "float32"
+}
+
+// linearHalf is Linear for half operands: matmul.comp's f16 variant.
+func (o *Ops) linearHalf(seq *vk.Sequence, x, w Mat, b *Mat, y Mat) error {
+	if !x.Half || !w.Half || !y.Half || (b != nil && !b.Half) {
+		return errors.New("ops: Linear: x, w, y and the bias must all be half or all float32")
+	}
+	if err := o.needHalf("Linear"); err != nil {
+		return err
+	}
+	if err := x.check("ops: Linear x"); err != nil {
+		return err
+	}
+	if err := w.check("ops: Linear w"); err != nil {
+		return err
+	}
+	if err := y.check("ops: Linear y"); err != nil {
+		return err
+	}
+	M, K, N := x.Rows, x.Cols, w.Rows
+	if w.Cols != K {
+		return fmt.Errorf("ops: Linear: x is %dx%d but w is %dx%d (want %d columns)", x.Rows, x.Cols, w.Rows, w.Cols, K)
+	}
+	if y.Rows != M || y.Cols != N {
+		return fmt.Errorf("ops: Linear: y is %dx%d, want %dx%d", y.Rows, y.Cols, M, N)
+	}
+	if b != nil {
+		if err := b.check("ops: Linear b"); err != nil {
+			return err
+		}
+		if b.Rows*b.Cols != N || (b.Rows > 1 && b.ld() != b.Cols) {
+			return fmt.Errorf("ops: Linear: bias is a %dx%d view (stride %d), want %d consecutive elements", b.Rows, b.Cols, b.ld(), N)
+		}
+	}
+	t, err := o.linearTiles(M, N, K)
+	if err != nil {
+		return err
+	}
+	k, err := o.kernel("matmul_f16", 4, 11, t.spec()...)
+	if err != nil {
+		return err
+	}
+	ldx, ldw, ldy := int64(x.ld()), int64(w.ld()), int64(y.ld())
+	capacity := o.capElems()
+	nc := maxCount(ldw, int64(K), capacity, int64(N))
+	nc = min(nc, capacity, int64(o.groups[0])*int64(t.BN))
+	rc := min(maxCount(ldx, int64(K), capacity, int64(M)), maxCount(ldy, nc, capacity, int64(M)),
+		int64(o.groups[1])*int64(t.BM))
+	if nc < 1 || rc < 1 {
+		return fmt.Errorf("ops: Linear: a row of %d elements does not fit one binding of at most %d bytes", K, o.maxRange)
+	}
+	if nc < int64(N) && nc >= int64(t.BN) {
+		nc -= nc % int64(t.BN)
+	}
+	if rc < int64(M) && rc >= int64(t.BM) {
+		rc -= rc % int64(t.BM)
+	}
+	hasBias := uint32(0)
+	for n0 := int64(0); n0 < int64(N); n0 += nc {
+		n := min(nc, int64(N)-n0)
+		wb, woff, err := o.bindSized(w.Buf, int64(w.Off)+n0*ldw, (n-1)*ldw+int64(K), 2, false)
+		if err != nil {
+			return err
+		}
+		bb, boff := o.dummyBinding(), uint32(0)
+		if b != nil {
+			hasBias = 1
+			if bb, boff, err = o.bindSized(b.Buf, int64(b.Off)+n0, n, 2, false); err != nil {
+				return err
+			}
+		}
+		for r0 := int64(0); r0 < int64(M); r0 += rc {
+			r := min(rc, int64(M)-r0)
+			xb, xoff, err := o.bindSized(x.Buf, int64(x.Off)+r0*ldx, (r-1)*ldx+int64(K), 2, false)
+			if err != nil {
+				return err
+			}
+			yb, yoff, err := o.bindSized(y.Buf, int64(y.Off)+r0*ldy+n0, (r-1)*ldy+n, 2, true)
+			if err != nil {
+				return err
+			}
+			push := vk.Push(uint32(r), uint32(n), uint32(K), uint32(ldx), uint32(ldw), uint32(ldy),
+				xoff, woff, boff, yoff, hasBias)
+			groups := [3]uint32{uint32(ceilDiv(n, int64(t.BN))), uint32(ceilDiv(r, int64(t.BM))), 1}
+			if err := seq.Dispatch(k, groups, push, xb, wb, bb, yb); err != nil {
+				return fmt.Errorf("ops: Linear: %w", err)
+			}
+		}
+	}
+	return nil
+}
+
+// half reports whether any operand of a is a half view.
+func (a AttnArgs) half() bool {
+	if a.Q.Half || a.Out.Half {
+		return true
+	}
+	for _, s := range a.Sources {
+		if s.KV.Half {
+			return true
+		}
+	}
+	return false
+}
+
+// attentionHalf is Attention for half operands: attention.comp's and
+// attn_combine.comp's f16 variants. Q, every source's KV and Out are half;
+// the partial results (from scratch, as in Attention) stay float32.
+func (o *Ops) attentionHalf(seq *vk.Sequence, a AttnArgs, scratch func(bytes int64) (*vk.Buffer, error)) error {
+	if !a.Q.Half || !a.Out.Half {
+		return errors.New("ops: Attention: Q, the keys and values and Out must all be half or all float32")
+	}
+	for i, s := range a.Sources {
+		if !s.KV.Half && s.NK > 0 {
+			return fmt.Errorf("ops: Attention: source %d is float32 but Q is half; all must be half or all float32", i)
+		}
+	}
+	if err := o.needHalf("Attention"); err != nil {
+		return err
+	}
+	if a.Batch < 1 || a.NQ < 1 || a.Heads < 1 || a.DimHead < 1 {
+		return fmt.Errorf("ops: Attention: bad shape (batch %d, queries %d, heads %d, head width %d)", a.Batch, a.NQ, a.Heads, a.DimHead)
+	}
+	B, NQ, H, dh := int64(a.Batch), int64(a.NQ), int64(a.Heads), int64(a.DimHead)
+	HD := H * dh
+	if a.Q.Cols < int(HD) || a.QBatchStride < 0 || a.Q.ld() < a.Q.Cols || a.Q.Off < 0 {
+		return fmt.Errorf("ops: Attention: Q view (%d columns, stride %d, batch stride %d) does not hold %d heads of %d", a.Q.Cols, a.Q.ld(), a.QBatchStride, H, dh)
+	}
+	ldq, qbs := int64(a.Q.ld()), int64(a.QBatchStride)
+	if err := fitsSized("ops: Attention Q", a.Q.Buf, int64(a.Q.Off), (B-1)*qbs+(NQ-1)*ldq+HD, 2); err != nil {
+		return err
+	}
+	if err := a.Out.check("ops: Attention Out"); err != nil {
+		return err
+	}
+	if int64(a.Out.Rows) != B*NQ || int64(a.Out.Cols) < HD {
+		return fmt.Errorf("ops: Attention: Out is %dx%d, want %d rows of at least %d", a.Out.Rows, a.Out.Cols, B*NQ, HD)
+	}
+	ldo := int64(a.Out.ld())
+
+	var srcs []KVSource
+	var nk, reach []int64
+	for i, s := range a.Sources {
+		if s.NK < 0 || s.KOff < 0 || s.VOff < 0 || s.BatchStride < 0 || s.MaskOff < 0 || s.MaskBatchStride < 0 {
+			return fmt.Errorf("ops: Attention: source %d has a negative size, offset or stride", i)
+		}
+		if s.NK == 0 {
+			continue
+		}
+		r := int64(max(s.KOff, s.VOff)) + HD
+		if int64(s.KV.Cols) < r || s.KV.ld() < s.KV.Cols || s.KV.Off < 0 {
+			return fmt.Errorf("ops: Attention: source %d rows (%d columns, stride %d) do not hold keys at %d and values at %d of %d heads of %d",
+				i, s.KV.Cols, s.KV.ld(), s.KOff, s.VOff, H, dh)
+		}
+		what := fmt.Sprintf("ops: Attention source %d", i)
+		if err := fitsSized(what+" KV", s.KV.Buf, int64(s.KV.Off), (B-1)*int64(s.BatchStride)+int64(s.NK-1)*int64(s.KV.ld())+r, 2); err != nil {
+			return err
+		}
+		if s.Mask != nil {
+			if err := fits(what+" mask", s.Mask, int64(s.MaskOff), (B-1)*int64(s.MaskBatchStride)+int64(s.NK)); err != nil {
+				return err
+			}
+		}
+		srcs = append(srcs, s)
+		nk = append(nk, int64(s.NK))
+		reach = append(reach, r)
+	}
+	if len(srcs) == 0 {
+		return errors.New("ops: Attention: no keys")
+	}
+
+	cfg, err := o.attnConfigFor(a.NQ, a.DimHead)
+	if err != nil {
+		return err
+	}
+	plan, err := o.planAttention(a, cfg, srcs, nk, reach)
+	if err != nil {
+		return err
+	}
+	attn, err := o.kernel("attention_f16", 5, 23, cfg.spec()...)
+	if err != nil {
+		return err
+	}
+	var comb *vk.Kernel
+	var part, ml *vk.Buffer
+	perSlot := plan.bc * H * plan.qc
+	if !plan.direct {
+		if comb, err = o.kernel("attn_combine_f16", 3, 7); err != nil {
+			return err
+		}
+		if part, err = scratch(4 * plan.nslots * perSlot * dh); err != nil {
+			return fmt.Errorf("ops: Attention: scratch: %w", err)
+		}
+		if ml, err = scratch(4 * plan.nslots * perSlot * 2); err != nil {
+			return fmt.Errorf("ops: Attention: scratch: %w", err)
+		}
+		if part == nil || ml == nil || part == ml || part.Size() < 4*plan.nslots*perSlot*dh || ml.Size() < 4*plan.nslots*perSlot*2 {
+			return errors.New("ops: Attention: scratch returned a missing, short or repeated buffer")
+		}
+	}
+
+	for b0 := int64(0); b0 < B; b0 += plan.bc {
+		bc := min(plan.bc, B-b0)
+		for q0 := int64(0); q0 < NQ; q0 += plan.qc {
+			qc := min(plan.qc, NQ-q0)
+			qb, qoff, err := o.bindSized(a.Q.Buf, int64(a.Q.Off)+b0*qbs+q0*ldq, (bc-1)*qbs+(qc-1)*ldq+HD, 2, false)
+			if err != nil {
+				return err
+			}
+			ob, ooff, err := o.bindSized(a.Out.Buf, int64(a.Out.Off)+(b0*NQ+q0)*ldo, (bc*qc-1)*ldo+HD, 2, true)
+			if err != nil {
+				return err
+			}
+			units := bc * H * qc
+			var pb, mb vk.Binding
+			if !plan.direct {
+				pb = vk.Binding{Buf: part, Size: 4 * plan.nslots * units * dh, Write: true}
+				mb = vk.Binding{Buf: ml, Size: 4 * plan.nslots * units * 2, Write: true}
+			}
+			slot := int64(0)
+			for si, s := range srcs {
+				ld, bs, mbs := int64(s.KV.ld()), int64(s.BatchStride), int64(s.MaskBatchStride)
+				for k0 := int64(0); k0 < nk[si]; k0 += plan.kc[si] {
+					kc := min(plan.kc[si], nk[si]-k0)
+					kb, kvoff, err := o.bindSized(s.KV.Buf, int64(s.KV.Off)+b0*bs+k0*ld, (bc-1)*bs+(kc-1)*ld+reach[si], 2, false)
+					if err != nil {
+						return err
+					}
+					maskb, moff, hasMask := o.dummyBinding(), uint32(0), uint32(0)
+					if s.Mask != nil {
+						hasMask = 1
+						if maskb, moff, err = o.bind(s.Mask, int64(s.MaskOff)+b0*mbs+k0, (bc-1)*mbs+kc, false); err != nil {
+							return err
+						}
+					}
+					splits := ceilDiv(kc, plan.kps)
+					direct := uint32(0)
+					outb, outb2, outOff := pb, mb, uint32(0)
+					if plan.direct {
+						direct, outb, outb2, outOff = 1, ob, o.dummyBinding(), ooff
+					}
+					push := vk.Push(uint32(qc), uint32(kc), uint32(H), uint32(dh), uint32(bc),
+						uint32(ldq), uint32(ld), uint32(s.KOff), uint32(s.VOff),
+						uint32(qbs), uint32(bs), uint32(mbs),
+						qoff, kvoff, moff, outOff, hasMask,
+						uint32(plan.kps), uint32(slot), uint32(plan.nslots), direct, uint32(ldo), a.Scale)
+					groups := [3]uint32{uint32(ceilDiv(qc, int64(cfg.BQ))), uint32(H * bc), uint32(splits)}
+					if err := seq.Dispatch(attn, groups, push, qb, kb, maskb, outb, outb2); err != nil {
+						return fmt.Errorf("ops: Attention: %w", err)
+					}
+					slot += splits
+				}
+			}
+			if plan.direct {
+				continue
+			}
+			pb.Write, mb.Write = false, false
+			push := vk.Push(uint32(qc), uint32(H), uint32(dh), uint32(bc), uint32(plan.nslots), uint32(ldo), ooff)
+			groups := grid2D(ceilDiv(units*dh, 64), o.groups[0])
+			if err := seq.Dispatch(comb, groups, push, pb, mb, ob); err != nil {
+				return fmt.Errorf("ops: Attention combine: %w", err)
+			}
+		}
+	}
+	return nil
+}
+
+// elemKernel returns the name of the float32 kernel or of its fp16
+// variant for operands with the given Half flags, and their element size in
+// bytes. Mixed operands are an error, and so are half ones on a device
+// without 16-bit storage; op names the operation in errors.
+func (o *Ops) elemKernel(op, name string, half ...bool) (string, int64, error) {
+	for _, h := range half[1:] {
+		if h != half[0] {
+			return "", 0, fmt.Errorf("ops: %s: operands must all be half or all float32", op)
+		}
+	}
+	if !half[0] {
+		return name, 4, nil
+	}
+	if err := o.needHalf(op); err != nil {
+		return "", 0, err
+	}
+	return name + "_f16", 2, nil
+}
