@@ -6,155 +6,256 @@ import (
 	"fmt"
 	"io"
 	"math/rand"
-	"sort"
-	"strconv"
+	"os"
+	"os/signal"
+	"path/filepath"
 	"strings"
 	"time"
 
+	"github.com/isab-vk/isab-vk/internal/benchkit"
 	"github.com/isab-vk/isab-vk/isab"
+	"github.com/isab-vk/isab-vk/safetensors"
 	"github.com/isab-vk/isab-vk/vk"
 )
 
-// benchShape is one --shape: b,n,dim,heads,m.
-type benchShape struct{ b, n, dim, heads, m int }
+const benchSynopsis = "[--shape b,n,dim,heads,m]... [--sweep-n FROM..TO] [--precision fp32|fp16|auto] [--iters N] [--json] [--stages] [--plot FILE.png]"
 
-type shapeList []benchShape
-
-func (s *shapeList) String() string {
-	var parts []string
-	for _, v := range *s {
-		parts = append(parts, fmt.Sprintf("%d,%d,%d,%d,%d", v.b, v.n, v.dim, v.heads, v.m))
-	}
-	return strings.Join(parts, " ")
+// benchArgs are the parsed flags of isab bench.
+type benchArgs struct {
+	shapes     []benchkit.Shape
+	dimHead    int
+	selfAttend bool
+	precision  isab.Precision
+	iters      int
+	warmup     int
+	stages     bool
+	peakN      int
 }
 
-func (s *shapeList) Set(v string) error {
-	f := strings.Split(v, ",")
-	if len(f) != 5 {
-		return fmt.Errorf("want b,n,dim,heads,m, got %q", v)
-	}
-	var n [5]int
-	for i, x := range f {
-		k, err := strconv.Atoi(strings.TrimSpace(x))
-		if err != nil || k < 1 {
-			return fmt.Errorf("%q: every field must be a positive integer", v)
-		}
-		n[i] = k
-	}
-	*s = append(*s, benchShape{n[0], n[1], n[2], n[3], n[4]})
-	return nil
-}
-
-// benchResult is one line of --json output.
-type benchResult struct {
-	Device   string  `json:"device"`
-	B        int     `json:"b"`
-	N        int     `json:"n"`
-	Dim      int     `json:"dim"`
-	Heads    int     `json:"heads"`
-	DimHead  int     `json:"dim_head"`
-	M        int     `json:"m"`
-	SelfAtt  bool    `json:"latent_self_attend"`
-	MsMedian float64 `json:"ms_median"`
-	MsMin    float64 `json:"ms_min"`
-	MsMax    float64 `json:"ms_max"`
-	GFLOPs   float64 `json:"gflops"`
-}
-
-type stats struct{ median, min, max float64 }
-
-// summarize gives the median, min and max of durations in milliseconds.
-func summarize(ts []time.Duration) stats {
-	ms := make([]float64, len(ts))
-	for i, t := range ts {
-		ms[i] = float64(t) / 1e6
-	}
-	sort.Float64s(ms)
-	med := ms[len(ms)/2]
-	if len(ms)%2 == 0 {
-		med = (ms[len(ms)/2-1] + ms[len(ms)/2]) / 2
-	}
-	return stats{median: med, min: ms[0], max: ms[len(ms)-1]}
-}
+// The n of the scaling target: time(scaleHi)/time(scaleLo) is 16 when the
+// forward pass is linear in n.
+const scaleLo, scaleHi = 4096, 65536
 
 func runBench(args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("bench", "[--shape b,n,dim,heads,m]... [--iters N] [--json]", stderr)
-	var shapes shapeList
-	fs.Var(&shapes, "shape", "b,n,dim,heads,m to time, repeatable (default: the isab-pytorch README's 1,16384,512,8,128)")
+	fs := newFlags("bench", benchSynopsis, stderr)
+	var shapes benchkit.ShapeList
+	fs.Var(&shapes, "shape", "b,n,dim,heads,m to time, repeatable (default: the isab-pytorch README's "+benchkit.DefaultShape.String()+")")
+	sweep := fs.String("sweep-n", "", "FROM..TO: time every shape at n = FROM, 2*FROM, 4*FROM, ... up to TO instead of its own n")
 	dimHead := fs.Int("dim-head", isab.DefaultDimHead, "width of one head")
 	selfAttend := fs.Bool("latent-self-attend", true, "attn1 attends over concat(latents, x), as in the README example")
+	precision := fs.String("precision", string(isab.FP32), "number format on the device: fp32, fp16 or auto")
 	iters := fs.Int("iters", 5, "timed forward passes per shape")
 	warmup := fs.Int("warmup", 1, "untimed passes first")
 	device := fs.String("device", "", "device index or name substring (default: $ISAB_DEVICE, else the best GPU)")
 	asJSON := fs.Bool("json", false, "print one JSON object per shape")
+	stages := fs.Bool("stages", false, "record a GPU timestamp after every dispatch and report time per kernel and per forward step")
+	plotPath := fs.String("plot", "", "write median time and device memory against n (log-log) to this PNG file")
+	peakN := fs.Int("peak-n", 1024, "size of the square FP32 matmul timed once for peak_gflops; 0 skips it")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	if *iters < 1 || *warmup < 0 || *dimHead < 1 {
-		return fmt.Errorf("--iters and --dim-head must be at least 1, --warmup at least 0")
+	bad := func(format string, a ...any) error {
+		fmt.Fprintf(stderr, "isab bench: "+format+"\n", a...)
+		fmt.Fprintln(stderr, "run 'isab bench --help' for the flags")
+		return errUsage
+	}
+	switch {
+	case *iters < 1:
+		return bad("--iters must be at least 1, got %d", *iters)
+	case *warmup < 0:
+		return bad("--warmup must be at least 0, got %d", *warmup)
+	case *dimHead < 1:
+		return bad("--dim-head must be at least 1, got %d", *dimHead)
+	case *peakN < 0:
+		return bad("--peak-n must be at least 0, got %d", *peakN)
+	case *plotPath != "" && !strings.HasSuffix(strings.ToLower(*plotPath), ".png"):
+		return bad("--plot writes a PNG; give a file name ending in .png, got %q", *plotPath)
+	}
+	if *plotPath != "" {
+		// Fail before the runs, not after them, when the plot cannot be written.
+		if fi, err := os.Stat(filepath.Dir(*plotPath)); err != nil || !fi.IsDir() {
+			return fmt.Errorf("--plot %s: the folder %s does not exist", *plotPath, filepath.Dir(*plotPath))
+		}
+	}
+	prec, err := isab.ParsePrecision(*precision)
+	if err != nil {
+		return bad("--precision: %v", err)
+	}
+	var sw *benchkit.Sweep
+	if *sweep != "" {
+		s, err := benchkit.ParseSweep(*sweep)
+		if err != nil {
+			return bad("--sweep-n: %v", err)
+		}
+		sw = &s
 	}
 	if len(shapes) == 0 {
-		shapes = shapeList{{1, 16384, 512, 8, 128}}
+		shapes = benchkit.ShapeList{benchkit.DefaultShape}
 	}
+	a := benchArgs{
+		shapes: benchkit.Expand(shapes, sw), dimHead: *dimHead, selfAttend: *selfAttend, precision: prec,
+		iters: *iters, warmup: *warmup, stages: *stages, peakN: *peakN,
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
 	dev, err := vk.Open(vk.Options{Device: *device})
 	if err != nil {
 		return err
 	}
 	defer dev.Close()
 	info := dev.Info()
-	if !*asJSON {
-		fmt.Fprintf(stdout, "device %d: %s (%s)\n", info.Index, info.Name, info.Type)
-		fmt.Fprintf(stdout, "%-28s %10s %10s %10s %10s\n", "b,n,dim,heads,m", "median ms", "min ms", "max ms", "GFLOP/s")
-	}
-	for _, s := range shapes {
-		res, err := benchOne(dev, s, *dimHead, *selfAttend, *iters, *warmup)
+	var peak *float64
+	if a.peakN > 0 {
+		g, err := benchkit.PeakGFLOPs(ctx, dev, a.peakN, 3)
 		if err != nil {
-			return fmt.Errorf("shape %d,%d,%d,%d,%d: %w", s.b, s.n, s.dim, s.heads, s.m, err)
+			return err
 		}
-		res.Device = info.Name
+		peak = &g
+	}
+	if !*asJSON {
+		fmt.Fprintf(stdout, "device %d: %s (%s), precision %s", info.Index, info.Name, info.Type, prec)
+		if peak != nil {
+			fmt.Fprintf(stdout, ", FP32 matmul %dx%dx%d: %.1f GFLOP/s", a.peakN, a.peakN, a.peakN, *peak)
+		}
+		fmt.Fprintln(stdout)
+		fmt.Fprintf(stdout, "%-28s %10s %10s %10s %10s %7s %10s\n", "b,n,dim,heads,m", "median ms", "min ms", "max ms", "GFLOP/s", "% peak", "mem MiB")
+	}
+	bar := benchkit.NewProgress(stderr, len(a.shapes))
+	var results []benchkit.Result
+	noted := false // said which precision auto resolved to
+	for _, s := range a.shapes {
+		bar.Start(s.String())
+		res, err := benchOne(ctx, dev, s, a)
+		bar.Done()
+		if err != nil {
+			return fmt.Errorf("shape %s: %w", s, err)
+		}
+		res.Device, res.PeakGFLOPs = info.Name, peak
+		results = append(results, res)
 		if *asJSON {
 			if err := json.NewEncoder(stdout).Encode(res); err != nil {
 				return err
 			}
 			continue
 		}
-		fmt.Fprintf(stdout, "%-28s %10.2f %10.2f %10.2f %10.1f\n",
-			fmt.Sprintf("%d,%d,%d,%d,%d", s.b, s.n, s.dim, s.heads, s.m), res.MsMedian, res.MsMin, res.MsMax, res.GFLOPs)
+		if res.Precision != string(prec) && !noted {
+			fmt.Fprintf(stdout, "(precision %s runs as %s on this device)\n", prec, res.Precision)
+			noted = true
+		}
+		pct := "-"
+		if peak != nil && *peak > 0 {
+			pct = fmt.Sprintf("%.0f", 100*res.GFLOPs / *peak)
+		}
+		fmt.Fprintf(stdout, "%-28s %10.2f %10.2f %10.2f %10.1f %7s %10.1f\n",
+			s, res.MsMedian, res.MsMin, res.MsMax, res.GFLOPs, pct, float64(res.DeviceMemBytes)/(1<<20))
+		if a.stages {
+			benchkit.WriteStages(stdout, res.Stages)
+		}
+	}
+	if !*asJSON {
+		for _, sc := range benchkit.ScalingRatios(results, scaleLo, scaleHi) {
+			fmt.Fprintf(stdout, "scaling time(n=%d)/time(n=%d) = %.2f (%d if linear in n) for %s\n",
+				sc.NHi, sc.NLo, sc.Ratio, sc.NHi/sc.NLo, sc.Family)
+		}
+	}
+	if *plotPath != "" {
+		title := fmt.Sprintf("isab bench on %s", info.Name)
+		if err := benchkit.WritePlot(*plotPath, title, results); err != nil {
+			return err
+		}
+		msgTo := stdout
+		if *asJSON {
+			msgTo = stderr
+		}
+		fmt.Fprintf(msgTo, "wrote %s\n", *plotPath)
 	}
 	return nil
 }
 
-func benchOne(dev *vk.Device, s benchShape, dimHead int, selfAttend bool, iters, warmup int) (benchResult, error) {
-	cfg := isab.Config{Dim: s.dim, Heads: s.heads, DimHead: dimHead, NumLatents: s.m, LatentSelfAttend: selfAttend}
-	m, err := isab.New(dev, cfg, isab.RandomWeights(cfg, 1))
+// benchModel builds a model of random weights through the same loading path
+// as a weights file, so that isab.Options (the precision) apply.
+func benchModel(dev *vk.Device, cfg isab.Config, prec isab.Precision) (*isab.Model, error) {
+	w := isab.RandomWeights(cfg, 1)
+	inner := cfg.Inner()
+	tensors := map[string]*safetensors.Tensor{
+		"latents": safetensors.NewF32("latents", []int{cfg.NumLatents, cfg.Dim}, w.Latents),
+	}
+	for i, aw := range []isab.AttentionWeights{w.Attn1, w.Attn2} {
+		layer := fmt.Sprintf("attn%d.", i+1)
+		for _, t := range []*safetensors.Tensor{
+			safetensors.NewF32(layer+"to_q.weight", []int{inner, cfg.Dim}, aw.Q),
+			safetensors.NewF32(layer+"to_kv.weight", []int{2 * inner, cfg.Dim}, aw.KV),
+			safetensors.NewF32(layer+"to_out.weight", []int{cfg.Dim, inner}, aw.Out),
+		} {
+			tensors[t.Name] = t
+		}
+	}
+	opts := isab.Options{Heads: cfg.Heads, DimHead: cfg.DimHead, LatentSelfAttend: isab.Bool(cfg.LatentSelfAttend), Precision: prec}
+	return isab.LoadFile(dev, &safetensors.File{Tensors: tensors}, opts)
+}
+
+func benchOne(ctx context.Context, dev *vk.Device, s benchkit.Shape, a benchArgs) (benchkit.Result, error) {
+	cfg := isab.Config{Dim: s.Dim, Heads: s.Heads, DimHead: a.dimHead, NumLatents: s.M, LatentSelfAttend: a.selfAttend}
+	m, err := benchModel(dev, cfg, a.precision)
 	if err != nil {
-		return benchResult{}, err
+		return benchkit.Result{}, err
 	}
 	defer m.Close()
+	prec := m.Precision() // auto resolved
 	r := rand.New(rand.NewSource(2))
-	x, err := isab.NewTensor(dev, isab.RandomNormal(r, s.b*s.n*s.dim), s.b, s.n, s.dim)
+	x, err := isab.NewTensor(dev, isab.RandomNormal(r, s.B*s.N*s.Dim), s.B, s.N, s.Dim)
 	if err != nil {
-		return benchResult{}, err
+		return benchkit.Result{}, err
 	}
 	defer x.Free()
-	ctx := context.Background()
-	var times []time.Duration
-	for i := 0; i < warmup+iters; i++ {
-		start := time.Now()
-		out, lat, err := m.Forward(ctx, x)
-		if err != nil {
-			return benchResult{}, err
-		}
-		if i >= warmup {
-			times = append(times, time.Since(start))
-		}
-		out.Free()
-		lat.Free()
+	// The pass is recorded once and replayed, as a program running the same
+	// shape again and again would do (isab.Model.Prepare); the peak device
+	// memory covers the weights, x, the temporaries and the outputs.
+	var last []isab.StageTime // the stage times of the latest run
+	var opts []isab.ForwardOption
+	if a.stages {
+		opts = append(opts, isab.WithStageTimes(&last))
 	}
-	st := summarize(times)
-	gflop := cfg.FLOPs(s.b, s.n, s.m) / 1e9
-	return benchResult{
-		B: s.b, N: s.n, Dim: s.dim, Heads: s.heads, DimHead: dimHead, M: s.m, SelfAtt: selfAttend,
-		MsMedian: st.median, MsMin: st.min, MsMax: st.max, GFLOPs: gflop / (st.median / 1e3),
-	}, nil
+	dev.ResetPeakBytes()
+	pl, err := m.Prepare(x, opts...)
+	if err != nil {
+		return benchkit.Result{}, err
+	}
+	defer pl.Close()
+	var times []time.Duration
+	var passes [][]isab.StageTime
+	for i := 0; i < a.warmup+a.iters; i++ {
+		start := time.Now()
+		if err := pl.Run(ctx); err != nil {
+			return benchkit.Result{}, err
+		}
+		elapsed := time.Since(start)
+		if i >= a.warmup {
+			times = append(times, elapsed)
+			passes = append(passes, append([]isab.StageTime(nil), last...))
+		}
+	}
+	memPeak := dev.PeakBytes()
+	st := benchkit.Summarize(times)
+	gflop := cfg.FLOPs(s.B, s.N, s.M) / 1e9
+	res := benchkit.Result{
+		Precision: string(prec),
+		B:         s.B, N: s.N, Dim: s.Dim, Heads: s.Heads, DimHead: a.dimHead, M: s.M, SelfAtt: a.selfAttend,
+		MsMedian: st.Median, MsMin: st.Min, MsMax: st.Max, GFLOPs: gflop / (st.Median / 1e3),
+		DeviceMemBytes: memPeak,
+	}
+	if a.stages {
+		res.Stages = benchkit.AggregateStages(passes)
+	}
+	return res, nil
+}
+
+// stats are the median, min and max of some times in milliseconds.
+type stats struct{ median, min, max float64 }
+
+// summarize gives the median, min and max of durations in milliseconds.
+func summarize(ts []time.Duration) stats {
+	s := benchkit.Summarize(ts)
+	return stats{median: s.Median, min: s.Min, max: s.Max}
 }

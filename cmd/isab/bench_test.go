@@ -1,0 +1,176 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"image/png"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/isab-vk/isab-vk/internal/benchkit"
+	"github.com/isab-vk/isab-vk/internal/testutil"
+)
+
+// TestBenchSweepJSON runs a small sweep with every output option and checks
+// the JSON lines, the stage breakdown and the plot.
+func TestBenchSweepJSON(t *testing.T) {
+	timestamps := testutil.Device(t).Info().Timestamps
+	plotPath := filepath.Join(t.TempDir(), "sweep.png")
+	code, stdout, stderr := runTool(t, "bench", "--shape", "1,33,16,2,3", "--shape", "2,7,8,1,1", "--dim-head", "8",
+		"--sweep-n", "16..40", "--iters", "2", "--warmup", "0", "--precision", "fp32", "--stages", "--json",
+		"--plot", plotPath, "--peak-n", "64")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if strings.Contains(stderr, "\r") {
+		t.Errorf("progress bar drawn although stderr is not a terminal: %q", stderr)
+	}
+	var got []benchkit.Shape
+	sc := bufio.NewScanner(strings.NewReader(stdout))
+	for sc.Scan() {
+		var raw map[string]any
+		if err := json.Unmarshal(sc.Bytes(), &raw); err != nil {
+			t.Fatalf("line %q: %v", sc.Text(), err)
+		}
+		for _, k := range []string{"device", "precision", "b", "n", "dim", "heads", "m", "ms_median", "ms_min", "ms_max",
+			"gflops", "peak_gflops", "device_mem_bytes", "dim_head", "latent_self_attend"} {
+			if _, ok := raw[k]; !ok {
+				t.Errorf("line %q lacks %q", sc.Text(), k)
+			}
+		}
+		var r benchkit.Result
+		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, r.Shape())
+		if r.Device == "" || r.Precision != "fp32" || r.DimHead != 8 || !r.SelfAtt {
+			t.Errorf("line %q: wrong device, precision or configuration", sc.Text())
+		}
+		if !(r.MsMin > 0 && r.MsMin <= r.MsMedian && r.MsMedian <= r.MsMax && r.GFLOPs > 0) {
+			t.Errorf("line %q: implausible times", sc.Text())
+		}
+		if r.PeakGFLOPs == nil || !(*r.PeakGFLOPs > 0) {
+			t.Errorf("line %q: no peak_gflops", sc.Text())
+		}
+		// At least x and out [b, n, dim] and the weights (8 inner x dim matrices).
+		if min := int64(4 * (2*r.B*r.N*r.Dim + 8*r.Heads*r.DimHead*r.Dim)); r.DeviceMemBytes < min {
+			t.Errorf("line %q: device_mem_bytes %d, want at least %d", sc.Text(), r.DeviceMemBytes, min)
+		}
+		if st := r.Stages; timestamps && st == nil {
+			t.Errorf("line %q: no stage report although the device has timestamps", sc.Text())
+		} else if st != nil {
+			if len(st.Kernels) == 0 || len(st.Forward) == 0 || !(st.GPUMs > 0) {
+				t.Errorf("line %q: empty stage report", sc.Text())
+			}
+			if st.Forward[0].Name != "q1+kv1+q2" || st.Forward[len(st.Forward)-1].Name != "out2" {
+				t.Errorf("line %q: forward steps not labelled", sc.Text())
+			}
+		}
+	}
+	shape := func(b, n, dim, heads, m int) benchkit.Shape {
+		return benchkit.Shape{B: b, N: n, Dim: dim, Heads: heads, M: m}
+	}
+	want := []benchkit.Shape{shape(1, 16, 16, 2, 3), shape(1, 32, 16, 2, 3), shape(2, 16, 8, 1, 1), shape(2, 32, 8, 1, 1)}
+	if len(got) != len(want) {
+		t.Fatalf("shapes %v, want %v", got, want)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("shapes %v, want %v", got, want)
+		}
+	}
+	f, err := os.Open(plotPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := png.Decode(f); err != nil {
+		t.Fatalf("--plot wrote no valid PNG: %v", err)
+	}
+}
+
+// TestBenchScalingText checks the text table and the scaling line of a
+// sweep across n = 4096 and 65536.
+func TestBenchScalingText(t *testing.T) {
+	code, stdout, stderr := runTool(t, "bench", "--shape", "1,1,4,1,2", "--dim-head", "4", "--sweep-n", "4096..65536",
+		"--iters", "1", "--warmup", "0", "--peak-n", "0", "--latent-self-attend=false")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	for _, s := range []string{"precision fp32", "1,4096,4,1,2", "1,65536,4,1,2", "mem MiB"} {
+		if !strings.Contains(stdout, s) {
+			t.Errorf("output lacks %q:\n%s", s, stdout)
+		}
+	}
+	if !regexp.MustCompile(`scaling time\(n=65536\)/time\(n=4096\) = [0-9.]+ \(16 if linear in n\)`).MatchString(stdout) {
+		t.Errorf("no scaling line:\n%s", stdout)
+	}
+	if strings.Contains(stdout, "GFLOP/s,") || strings.Contains(stdout, "matmul ") {
+		t.Errorf("--peak-n 0 still measured the matmul:\n%s", stdout)
+	}
+}
+
+func TestBenchBadFlags(t *testing.T) {
+	cases := []struct {
+		args  []string
+		wants string
+	}{
+		{[]string{"--shape", "1,2,3"}, "b,n,dim,heads,m"},
+		{[]string{"--shape", "1,0,3,4,5"}, "positive"},
+		{[]string{"--sweep-n", "64"}, "FROM..TO"},
+		{[]string{"--sweep-n", "64..32"}, "larger than TO"},
+		{[]string{"--sweep-n", "0..32"}, "positive"},
+		{[]string{"--precision", "fp64"}, "fp32, fp16 or auto"},
+		{[]string{"--iters", "0"}, "--iters"},
+		{[]string{"--warmup", "-1"}, "--warmup"},
+		{[]string{"--dim-head", "0"}, "--dim-head"},
+		{[]string{"--peak-n", "-3"}, "--peak-n"},
+		{[]string{"--plot", "out.svg"}, ".png"},
+		{[]string{"stray"}, "unexpected argument"},
+	}
+	// A plot into a missing folder fails before any run, with one line.
+	code, _, stderr := runTool(t, "bench", "--plot", filepath.Join(t.TempDir(), "absent", "x.png"))
+	if line := strings.TrimSpace(stderr); code != 1 || strings.Contains(line, "\n") || !strings.Contains(line, "does not exist") {
+		t.Errorf("--plot into a missing folder: exit %d, stderr %q", code, stderr)
+	}
+	for _, c := range cases {
+		t.Run(strings.Join(c.args, " "), func(t *testing.T) {
+			code, stdout, stderr := runTool(t, append([]string{"bench"}, c.args...)...)
+			if code != 2 {
+				t.Fatalf("exit %d, want 2 (usage); stderr %q", code, stderr)
+			}
+			if stdout != "" || !strings.Contains(stderr, c.wants) {
+				t.Fatalf("stdout %q, stderr %q; want a message naming %q", stdout, stderr, c.wants)
+			}
+		})
+	}
+}
+
+// TestBenchPrecision checks that the JSON names the precision that ran:
+// auto resolves to fp32 or fp16, and fp16 either runs as fp16 or fails with
+// one line that says why.
+func TestBenchPrecision(t *testing.T) {
+	for _, p := range []string{"auto", "fp16"} {
+		code, stdout, stderr := runTool(t, "bench", "--shape", "1,9,8,2,3", "--dim-head", "4", "--iters", "1",
+			"--warmup", "0", "--peak-n", "0", "--precision", p, "--json")
+		if code != 0 {
+			line := strings.TrimSpace(stderr)
+			if p == "fp16" && code == 1 && !strings.Contains(line, "\n") && strings.HasPrefix(line, "isab bench: ") {
+				t.Logf("fp16 unsupported here: %s", line)
+				continue
+			}
+			t.Fatalf("--precision %s: exit %d: %s", p, code, stderr)
+		}
+		var r benchkit.Result
+		if err := json.Unmarshal([]byte(stdout), &r); err != nil {
+			t.Fatalf("--precision %s: %q: %v", p, stdout, err)
+		}
+		if want := map[string][]string{"auto": {"fp32", "fp16"}, "fp16": {"fp16"}}[p]; !slices.Contains(want, r.Precision) {
+			t.Errorf("--precision %s ran as %q, want one of %v", p, r.Precision, want)
+		}
+	}
+}
