@@ -63,9 +63,13 @@ type Info struct {
 	// same limits for uniform-buffer bindings (see KernelSpec.Uniform).
 	MaxUniformBufferRange           uint64
 	MinUniformBufferOffsetAlignment uint64
-	MaxPushConstants                uint32
-	Float16                         bool // shaderFloat16
-	Storage16                       bool // storageBuffer16BitAccess
+	// MaxTexelBufferElements and MinTexelBufferOffsetAlignment limit
+	// texel-buffer bindings (see KernelSpec.Texel).
+	MaxTexelBufferElements        uint64
+	MinTexelBufferOffsetAlignment uint64
+	MaxPushConstants              uint32
+	Float16                       bool // shaderFloat16
+	Storage16                     bool // storageBuffer16BitAccess
 	// Int64 and Float64 are shaderInt64 and shaderFloat64, enabled when
 	// present: CPU kernels load 64-bit components, which lavapipe moves at
 	// the cost of one 32-bit component each.
@@ -365,6 +369,8 @@ func (in *instance) describe(index int, p vk.PhysicalDevice, exts []string) Info
 		MinStorageBufferOffsetAlignment: uint64(lim.MinStorageBufferOffsetAlignment),
 		MaxUniformBufferRange:           uint64(lim.MaxUniformBufferRange),
 		MinUniformBufferOffsetAlignment: uint64(lim.MinUniformBufferOffsetAlignment),
+		MaxTexelBufferElements:          uint64(lim.MaxTexelBufferElements),
+		MinTexelBufferOffsetAlignment:   uint64(lim.MinTexelBufferOffsetAlignment),
 		MaxPushConstants:                lim.MaxPushConstantsSize,
 		TimestampPeriod:                 lim.TimestampPeriod,
 	}

@@ -29,19 +29,29 @@ type KernelSpec struct {
 	// invocation is one scalar load, where a storage-buffer load is a loop
 	// over the SIMD lanes.
 	Uniform uint32
+	// Texel marks the bindings that are uniform texel buffers of
+	// four-float texels (R32G32B32A32_SFLOAT; GLSL samplerBuffer read with
+	// texelFetch). Their ranges must be whole texels, start at a multiple
+	// of Info.MinTexelBufferOffsetAlignment and hold at most
+	// Info.MaxTexelBufferElements texels. A bit may not be set in both
+	// Uniform and Texel.
+	Texel uint32
 }
 
 // descriptorType is the descriptor type of binding i.
 func (s KernelSpec) descriptorType(i int) vk.DescriptorType {
-	if i < 32 && s.Uniform&(1<<i) != 0 {
+	switch {
+	case i < 32 && s.Uniform&(1<<i) != 0:
 		return vk.DescriptorTypeUniformBuffer
+	case i < 32 && s.Texel&(1<<i) != 0:
+		return vk.DescriptorTypeUniformTexelBuffer
 	}
 	return vk.DescriptorTypeStorageBuffer
 }
 
 func (s KernelSpec) key() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s/%d/%d/%d/%x", s.Name, len(s.Code), s.Buffers, s.PushSize, s.Uniform)
+	fmt.Fprintf(&b, "%s/%d/%d/%d/%x/%x", s.Name, len(s.Code), s.Buffers, s.PushSize, s.Uniform, s.Texel)
 	for _, v := range s.Spec {
 		fmt.Fprintf(&b, ",%d", v)
 	}
@@ -70,8 +80,11 @@ func (d *Device) Kernel(spec KernelSpec) (*Kernel, error) {
 	if spec.Buffers < 0 || spec.PushSize < 0 || spec.PushSize%4 != 0 {
 		return nil, fmt.Errorf("vk: kernel %s: bad layout (%d buffers, %d push bytes)", spec.Name, spec.Buffers, spec.PushSize)
 	}
-	if spec.Buffers < 32 && spec.Uniform>>uint(spec.Buffers) != 0 {
-		return nil, fmt.Errorf("vk: kernel %s: uniform mask %#x names bindings past its %d buffers", spec.Name, spec.Uniform, spec.Buffers)
+	if spec.Buffers < 32 && (spec.Uniform|spec.Texel)>>uint(spec.Buffers) != 0 {
+		return nil, fmt.Errorf("vk: kernel %s: uniform mask %#x or texel mask %#x names bindings past its %d buffers", spec.Name, spec.Uniform, spec.Texel, spec.Buffers)
+	}
+	if spec.Uniform&spec.Texel != 0 {
+		return nil, fmt.Errorf("vk: kernel %s: bindings %#x are marked both uniform and texel", spec.Name, spec.Uniform&spec.Texel)
 	}
 	if uint32(spec.PushSize) > d.info.MaxPushConstants {
 		return nil, fmt.Errorf("vk: kernel %s: %d bytes of push constants exceed the device's %d", spec.Name, spec.PushSize, d.info.MaxPushConstants)

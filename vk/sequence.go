@@ -66,6 +66,7 @@ type Sequence struct {
 	pool     vk.CommandPool
 	cmd      vk.CommandBuffer
 	descPool vk.DescriptorPool
+	views    []vk.BufferView // texel-buffer views of the recorded bindings
 	fence    vk.Fence
 	query    vk.QueryPool
 	closed   bool
@@ -143,6 +144,19 @@ func (s *Sequence) Dispatch(k *Kernel, groups [3]uint32, push []byte, bindings .
 		start, end := b.span()
 		if start < 0 || end > b.Buf.size || end <= start {
 			return fmt.Errorf("vk: kernel %s: binding %d range [%d, %d) is outside its buffer of %d bytes", k.spec.Name, i, start, end, b.Buf.size)
+		}
+		if k.spec.descriptorType(i) == vk.DescriptorTypeUniformTexelBuffer {
+			if b.Write {
+				return fmt.Errorf("vk: kernel %s: binding %d is a uniform texel buffer and cannot be written", k.spec.Name, i)
+			}
+			if a := int64(info.MinTexelBufferOffsetAlignment); a > 1 && start%a != 0 {
+				return fmt.Errorf("vk: kernel %s: texel binding %d offset %d is not a multiple of %d", k.spec.Name, i, start, a)
+			}
+			if (end-start)%texelBytes != 0 || uint64((end-start)/texelBytes) > info.MaxTexelBufferElements {
+				return fmt.Errorf("vk: kernel %s: texel binding %d covers %d bytes: want whole %d-byte texels, at most %d of them",
+					k.spec.Name, i, end-start, texelBytes, info.MaxTexelBufferElements)
+			}
+			continue
 		}
 		if k.spec.descriptorType(i) == vk.DescriptorTypeUniformBuffer {
 			if b.Write {
@@ -276,19 +290,17 @@ func (s *Sequence) record() error {
 		return err
 	}
 	d.live.Add(1)
-	nstorage, nuniform := 0, 0
+	counts := map[vk.DescriptorType]int{vk.DescriptorTypeStorageBuffer: 0}
 	for _, op := range s.ops {
 		for j := range op.bindings {
-			if op.k.spec.descriptorType(j) == vk.DescriptorTypeUniformBuffer {
-				nuniform++
-			} else {
-				nstorage++
-			}
+			counts[op.k.spec.descriptorType(j)]++
 		}
 	}
-	sizes := []vk.DescriptorPoolSize{{Type: vk.DescriptorTypeStorageBuffer, DescriptorCount: uint32(max(nstorage, 1))}}
-	if nuniform > 0 {
-		sizes = append(sizes, vk.DescriptorPoolSize{Type: vk.DescriptorTypeUniformBuffer, DescriptorCount: uint32(nuniform)})
+	var sizes []vk.DescriptorPoolSize
+	for _, t := range []vk.DescriptorType{vk.DescriptorTypeStorageBuffer, vk.DescriptorTypeUniformBuffer, vk.DescriptorTypeUniformTexelBuffer} {
+		if n, ok := counts[t]; ok {
+			sizes = append(sizes, vk.DescriptorPoolSize{Type: t, DescriptorCount: uint32(max(n, 1))})
+		}
 	}
 	pci := &vk.DescriptorPoolCreateInfo{
 		SType:         vk.StructureTypeDescriptorPoolCreateInfo,
@@ -335,6 +347,22 @@ func (s *Sequence) record() error {
 		writes := make([]vk.WriteDescriptorSet, len(op.bindings))
 		for j, b := range op.bindings {
 			start, end := b.span()
+			if op.k.spec.descriptorType(j) == vk.DescriptorTypeUniformTexelBuffer {
+				view, err := d.newTexelView(b.Buf, start, end-start)
+				if err != nil {
+					return err
+				}
+				s.views = append(s.views, view)
+				writes[j] = vk.WriteDescriptorSet{
+					SType:            vk.StructureTypeWriteDescriptorSet,
+					DstSet:           sets[i],
+					DstBinding:       uint32(j),
+					DescriptorCount:  1,
+					DescriptorType:   vk.DescriptorTypeUniformTexelBuffer,
+					PTexelBufferView: []vk.BufferView{view},
+				}
+				continue
+			}
 			writes[j] = vk.WriteDescriptorSet{
 				SType:           vk.StructureTypeWriteDescriptorSet,
 				DstSet:          sets[i],
@@ -420,6 +448,10 @@ func (s *Sequence) release() {
 		vk.DestroyDescriptorPool(h, s.descPool, nil)
 		s.descPool = vk.NullDescriptorPool
 	}
+	for _, v := range s.views {
+		vk.DestroyBufferView(h, v, nil)
+	}
+	s.views = nil
 	if s.fence != vk.NullFence {
 		vk.DestroyFence(h, s.fence, nil)
 		s.fence = vk.NullFence
@@ -482,4 +514,26 @@ func Push(vals ...any) []byte {
 		binary.LittleEndian.PutUint32(out[4*i:], w)
 	}
 	return out
+}
+
+// texelBytes is the size of one texel of a texel binding (four float32).
+const texelBytes = 16
+
+// newTexelView creates a view of size bytes of b from byte off as
+// four-float texels.
+func (d *Device) newTexelView(b *Buffer, off, size int64) (vk.BufferView, error) {
+	ci := &vk.BufferViewCreateInfo{
+		SType:  vk.StructureTypeBufferViewCreateInfo,
+		Buffer: b.handle,
+		Format: vk.FormatR32g32b32a32Sfloat,
+		Offset: vk.DeviceSize(off),
+		Range:  vk.DeviceSize(size),
+	}
+	var v vk.BufferView
+	r := vk.CreateBufferView(d.handle, ci, nil, &v)
+	ci.Free()
+	if err := check("vkCreateBufferView", r); err != nil {
+		return vk.NullBufferView, err
+	}
+	return v, nil
 }
