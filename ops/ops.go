@@ -116,8 +116,15 @@ func (o *Ops) Close() {
 func (o *Ops) Device() *vk.Device { return o.d }
 
 // kernel returns the pipeline of the named shader with the given
-// specialization constants.
+// specialization constants; all its bindings are storage buffers.
 func (o *Ops) kernel(name string, buffers, pushWords int, spec ...uint32) (*vk.Kernel, error) {
+	return o.kernelTexel(name, buffers, pushWords, 0, spec...)
+}
+
+// kernelTexel is kernel for a shader whose bindings in the texel mask
+// (bit i for binding i) are uniform texel buffers of four-float texels
+// (vk.KernelSpec.Texel); the rest are storage buffers.
+func (o *Ops) kernelTexel(name string, buffers, pushWords int, texel uint32, spec ...uint32) (*vk.Kernel, error) {
 	o.mu.Lock()
 	code, ok := o.code[name]
 	if !ok {
@@ -130,7 +137,7 @@ func (o *Ops) kernel(name string, buffers, pushWords int, spec ...uint32) (*vk.K
 		o.code[name] = code
 	}
 	o.mu.Unlock()
-	k, err := o.d.Kernel(vk.KernelSpec{Name: name, Code: code, Buffers: buffers, PushSize: 4 * pushWords, Spec: spec})
+	k, err := o.d.Kernel(vk.KernelSpec{Name: name, Code: code, Buffers: buffers, PushSize: 4 * pushWords, Spec: spec, Texel: texel})
 	if err != nil {
 		return nil, fmt.Errorf("ops: %w", err)
 	}
