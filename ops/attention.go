@@ -151,8 +151,15 @@ func slotsFor(nk, kc []int64, kps int64) int64 {
 // as the sequence may run. Later work in the same sequence may reuse them;
 // the sequence's barriers order the accesses.
 func (o *Ops) Attention(seq *vk.Sequence, a AttnArgs, scratch func(bytes int64) (*vk.Buffer, error)) error {
-	if a.half() {
-		return o.attentionHalf(seq, a, scratch) // fp16 path, half.go
+	half, err := o.attnHalf(a)
+	if err != nil {
+		return err
+	}
+	// Element size of Q, the sources and Out, and the kernel variant: the
+	// fp16 kernels keep their partial results (scratch) in float32.
+	esize, variant := int64(4), ""
+	if half {
+		esize, variant = 2, "_f16"
 	}
 	if a.Batch < 1 || a.NQ < 1 || a.Heads < 1 || a.DimHead < 1 {
 		return fmt.Errorf("ops: Attention: bad shape (batch %d, queries %d, heads %d, head width %d)", a.Batch, a.NQ, a.Heads, a.DimHead)
@@ -163,7 +170,7 @@ func (o *Ops) Attention(seq *vk.Sequence, a AttnArgs, scratch func(bytes int64) 
 		return fmt.Errorf("ops: Attention: Q view (%d columns, stride %d, batch stride %d) does not hold %d heads of %d", a.Q.Cols, a.Q.ld(), a.QBatchStride, H, dh)
 	}
 	ldq, qbs := int64(a.Q.ld()), int64(a.QBatchStride)
-	if err := fits("ops: Attention Q", a.Q.Buf, int64(a.Q.Off), (B-1)*qbs+(NQ-1)*ldq+HD); err != nil {
+	if err := fitsSized("ops: Attention Q", a.Q.Buf, int64(a.Q.Off), (B-1)*qbs+(NQ-1)*ldq+HD, esize); err != nil {
 		return err
 	}
 	if err := a.Out.check("ops: Attention Out"); err != nil {
@@ -190,7 +197,7 @@ func (o *Ops) Attention(seq *vk.Sequence, a AttnArgs, scratch func(bytes int64) 
 				i, s.KV.Cols, s.KV.ld(), s.KOff, s.VOff, H, dh)
 		}
 		what := fmt.Sprintf("ops: Attention source %d", i)
-		if err := fits(what+" KV", s.KV.Buf, int64(s.KV.Off), (B-1)*int64(s.BatchStride)+int64(s.NK-1)*int64(s.KV.ld())+r); err != nil {
+		if err := fitsSized(what+" KV", s.KV.Buf, int64(s.KV.Off), (B-1)*int64(s.BatchStride)+int64(s.NK-1)*int64(s.KV.ld())+r, esize); err != nil {
 			return err
 		}
 		if s.Mask != nil {
@@ -210,9 +217,11 @@ func (o *Ops) Attention(seq *vk.Sequence, a AttnArgs, scratch func(bytes int64) 
 	if err != nil {
 		return err
 	}
-	name := "attention"
-	if c, ok := o.attnCPUFor(a, srcs); ok {
-		cfg, name = c, "attention_cpu"
+	name := "attention" + variant
+	if !half {
+		if c, ok := o.attnCPUFor(a, srcs); ok {
+			cfg, name = c, "attention_cpu"
+		}
 	}
 	plan, err := o.planAttention(a, cfg, srcs, nk, reach)
 	if err != nil {
@@ -226,7 +235,7 @@ func (o *Ops) Attention(seq *vk.Sequence, a AttnArgs, scratch func(bytes int64) 
 	var part, ml *vk.Buffer
 	perSlot := plan.bc * H * plan.qc // queries x heads of one slot
 	if !plan.direct {
-		if comb, err = o.kernel("attn_combine", 3, 7); err != nil {
+		if comb, err = o.kernel("attn_combine"+variant, 3, 7); err != nil {
 			return err
 		}
 		if part, err = scratch(4 * plan.nslots * perSlot * dh); err != nil {
@@ -244,13 +253,13 @@ func (o *Ops) Attention(seq *vk.Sequence, a AttnArgs, scratch func(bytes int64) 
 		bc := min(plan.bc, B-b0)
 		for q0 := int64(0); q0 < NQ; q0 += plan.qc {
 			qc := min(plan.qc, NQ-q0)
-			qb, qoff, err := o.bind(a.Q.Buf, int64(a.Q.Off)+b0*qbs+q0*ldq, (bc-1)*qbs+(qc-1)*ldq+HD, false)
+			qb, qoff, err := o.bindSized(a.Q.Buf, int64(a.Q.Off)+b0*qbs+q0*ldq, (bc-1)*qbs+(qc-1)*ldq+HD, esize, false)
 			if err != nil {
 				return err
 			}
 			// Rows b*NQ + q of the unit are consecutive: either qc = NQ,
 			// or bc = 1.
-			ob, ooff, err := o.bind(a.Out.Buf, int64(a.Out.Off)+(b0*NQ+q0)*ldo, (bc*qc-1)*ldo+HD, true)
+			ob, ooff, err := o.bindSized(a.Out.Buf, int64(a.Out.Off)+(b0*NQ+q0)*ldo, (bc*qc-1)*ldo+HD, esize, true)
 			if err != nil {
 				return err
 			}
@@ -265,7 +274,7 @@ func (o *Ops) Attention(seq *vk.Sequence, a AttnArgs, scratch func(bytes int64) 
 				ld, bs, mbs := int64(s.KV.ld()), int64(s.BatchStride), int64(s.MaskBatchStride)
 				for k0 := int64(0); k0 < nk[si]; k0 += plan.kc[si] {
 					kc := min(plan.kc[si], nk[si]-k0)
-					kb, kvoff, err := o.bind(s.KV.Buf, int64(s.KV.Off)+b0*bs+k0*ld, (bc-1)*bs+(kc-1)*ld+reach[si], false)
+					kb, kvoff, err := o.bindSized(s.KV.Buf, int64(s.KV.Off)+b0*bs+k0*ld, (bc-1)*bs+(kc-1)*ld+reach[si], esize, false)
 					if err != nil {
 						return err
 					}

@@ -197,166 +197,22 @@ func (a AttnArgs) half() bool {
 	return false
 }
 
-// attentionHalf is Attention for half operands: attention.comp's and
-// attn_combine.comp's f16 variants. Q, every source's KV and Out are half;
-// the partial results (from scratch, as in Attention) stay float32.
-func (o *Ops) attentionHalf(seq *vk.Sequence, a AttnArgs, scratch func(bytes int64) (*vk.Buffer, error)) error {
+// attnHalf reports whether a's operands are half views: Q, every source's
+// KV and Out must agree, and half operands need 16-bit storage.
+func (o *Ops) attnHalf(a AttnArgs) (bool, error) {
+	half := a.half()
+	if !half {
+		return false, nil
+	}
 	if !a.Q.Half || !a.Out.Half {
-		return errors.New("ops: Attention: Q, the keys and values and Out must all be half or all float32")
+		return false, errors.New("ops: Attention: Q, the keys and values and Out must all be half or all float32")
 	}
 	for i, s := range a.Sources {
 		if !s.KV.Half && s.NK > 0 {
-			return fmt.Errorf("ops: Attention: source %d is float32 but Q is half; all must be half or all float32", i)
+			return false, fmt.Errorf("ops: Attention: source %d is float32 but Q is half; all must be half or all float32", i)
 		}
 	}
-	if err := o.needHalf("Attention"); err != nil {
-		return err
-	}
-	if a.Batch < 1 || a.NQ < 1 || a.Heads < 1 || a.DimHead < 1 {
-		return fmt.Errorf("ops: Attention: bad shape (batch %d, queries %d, heads %d, head width %d)", a.Batch, a.NQ, a.Heads, a.DimHead)
-	}
-	B, NQ, H, dh := int64(a.Batch), int64(a.NQ), int64(a.Heads), int64(a.DimHead)
-	HD := H * dh
-	if a.Q.Cols < int(HD) || a.QBatchStride < 0 || a.Q.ld() < a.Q.Cols || a.Q.Off < 0 {
-		return fmt.Errorf("ops: Attention: Q view (%d columns, stride %d, batch stride %d) does not hold %d heads of %d", a.Q.Cols, a.Q.ld(), a.QBatchStride, H, dh)
-	}
-	ldq, qbs := int64(a.Q.ld()), int64(a.QBatchStride)
-	if err := fitsSized("ops: Attention Q", a.Q.Buf, int64(a.Q.Off), (B-1)*qbs+(NQ-1)*ldq+HD, 2); err != nil {
-		return err
-	}
-	if err := a.Out.check("ops: Attention Out"); err != nil {
-		return err
-	}
-	if int64(a.Out.Rows) != B*NQ || int64(a.Out.Cols) < HD {
-		return fmt.Errorf("ops: Attention: Out is %dx%d, want %d rows of at least %d", a.Out.Rows, a.Out.Cols, B*NQ, HD)
-	}
-	ldo := int64(a.Out.ld())
-
-	var srcs []KVSource
-	var nk, reach []int64
-	for i, s := range a.Sources {
-		if s.NK < 0 || s.KOff < 0 || s.VOff < 0 || s.BatchStride < 0 || s.MaskOff < 0 || s.MaskBatchStride < 0 {
-			return fmt.Errorf("ops: Attention: source %d has a negative size, offset or stride", i)
-		}
-		if s.NK == 0 {
-			continue
-		}
-		r := int64(max(s.KOff, s.VOff)) + HD
-		if int64(s.KV.Cols) < r || s.KV.ld() < s.KV.Cols || s.KV.Off < 0 {
-			return fmt.Errorf("ops: Attention: source %d rows (%d columns, stride %d) do not hold keys at %d and values at %d of %d heads of %d",
-				i, s.KV.Cols, s.KV.ld(), s.KOff, s.VOff, H, dh)
-		}
-		what := fmt.Sprintf("ops: Attention source %d", i)
-		if err := fitsSized(what+" KV", s.KV.Buf, int64(s.KV.Off), (B-1)*int64(s.BatchStride)+int64(s.NK-1)*int64(s.KV.ld())+r, 2); err != nil {
-			return err
-		}
-		if s.Mask != nil {
-			if err := fits(what+" mask", s.Mask, int64(s.MaskOff), (B-1)*int64(s.MaskBatchStride)+int64(s.NK)); err != nil {
-				return err
-			}
-		}
-		srcs = append(srcs, s)
-		nk = append(nk, int64(s.NK))
-		reach = append(reach, r)
-	}
-	if len(srcs) == 0 {
-		return errors.New("ops: Attention: no keys")
-	}
-
-	cfg, err := o.attnConfigFor(a.NQ, a.DimHead)
-	if err != nil {
-		return err
-	}
-	plan, err := o.planAttention(a, cfg, srcs, nk, reach)
-	if err != nil {
-		return err
-	}
-	attn, err := o.kernel("attention_f16", 5, 23, cfg.spec()...)
-	if err != nil {
-		return err
-	}
-	var comb *vk.Kernel
-	var part, ml *vk.Buffer
-	perSlot := plan.bc * H * plan.qc
-	if !plan.direct {
-		if comb, err = o.kernel("attn_combine_f16", 3, 7); err != nil {
-			return err
-		}
-		if part, err = scratch(4 * plan.nslots * perSlot * dh); err != nil {
-			return fmt.Errorf("ops: Attention: scratch: %w", err)
-		}
-		if ml, err = scratch(4 * plan.nslots * perSlot * 2); err != nil {
-			return fmt.Errorf("ops: Attention: scratch: %w", err)
-		}
-		if part == nil || ml == nil || part == ml || part.Size() < 4*plan.nslots*perSlot*dh || ml.Size() < 4*plan.nslots*perSlot*2 {
-			return errors.New("ops: Attention: scratch returned a missing, short or repeated buffer")
-		}
-	}
-
-	for b0 := int64(0); b0 < B; b0 += plan.bc {
-		bc := min(plan.bc, B-b0)
-		for q0 := int64(0); q0 < NQ; q0 += plan.qc {
-			qc := min(plan.qc, NQ-q0)
-			qb, qoff, err := o.bindSized(a.Q.Buf, int64(a.Q.Off)+b0*qbs+q0*ldq, (bc-1)*qbs+(qc-1)*ldq+HD, 2, false)
-			if err != nil {
-				return err
-			}
-			ob, ooff, err := o.bindSized(a.Out.Buf, int64(a.Out.Off)+(b0*NQ+q0)*ldo, (bc*qc-1)*ldo+HD, 2, true)
-			if err != nil {
-				return err
-			}
-			units := bc * H * qc
-			var pb, mb vk.Binding
-			if !plan.direct {
-				pb = vk.Binding{Buf: part, Size: 4 * plan.nslots * units * dh, Write: true}
-				mb = vk.Binding{Buf: ml, Size: 4 * plan.nslots * units * 2, Write: true}
-			}
-			slot := int64(0)
-			for si, s := range srcs {
-				ld, bs, mbs := int64(s.KV.ld()), int64(s.BatchStride), int64(s.MaskBatchStride)
-				for k0 := int64(0); k0 < nk[si]; k0 += plan.kc[si] {
-					kc := min(plan.kc[si], nk[si]-k0)
-					kb, kvoff, err := o.bindSized(s.KV.Buf, int64(s.KV.Off)+b0*bs+k0*ld, (bc-1)*bs+(kc-1)*ld+reach[si], 2, false)
-					if err != nil {
-						return err
-					}
-					maskb, moff, hasMask := o.dummyBinding(), uint32(0), uint32(0)
-					if s.Mask != nil {
-						hasMask = 1
-						if maskb, moff, err = o.bind(s.Mask, int64(s.MaskOff)+b0*mbs+k0, (bc-1)*mbs+kc, false); err != nil {
-							return err
-						}
-					}
-					splits := ceilDiv(kc, plan.kps)
-					direct := uint32(0)
-					outb, outb2, outOff := pb, mb, uint32(0)
-					if plan.direct {
-						direct, outb, outb2, outOff = 1, ob, o.dummyBinding(), ooff
-					}
-					push := vk.Push(uint32(qc), uint32(kc), uint32(H), uint32(dh), uint32(bc),
-						uint32(ldq), uint32(ld), uint32(s.KOff), uint32(s.VOff),
-						uint32(qbs), uint32(bs), uint32(mbs),
-						qoff, kvoff, moff, outOff, hasMask,
-						uint32(plan.kps), uint32(slot), uint32(plan.nslots), direct, uint32(ldo), a.Scale)
-					groups := [3]uint32{uint32(ceilDiv(qc, int64(cfg.BQ))), uint32(H * bc), uint32(splits)}
-					if err := seq.Dispatch(attn, groups, push, qb, kb, maskb, outb, outb2); err != nil {
-						return fmt.Errorf("ops: Attention: %w", err)
-					}
-					slot += splits
-				}
-			}
-			if plan.direct {
-				continue
-			}
-			pb.Write, mb.Write = false, false
-			push := vk.Push(uint32(qc), uint32(H), uint32(dh), uint32(bc), uint32(plan.nslots), uint32(ldo), ooff)
-			groups := grid2D(ceilDiv(units*dh, 64), o.groups[0])
-			if err := seq.Dispatch(comb, groups, push, pb, mb, ob); err != nil {
-				return fmt.Errorf("ops: Attention combine: %w", err)
-			}
-		}
-	}
-	return nil
+	return true, o.needHalf("Attention")
 }
 
 // elemKernel returns the name of the float32 kernel or of its fp16
