@@ -304,9 +304,9 @@ func (m *Model) inputs(x *Tensor, a forwardArgs) (*inputs, error) {
 // record records one forward pass into a new plan:
 //
 //	q1 = to_q(latents)            kv1 = to_kv(x) [and to_kv(latents)]
-//	q2 = to_q(x)                  (independent, so no barriers between)
+//	                              (independent, so no barriers between)
 //	latents' = to_out(attend(q1, kv1, mask))
-//	kv2 = to_kv(latents')
+//	kv2 = to_kv(latents')         q2 = to_q(x) (into kv1's memory)
 //	out = to_out(attend(q2, kv2))
 func (m *Model) record(p *inputs, stages *[]StageTime) (pl *Plan, err error) {
 	cfg := m.cfg
@@ -383,14 +383,15 @@ func (m *Model) record(p *inputs, stages *[]StageTime) (pl *Plan, err error) {
 	if err != nil {
 		return nil, err
 	}
-	q2b, err := alloc(B * N * I)
-	if err != nil {
-		return nil, err
-	}
+	// attn1 is the last reader of kvx, so q2 and attn2's output o2 reuse
+	// its two halves: the pass holds x, kvx and out (and small buffers) at
+	// its peak, not also q2 and o2. The sequence puts a barrier between
+	// attn1's reads and q2's writes.
+	q2 := ops.Mat{Buf: kvx, Rows: B * N, Cols: I, Ld: I, Half: m.half}
+	o2 := ops.Mat{Buf: kvx, Off: B * N * I, Rows: B * N, Cols: I, Ld: I, Half: m.half}
 	steps = append(steps,
 		func() error { return m.ops.Linear(seq, L, mat(w1.q, I, D), nil, mat(q1b, latRows, I)) },
 		func() error { return m.ops.Linear(seq, x, mat(w1.kv, 2*I, D), nil, mat(kvx, B*N, 2*I)) },
-		func() error { return m.ops.Linear(seq, x, mat(w2.q, I, D), nil, mat(q2b, B*N, I)) },
 	)
 	sources := []ops.KVSource{}
 	if cfg.LatentSelfAttend {
@@ -422,10 +423,6 @@ func (m *Model) record(p *inputs, stages *[]StageTime) (pl *Plan, err error) {
 	if err != nil {
 		return nil, err
 	}
-	o2, err := alloc(B * N * I)
-	if err != nil {
-		return nil, err
-	}
 	if outT, err = newEmpty(m.dev, B, N, D); err != nil {
 		return nil, err
 	}
@@ -453,15 +450,16 @@ func (m *Model) record(p *inputs, stages *[]StageTime) (pl *Plan, err error) {
 		func() error {
 			return m.ops.Linear(seq, mat(latBuf, B*M, D), mat(w2.kv, 2*I, D), nil, mat(kv2, B*M, 2*I))
 		},
+		func() error { return m.ops.Linear(seq, x, mat(w2.q, I, D), nil, q2) },
 		func() error {
 			return m.ops.Attention(seq, ops.AttnArgs{
-				Q: mat(q2b, B*N, I), QBatchStride: N * I, NQ: N, Batch: B,
+				Q: q2, QBatchStride: N * I, NQ: N, Batch: B,
 				Heads: cfg.Heads, DimHead: cfg.DimHead, Scale: scale,
 				Sources: []ops.KVSource{{KV: mat(kv2, B*M, 2*I), BatchStride: M * 2 * I, KOff: 0, VOff: I, NK: M}},
-				Out:     mat(o2, B*N, I),
+				Out:     o2,
 			}, scratch)
 		},
-		func() error { return m.ops.Linear(seq, mat(o2, B*N, I), mat(w2.out, D, I), nil, mat(outBuf, B*N, D)) },
+		func() error { return m.ops.Linear(seq, o2, mat(w2.out, D, I), nil, mat(outBuf, B*N, D)) },
 	)
 	if m.half {
 		steps = append(steps,

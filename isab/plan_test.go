@@ -129,3 +129,38 @@ func TestPlanLifetime(t *testing.T) {
 		t.Error("Write of the wrong length was accepted")
 	}
 }
+
+// TestPlanMemory checks the device memory that a pass adds at its peak:
+// kv1 (whose halves q2 and attn2's output reuse) and out, plus small
+// buffers, not also separate q2 and o2.
+func TestPlanMemory(t *testing.T) {
+	dev := testutil.Device(t)
+	cfg := Config{Dim: 64, Heads: 2, DimHead: 32, NumLatents: 8, LatentSelfAttend: true}
+	m, err := New(dev, cfg, RandomWeights(cfg, 24))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	const n = 4096
+	x, err := NewTensor(dev, make([]float32, n*cfg.Dim), 1, n, cfg.Dim)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer x.Free()
+	_, base := dev.LiveObjects()
+	dev.ResetPeakBytes()
+	pl, err := m.Prepare(x)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pl.Close()
+	if err := pl.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	added := dev.PeakBytes() - base
+	kvx, out := int64(n*2*cfg.Inner()*4), int64(n*cfg.Dim*4)
+	if limit := kvx + out + (kvx+out)/8; added > limit {
+		t.Errorf("the pass added %d bytes at its peak, want at most %d (kv1 %d + out %d + 1/8)", added, limit, kvx, out)
+	}
+	t.Logf("peak added %d bytes (kv1 %d, out %d)", added, kvx, out)
+}
