@@ -151,9 +151,129 @@ func slotsFor(nk, kc []int64, kps int64) int64 {
 // as the sequence may run. Later work in the same sequence may reuse them;
 // the sequence's barriers order the accesses.
 func (o *Ops) Attention(seq *vk.Sequence, a AttnArgs, scratch func(bytes int64) (*vk.Buffer, error)) error {
-	half, err := o.attnHalf(a)
+	r, err := o.newAttnRun(a, scratch, false)
 	if err != nil {
 		return err
+	}
+	// Unit by unit, so that every unit reuses the same partial slots.
+	for u := range r.units {
+		for si := range r.srcs {
+			if err := r.dispatch(seq, u, si); err != nil {
+				return err
+			}
+		}
+		if err := r.combine(seq, u); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// AttnSteps is one attention whose key sources are recorded one at a time,
+// so that a source's keys and values can be computed into memory that an
+// earlier source used: Source(seq, i) records the work on a.Sources[i]
+// once its keys and values are in place, and Finish merges the partial
+// results into Out. Every source must be recorded exactly once, in any
+// order, before Finish. The partial results of every piece of queries are
+// kept apart (scratch is asked for all of them at once), so they take
+// more memory than Attention's.
+type AttnSteps struct {
+	r        *attnRun
+	index    []int // a.Sources index -> r.srcs index, -1 for sources without keys
+	recorded []bool
+	finished bool
+}
+
+// NewAttentionSteps plans the attention a over all its sources (see
+// Attention; the sources' shapes must be final, their contents need not be).
+func (o *Ops) NewAttentionSteps(a AttnArgs, scratch func(bytes int64) (*vk.Buffer, error)) (*AttnSteps, error) {
+	r, err := o.newAttnRun(a, scratch, true)
+	if err != nil {
+		return nil, err
+	}
+	st := &AttnSteps{r: r, index: make([]int, len(a.Sources)), recorded: make([]bool, len(r.srcs))}
+	j := 0
+	for i, s := range a.Sources {
+		st.index[i] = -1
+		if s.NK > 0 {
+			st.index[i] = j
+			j++
+		}
+	}
+	return st, nil
+}
+
+// Source records the work on a.Sources[i]; a source without keys records
+// nothing.
+func (st *AttnSteps) Source(seq *vk.Sequence, i int) error {
+	if i < 0 || i >= len(st.index) {
+		return fmt.Errorf("ops: Attention: source %d of %d", i, len(st.index))
+	}
+	si := st.index[i]
+	if si < 0 {
+		return nil
+	}
+	if st.recorded[si] || st.finished {
+		return fmt.Errorf("ops: Attention: source %d recorded twice or after Finish", i)
+	}
+	st.recorded[si] = true
+	for u := range st.r.units {
+		if err := st.r.dispatch(seq, u, si); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Finish records the merge of the partial results into Out, after every
+// source.
+func (st *AttnSteps) Finish(seq *vk.Sequence) error {
+	for i, done := range st.recorded {
+		if !done {
+			return fmt.Errorf("ops: Attention: Finish before source %d was recorded", i)
+		}
+	}
+	if st.finished {
+		return errors.New("ops: Attention: Finish called twice")
+	}
+	st.finished = true
+	for u := range st.r.units {
+		if err := st.r.combine(seq, u); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// attnRun is a planned attention: its sources with keys, configuration,
+// kernels, partial buffers and pieces of batch and queries (units).
+type attnRun struct {
+	o                  *Ops
+	a                  AttnArgs
+	srcs               []KVSource
+	nk, reach          []int64 // keys, and columns a KV row must hold, per source
+	cfg                attnConfig
+	plan               attnPlan
+	attn, comb         *vk.Kernel
+	part, ml           *vk.Buffer
+	esize              int64
+	B, NQ, H, dh       int64
+	ldq, qbs, ldo      int64
+	units              []attnUnit
+	slot0              []int64 // first partial slot of each source within a unit
+	partBytes, mlBytes int64   // one unit's partial regions
+	partStep, mlStep   int64   // offsets between units' regions (0: all share one)
+}
+
+// attnUnit is one piece of batch elements and queries.
+type attnUnit struct{ b0, bc, q0, qc int64 }
+
+// newAttnRun checks a and plans it; apart keeps every unit's partial
+// results in a region of its own.
+func (o *Ops) newAttnRun(a AttnArgs, scratch func(bytes int64) (*vk.Buffer, error), apart bool) (*attnRun, error) {
+	half, err := o.attnHalf(a)
+	if err != nil {
+		return nil, err
 	}
 	// Element size of Q, the sources and Out, and the kernel variant: the
 	// fp16 kernels keep their partial results (scratch) in float32.
@@ -162,22 +282,22 @@ func (o *Ops) Attention(seq *vk.Sequence, a AttnArgs, scratch func(bytes int64) 
 		esize, variant = 2, "_f16"
 	}
 	if a.Batch < 1 || a.NQ < 1 || a.Heads < 1 || a.DimHead < 1 {
-		return fmt.Errorf("ops: Attention: bad shape (batch %d, queries %d, heads %d, head width %d)", a.Batch, a.NQ, a.Heads, a.DimHead)
+		return nil, fmt.Errorf("ops: Attention: bad shape (batch %d, queries %d, heads %d, head width %d)", a.Batch, a.NQ, a.Heads, a.DimHead)
 	}
 	B, NQ, H, dh := int64(a.Batch), int64(a.NQ), int64(a.Heads), int64(a.DimHead)
 	HD := H * dh
 	if a.Q.Cols < int(HD) || a.QBatchStride < 0 || a.Q.ld() < a.Q.Cols || a.Q.Off < 0 {
-		return fmt.Errorf("ops: Attention: Q view (%d columns, stride %d, batch stride %d) does not hold %d heads of %d", a.Q.Cols, a.Q.ld(), a.QBatchStride, H, dh)
+		return nil, fmt.Errorf("ops: Attention: Q view (%d columns, stride %d, batch stride %d) does not hold %d heads of %d", a.Q.Cols, a.Q.ld(), a.QBatchStride, H, dh)
 	}
 	ldq, qbs := int64(a.Q.ld()), int64(a.QBatchStride)
 	if err := fitsSized("ops: Attention Q", a.Q.Buf, int64(a.Q.Off), (B-1)*qbs+(NQ-1)*ldq+HD, esize); err != nil {
-		return err
+		return nil, err
 	}
 	if err := a.Out.check("ops: Attention Out"); err != nil {
-		return err
+		return nil, err
 	}
 	if int64(a.Out.Rows) != B*NQ || int64(a.Out.Cols) < HD {
-		return fmt.Errorf("ops: Attention: Out is %dx%d, want %d rows of at least %d", a.Out.Rows, a.Out.Cols, B*NQ, HD)
+		return nil, fmt.Errorf("ops: Attention: Out is %dx%d, want %d rows of at least %d", a.Out.Rows, a.Out.Cols, B*NQ, HD)
 	}
 	ldo := int64(a.Out.ld())
 
@@ -186,23 +306,23 @@ func (o *Ops) Attention(seq *vk.Sequence, a AttnArgs, scratch func(bytes int64) 
 	var nk, reach []int64 // keys, and columns a KV row must hold
 	for i, s := range a.Sources {
 		if s.NK < 0 || s.KOff < 0 || s.VOff < 0 || s.BatchStride < 0 || s.MaskOff < 0 || s.MaskBatchStride < 0 {
-			return fmt.Errorf("ops: Attention: source %d has a negative size, offset or stride", i)
+			return nil, fmt.Errorf("ops: Attention: source %d has a negative size, offset or stride", i)
 		}
 		if s.NK == 0 {
 			continue
 		}
 		r := int64(max(s.KOff, s.VOff)) + HD
 		if int64(s.KV.Cols) < r || s.KV.ld() < s.KV.Cols || s.KV.Off < 0 {
-			return fmt.Errorf("ops: Attention: source %d rows (%d columns, stride %d) do not hold keys at %d and values at %d of %d heads of %d",
+			return nil, fmt.Errorf("ops: Attention: source %d rows (%d columns, stride %d) do not hold keys at %d and values at %d of %d heads of %d",
 				i, s.KV.Cols, s.KV.ld(), s.KOff, s.VOff, H, dh)
 		}
 		what := fmt.Sprintf("ops: Attention source %d", i)
 		if err := fitsSized(what+" KV", s.KV.Buf, int64(s.KV.Off), (B-1)*int64(s.BatchStride)+int64(s.NK-1)*int64(s.KV.ld())+r, esize); err != nil {
-			return err
+			return nil, err
 		}
 		if s.Mask != nil {
 			if err := fits(what+" mask", s.Mask, int64(s.MaskOff), (B-1)*int64(s.MaskBatchStride)+int64(s.NK)); err != nil {
-				return err
+				return nil, err
 			}
 		}
 		srcs = append(srcs, s)
@@ -210,12 +330,12 @@ func (o *Ops) Attention(seq *vk.Sequence, a AttnArgs, scratch func(bytes int64) 
 		reach = append(reach, r)
 	}
 	if len(srcs) == 0 {
-		return errors.New("ops: Attention: no keys")
+		return nil, errors.New("ops: Attention: no keys")
 	}
 
 	cfg, err := o.attnConfigFor(a.NQ, a.DimHead)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	name := "attention" + variant
 	if !half {
@@ -225,95 +345,138 @@ func (o *Ops) Attention(seq *vk.Sequence, a AttnArgs, scratch func(bytes int64) 
 	}
 	plan, err := o.planAttention(a, cfg, srcs, nk, reach)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	attn, err := o.kernel(name, 5, 23, cfg.spec()...)
+	r := &attnRun{o: o, a: a, srcs: srcs, nk: nk, reach: reach, cfg: cfg, plan: plan, esize: esize,
+		B: B, NQ: NQ, H: H, dh: dh, ldq: ldq, qbs: qbs, ldo: ldo}
+	if r.attn, err = o.kernel(name, 5, 23, cfg.spec()...); err != nil {
+		return nil, err
+	}
+	for b0 := int64(0); b0 < B; b0 += plan.bc {
+		for q0 := int64(0); q0 < NQ; q0 += plan.qc {
+			r.units = append(r.units, attnUnit{b0: b0, bc: min(plan.bc, B-b0), q0: q0, qc: min(plan.qc, NQ-q0)})
+		}
+	}
+	slot := int64(0)
+	for si := range srcs {
+		r.slot0 = append(r.slot0, slot)
+		for k0 := int64(0); k0 < nk[si]; k0 += plan.kc[si] {
+			slot += ceilDiv(min(plan.kc[si], nk[si]-k0), plan.kps)
+		}
+	}
+	if plan.direct {
+		return r, nil
+	}
+	if r.comb, err = o.kernel("attn_combine"+variant, 3, 7); err != nil {
+		return nil, err
+	}
+	perSlot := plan.bc * H * plan.qc // queries x heads of one slot
+	r.partBytes, r.mlBytes = 4*plan.nslots*perSlot*dh, 4*plan.nslots*perSlot*2
+	nreg := int64(1)
+	if apart && len(r.units) > 1 {
+		// Regions start at offsets aligned for binding.
+		r.partStep = ceilDiv(r.partBytes, o.align) * o.align
+		r.mlStep = ceilDiv(r.mlBytes, o.align) * o.align
+		nreg = int64(len(r.units))
+	}
+	partSize, mlSize := r.partBytes+(nreg-1)*r.partStep, r.mlBytes+(nreg-1)*r.mlStep
+	if r.part, err = scratch(partSize); err != nil {
+		return nil, fmt.Errorf("ops: Attention: scratch: %w", err)
+	}
+	if r.ml, err = scratch(mlSize); err != nil {
+		return nil, fmt.Errorf("ops: Attention: scratch: %w", err)
+	}
+	if r.part == nil || r.ml == nil || r.part == r.ml || r.part.Size() < partSize || r.ml.Size() < mlSize {
+		return nil, errors.New("ops: Attention: scratch returned a missing, short or repeated buffer")
+	}
+	return r, nil
+}
+
+// outBinding binds unit u's rows of Out. Rows b*NQ + q of a unit are
+// consecutive: either qc = NQ, or bc = 1.
+func (r *attnRun) outBinding(u attnUnit) (vk.Binding, uint32, error) {
+	a, HD := r.a, r.H*r.dh
+	return r.o.bindSized(a.Out.Buf, int64(a.Out.Off)+(u.b0*r.NQ+u.q0)*r.ldo, (u.bc*u.qc-1)*r.ldo+HD, r.esize, true)
+}
+
+// partials returns unit u's partial-result bindings (written).
+func (r *attnRun) partials(ui int) (vk.Binding, vk.Binding) {
+	u := r.units[ui]
+	units := u.bc * r.H * u.qc
+	return vk.Binding{Buf: r.part, Offset: int64(ui) * r.partStep, Size: 4 * r.plan.nslots * units * r.dh, Write: true},
+		vk.Binding{Buf: r.ml, Offset: int64(ui) * r.mlStep, Size: 4 * r.plan.nslots * units * 2, Write: true}
+}
+
+// dispatch records the attention of unit ui over source si.
+func (r *attnRun) dispatch(seq *vk.Sequence, ui, si int) error {
+	o, a, u, s := r.o, r.a, r.units[ui], r.srcs[si]
+	HD := r.H * r.dh
+	qb, qoff, err := o.bindSized(a.Q.Buf, int64(a.Q.Off)+u.b0*r.qbs+u.q0*r.ldq, (u.bc-1)*r.qbs+(u.qc-1)*r.ldq+HD, r.esize, false)
 	if err != nil {
 		return err
 	}
-	var comb *vk.Kernel
-	var part, ml *vk.Buffer
-	perSlot := plan.bc * H * plan.qc // queries x heads of one slot
-	if !plan.direct {
-		if comb, err = o.kernel("attn_combine"+variant, 3, 7); err != nil {
+	ob, ooff, err := r.outBinding(u)
+	if err != nil {
+		return err
+	}
+	var pb, mb vk.Binding
+	if !r.plan.direct {
+		pb, mb = r.partials(ui)
+	}
+	ld, bs, mbs := int64(s.KV.ld()), int64(s.BatchStride), int64(s.MaskBatchStride)
+	slot := r.slot0[si]
+	for k0 := int64(0); k0 < r.nk[si]; k0 += r.plan.kc[si] {
+		kc := min(r.plan.kc[si], r.nk[si]-k0)
+		kb, kvoff, err := o.bindSized(s.KV.Buf, int64(s.KV.Off)+u.b0*bs+k0*ld, (u.bc-1)*bs+(kc-1)*ld+r.reach[si], r.esize, false)
+		if err != nil {
 			return err
 		}
-		if part, err = scratch(4 * plan.nslots * perSlot * dh); err != nil {
-			return fmt.Errorf("ops: Attention: scratch: %w", err)
+		maskb, moff, hasMask := o.dummyBinding(), uint32(0), uint32(0)
+		if s.Mask != nil {
+			hasMask = 1
+			if maskb, moff, err = o.bind(s.Mask, int64(s.MaskOff)+u.b0*mbs+k0, (u.bc-1)*mbs+kc, false); err != nil {
+				return err
+			}
 		}
-		if ml, err = scratch(4 * plan.nslots * perSlot * 2); err != nil {
-			return fmt.Errorf("ops: Attention: scratch: %w", err)
+		splits := ceilDiv(kc, r.plan.kps)
+		direct := uint32(0)
+		outb, outb2, outOff := pb, mb, uint32(0)
+		if r.plan.direct {
+			// The dummy ML binding is not written in direct mode.
+			direct, outb, outb2, outOff = 1, ob, o.dummyBinding(), ooff
 		}
-		if part == nil || ml == nil || part == ml || part.Size() < 4*plan.nslots*perSlot*dh || ml.Size() < 4*plan.nslots*perSlot*2 {
-			return errors.New("ops: Attention: scratch returned a missing, short or repeated buffer")
+		push := vk.Push(uint32(u.qc), uint32(kc), uint32(r.H), uint32(r.dh), uint32(u.bc),
+			uint32(r.ldq), uint32(ld), uint32(s.KOff), uint32(s.VOff),
+			uint32(r.qbs), uint32(bs), uint32(mbs),
+			qoff, kvoff, moff, outOff, hasMask,
+			uint32(r.plan.kps), uint32(slot), uint32(r.plan.nslots), direct, uint32(r.ldo), a.Scale)
+		groups := [3]uint32{uint32(ceilDiv(u.qc, int64(r.cfg.BQ))), uint32(r.H * u.bc), uint32(splits)}
+		if err := seq.Dispatch(r.attn, groups, push, qb, kb, maskb, outb, outb2); err != nil {
+			return fmt.Errorf("ops: Attention: %w", err)
 		}
+		slot += splits
 	}
+	return nil
+}
 
-	for b0 := int64(0); b0 < B; b0 += plan.bc {
-		bc := min(plan.bc, B-b0)
-		for q0 := int64(0); q0 < NQ; q0 += plan.qc {
-			qc := min(plan.qc, NQ-q0)
-			qb, qoff, err := o.bindSized(a.Q.Buf, int64(a.Q.Off)+b0*qbs+q0*ldq, (bc-1)*qbs+(qc-1)*ldq+HD, esize, false)
-			if err != nil {
-				return err
-			}
-			// Rows b*NQ + q of the unit are consecutive: either qc = NQ,
-			// or bc = 1.
-			ob, ooff, err := o.bindSized(a.Out.Buf, int64(a.Out.Off)+(b0*NQ+q0)*ldo, (bc*qc-1)*ldo+HD, esize, true)
-			if err != nil {
-				return err
-			}
-			units := bc * H * qc
-			var pb, mb vk.Binding
-			if !plan.direct {
-				pb = vk.Binding{Buf: part, Size: 4 * plan.nslots * units * dh, Write: true}
-				mb = vk.Binding{Buf: ml, Size: 4 * plan.nslots * units * 2, Write: true}
-			}
-			slot := int64(0)
-			for si, s := range srcs {
-				ld, bs, mbs := int64(s.KV.ld()), int64(s.BatchStride), int64(s.MaskBatchStride)
-				for k0 := int64(0); k0 < nk[si]; k0 += plan.kc[si] {
-					kc := min(plan.kc[si], nk[si]-k0)
-					kb, kvoff, err := o.bindSized(s.KV.Buf, int64(s.KV.Off)+b0*bs+k0*ld, (bc-1)*bs+(kc-1)*ld+reach[si], esize, false)
-					if err != nil {
-						return err
-					}
-					maskb, moff, hasMask := o.dummyBinding(), uint32(0), uint32(0)
-					if s.Mask != nil {
-						hasMask = 1
-						if maskb, moff, err = o.bind(s.Mask, int64(s.MaskOff)+b0*mbs+k0, (bc-1)*mbs+kc, false); err != nil {
-							return err
-						}
-					}
-					splits := ceilDiv(kc, plan.kps)
-					direct := uint32(0)
-					outb, outb2, outOff := pb, mb, uint32(0)
-					if plan.direct {
-						// The dummy ML binding is not written in direct mode.
-						direct, outb, outb2, outOff = 1, ob, o.dummyBinding(), ooff
-					}
-					push := vk.Push(uint32(qc), uint32(kc), uint32(H), uint32(dh), uint32(bc),
-						uint32(ldq), uint32(ld), uint32(s.KOff), uint32(s.VOff),
-						uint32(qbs), uint32(bs), uint32(mbs),
-						qoff, kvoff, moff, outOff, hasMask,
-						uint32(plan.kps), uint32(slot), uint32(plan.nslots), direct, uint32(ldo), a.Scale)
-					groups := [3]uint32{uint32(ceilDiv(qc, int64(cfg.BQ))), uint32(H * bc), uint32(splits)}
-					if err := seq.Dispatch(attn, groups, push, qb, kb, maskb, outb, outb2); err != nil {
-						return fmt.Errorf("ops: Attention: %w", err)
-					}
-					slot += splits
-				}
-			}
-			if plan.direct {
-				continue
-			}
-			pb.Write, mb.Write = false, false
-			push := vk.Push(uint32(qc), uint32(H), uint32(dh), uint32(bc), uint32(plan.nslots), uint32(ldo), ooff)
-			groups := grid2D(ceilDiv(units*dh, 64), o.groups[0])
-			if err := seq.Dispatch(comb, groups, push, pb, mb, ob); err != nil {
-				return fmt.Errorf("ops: Attention combine: %w", err)
-			}
-		}
+// combine records the merge of unit ui's partial results into Out (nothing
+// in direct mode, where the one dispatch wrote Out).
+func (r *attnRun) combine(seq *vk.Sequence, ui int) error {
+	if r.plan.direct {
+		return nil
+	}
+	u := r.units[ui]
+	ob, ooff, err := r.outBinding(u)
+	if err != nil {
+		return err
+	}
+	pb, mb := r.partials(ui)
+	pb.Write, mb.Write = false, false
+	units := u.bc * r.H * u.qc
+	push := vk.Push(uint32(u.qc), uint32(r.H), uint32(r.dh), uint32(u.bc), uint32(r.plan.nslots), uint32(r.ldo), ooff)
+	groups := grid2D(ceilDiv(units*r.dh, 64), r.o.groups[0])
+	if err := seq.Dispatch(r.comb, groups, push, pb, mb, ob); err != nil {
+		return fmt.Errorf("ops: Attention combine: %w", err)
 	}
 	return nil
 }
