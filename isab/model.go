@@ -22,6 +22,8 @@ type Model struct {
 	latents *vk.Buffer // learned latents, nil when they are passed in
 	attn    [2]attnBuffers
 	half    bool // weights and intermediates are IEEE half floats (FP16)
+	// forceChunk, when positive, sets the rows per chunk (tests).
+	forceChunk int
 }
 
 type attnBuffers struct{ q, kv, out *vk.Buffer }
@@ -301,13 +303,33 @@ func (m *Model) inputs(x *Tensor, a forwardArgs) (*inputs, error) {
 	return p, nil
 }
 
+// chunkBytes bounds the buffer that holds one chunk of rows of x's keys
+// and values (then of q2 and attn2's output): with larger inputs the pass
+// goes through x in chunks rather than growing that buffer.
+const chunkBytes = 256 << 20
+
+// chunkRows returns how many rows of each of b batch elements of n rows go
+// into one chunk, for inner width i and elements of esize bytes.
+func (m *Model) chunkRows(b, n, i int, esize int64) int {
+	if m.forceChunk > 0 {
+		return min(m.forceChunk, n)
+	}
+	c := chunkBytes / (int64(b) * int64(2*i) * esize)
+	if c >= int64(n) {
+		return n
+	}
+	return int(max(c-c%64, 64))
+}
+
 // record records one forward pass into a new plan:
 //
-//	q1 = to_q(latents)            kv1 = to_kv(x) [and to_kv(latents)]
-//	                              (independent, so no barriers between)
-//	latents' = to_out(attend(q1, kv1, mask))
-//	kv2 = to_kv(latents')         q2 = to_q(x) (into kv1's memory)
-//	out = to_out(attend(q2, kv2))
+//	q1 = to_q(latents)            [kvl = to_kv(latents)]
+//	for each chunk of rows of x:  kv1 = to_kv(x chunk); attn1 partials over it
+//	latents' = to_out(combined attn1)
+//	kv2 = to_kv(latents')
+//	for each chunk of rows of x:  q2 = to_q(x chunk); out chunk = to_out(attend(q2, kv2))
+//
+// kv1, q2 and attn2's output of a chunk share one buffer (see chunkRows).
 func (m *Model) record(p *inputs, stages *[]StageTime) (pl *Plan, err error) {
 	cfg := m.cfg
 	D, I := cfg.Dim, cfg.Inner()
@@ -374,26 +396,50 @@ func (m *Model) record(p *inputs, stages *[]StageTime) (pl *Plan, err error) {
 	x := mat(xbuf, B*N, D)
 	L := mat(latbuf, latRows, D)
 	w1, w2 := m.attn[0], m.attn[1]
+	esize := int64(4)
+	if m.half {
+		esize = 2
+	}
+	// The rows of x are taken in chunks of C per batch element: kv1 of a
+	// chunk, then later q2 and attn2's output of a chunk, live in one
+	// buffer of B*C*2I elements, so the pass holds x, out and that buffer
+	// at its peak (plus small ones), however large n is.
+	C := m.chunkRows(B, N, I, esize)
+	chunk, err := alloc(B * C * 2 * I)
+	if err != nil {
+		return nil, err
+	}
+	// rows records y = x w^T for cc rows of every batch element: rows
+	// b*xBatch + x0 + i of x into rows b*yBatch + y0 + i of y (dense
+	// views), in one Linear when the rows of all batch elements are
+	// adjacent.
+	rows := func(x ops.Mat, xBatch, x0 int, w, y ops.Mat, yBatch, y0, cc int) error {
+		sub := func(v ops.Mat, r0, n int) ops.Mat {
+			v.Off += r0 * v.Cols
+			v.Rows = n
+			return v
+		}
+		if xBatch == cc && yBatch == cc {
+			return m.ops.Linear(seq, sub(x, x0, B*cc), w, nil, sub(y, y0, B*cc))
+		}
+		for b := 0; b < B; b++ {
+			if err := m.ops.Linear(seq, sub(x, b*xBatch+x0, cc), w, nil, sub(y, b*yBatch+y0, cc)); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	nchunks := (N + C - 1) / C
+	chunkLen := func(c int) int { return min(C, N-c*C) }
 
 	q1b, err := alloc(latRows * I)
 	if err != nil {
 		return nil, err
 	}
-	kvx, err := alloc(B * N * 2 * I)
-	if err != nil {
-		return nil, err
-	}
-	// attn1 is the last reader of kvx, so q2 and attn2's output o2 reuse
-	// its two halves: the pass holds x, kvx and out (and small buffers) at
-	// its peak, not also q2 and o2. The sequence puts a barrier between
-	// attn1's reads and q2's writes.
-	q2 := ops.Mat{Buf: kvx, Rows: B * N, Cols: I, Ld: I, Half: m.half}
-	o2 := ops.Mat{Buf: kvx, Off: B * N * I, Rows: B * N, Cols: I, Ld: I, Half: m.half}
 	steps = append(steps,
 		func() error { return m.ops.Linear(seq, L, mat(w1.q, I, D), nil, mat(q1b, latRows, I)) },
-		func() error { return m.ops.Linear(seq, x, mat(w1.kv, 2*I, D), nil, mat(kvx, B*N, 2*I)) },
 	)
-	sources := []ops.KVSource{}
+	var sources []ops.KVSource
 	if cfg.LatentSelfAttend {
 		kvl, err := alloc(latRows * 2 * I)
 		if err != nil {
@@ -402,11 +448,13 @@ func (m *Model) record(p *inputs, stages *[]StageTime) (pl *Plan, err error) {
 		steps = append(steps, func() error { return m.ops.Linear(seq, L, mat(w1.kv, 2*I, D), nil, mat(kvl, latRows, 2*I)) })
 		sources = append(sources, ops.KVSource{KV: mat(kvl, latRows, 2*I), BatchStride: latStride * 2 * I, KOff: 0, VOff: I, NK: M})
 	}
-	src := ops.KVSource{KV: mat(kvx, B*N, 2*I), BatchStride: N * 2 * I, KOff: 0, VOff: I, NK: N}
-	if p.mask != nil {
-		src.Mask, src.MaskBatchStride = p.mask.buf, N
+	for c := 0; c < nchunks; c++ {
+		src := ops.KVSource{KV: mat(chunk, B*C, 2*I), BatchStride: C * 2 * I, KOff: 0, VOff: I, NK: chunkLen(c)}
+		if p.mask != nil {
+			src.Mask, src.MaskOff, src.MaskBatchStride = p.mask.buf, c*C, N
+		}
+		sources = append(sources, src)
 	}
-	sources = append(sources, src)
 
 	o1, err := alloc(B * M * I)
 	if err != nil {
@@ -438,29 +486,75 @@ func (m *Model) record(p *inputs, stages *[]StageTime) (pl *Plan, err error) {
 			return nil, err
 		}
 	}
+
+	// attn1, source by source: the latents' keys, then each chunk of x's
+	// keys computed into the chunk buffer once the previous chunk is used.
+	var attn1 *ops.AttnSteps
+	steps = append(steps, func() error {
+		var err error
+		attn1, err = m.ops.NewAttentionSteps(ops.AttnArgs{
+			Q: mat(q1b, latRows, I), QBatchStride: latStride * I, NQ: M, Batch: B,
+			Heads: cfg.Heads, DimHead: cfg.DimHead, Scale: scale,
+			Sources: sources, Out: mat(o1, B*M, I),
+		}, scratch)
+		return err
+	})
+	first := 0
+	if cfg.LatentSelfAttend {
+		steps = append(steps, func() error { return attn1.Source(seq, 0) })
+		first = 1
+	}
+	for c := 0; c < nchunks; c++ {
+		steps = append(steps,
+			func() error { return rows(x, N, c*C, mat(w1.kv, 2*I, D), mat(chunk, B*C, 2*I), C, 0, chunkLen(c)) },
+			func() error { return attn1.Source(seq, first+c) },
+		)
+	}
 	steps = append(steps,
-		func() error {
-			return m.ops.Attention(seq, ops.AttnArgs{
-				Q: mat(q1b, latRows, I), QBatchStride: latStride * I, NQ: M, Batch: B,
-				Heads: cfg.Heads, DimHead: cfg.DimHead, Scale: scale,
-				Sources: sources, Out: mat(o1, B*M, I),
-			}, scratch)
-		},
+		func() error { return attn1.Finish(seq) },
 		func() error { return m.ops.Linear(seq, mat(o1, B*M, I), mat(w1.out, D, I), nil, mat(latBuf, B*M, D)) },
 		func() error {
 			return m.ops.Linear(seq, mat(latBuf, B*M, D), mat(w2.kv, 2*I, D), nil, mat(kv2, B*M, 2*I))
 		},
-		func() error { return m.ops.Linear(seq, x, mat(w2.q, I, D), nil, q2) },
-		func() error {
-			return m.ops.Attention(seq, ops.AttnArgs{
-				Q: q2, QBatchStride: N * I, NQ: N, Batch: B,
-				Heads: cfg.Heads, DimHead: cfg.DimHead, Scale: scale,
-				Sources: []ops.KVSource{{KV: mat(kv2, B*M, 2*I), BatchStride: M * 2 * I, KOff: 0, VOff: I, NK: M}},
-				Out:     o2,
-			}, scratch)
-		},
-		func() error { return m.ops.Linear(seq, o2, mat(w2.out, D, I), nil, mat(outBuf, B*N, D)) },
 	)
+	// attn2 and the output projection, chunk by chunk: q2 in the chunk
+	// buffer's first half, attn2's output in its second half. Its partial
+	// buffers, if any, are reused from chunk to chunk.
+	var reuse []*vk.Buffer
+	calls := 0
+	scratch2 := func(bytes int64) (*vk.Buffer, error) {
+		i := calls % 2
+		calls++
+		if i < len(reuse) && reuse[i].Size() >= bytes {
+			return reuse[i], nil
+		}
+		b, err := allocBytes(bytes)
+		if err == nil {
+			if i < len(reuse) {
+				reuse[i] = b
+			} else {
+				reuse = append(reuse, b)
+			}
+		}
+		return b, err
+	}
+	for c := 0; c < nchunks; c++ {
+		cc := chunkLen(c)
+		q2 := ops.Mat{Buf: chunk, Rows: B * C, Cols: I, Ld: I, Half: m.half}
+		o2 := ops.Mat{Buf: chunk, Off: B * C * I, Rows: B * cc, Cols: I, Ld: I, Half: m.half}
+		steps = append(steps,
+			func() error { return rows(x, N, c*C, mat(w2.q, I, D), q2, C, 0, cc) },
+			func() error {
+				return m.ops.Attention(seq, ops.AttnArgs{
+					Q: q2, QBatchStride: C * I, NQ: cc, Batch: B,
+					Heads: cfg.Heads, DimHead: cfg.DimHead, Scale: scale,
+					Sources: []ops.KVSource{{KV: mat(kv2, B*M, 2*I), BatchStride: M * 2 * I, KOff: 0, VOff: I, NK: M}},
+					Out:     o2,
+				}, scratch2)
+			},
+			func() error { return rows(o2, cc, 0, mat(w2.out, D, I), mat(outBuf, B*N, D), N, c*C, cc) },
+		)
+	}
 	if m.half {
 		steps = append(steps,
 			func() error {

@@ -164,3 +164,95 @@ func TestPlanMemory(t *testing.T) {
 	}
 	t.Logf("peak added %d bytes (kv1 %d, out %d)", added, kvx, out)
 }
+
+// TestChunkedForward forces x through the pass in chunks of rows (the path
+// that large n takes) and checks the results against the float64
+// reference: ragged last chunk, batch of 2, mask with a fully masked set,
+// with and without latent_self_attend, in both precisions.
+func TestChunkedForward(t *testing.T) {
+	dev := testutil.Device(t)
+	const b, n = 2, 33
+	for _, lsa := range []bool{false, true} {
+		for _, prec := range []Precision{FP32, FP16} {
+			for _, chunk := range []int{1, 8, 32} {
+				cfg := Config{Dim: 12, Heads: 3, DimHead: 4, NumLatents: 5, LatentSelfAttend: lsa}
+				w := RandomWeights(cfg, 25)
+				m, err := NewWithPrecision(dev, cfg, w, prec)
+				if err != nil {
+					t.Fatal(err)
+				}
+				m.forceChunk = chunk
+				r := rand.New(rand.NewSource(26))
+				xs := RandomNormal(r, b*n*cfg.Dim)
+				keep := make([]bool, b*n)
+				for i := 0; i < n; i++ {
+					keep[i] = i%3 != 0 // the second set is all masked
+				}
+				x, err := NewTensor(dev, xs, b, n, cfg.Dim)
+				if err != nil {
+					t.Fatal(err)
+				}
+				mask, err := NewMask(dev, keep, b, n)
+				if err != nil {
+					t.Fatal(err)
+				}
+				out, lat, err := m.Forward(context.Background(), x, WithMask(mask))
+				if err != nil {
+					t.Fatal(err)
+				}
+				got, _ := out.Read()
+				gotLat, _ := lat.Read()
+				wantOut, wantLat, err := ref.ISAB(refConfig(cfg), refWeights(w), toF64(xs), b, n, keep, nil, false)
+				if err != nil {
+					t.Fatal(err)
+				}
+				bound := fp32Bound
+				if prec == FP16 {
+					bound = 1e-5
+				}
+				if eo, el := ref.NMSE(got, wantOut), ref.NMSE(gotLat, wantLat); !(eo <= bound && el <= bound) {
+					t.Errorf("lsa=%v %s chunk %d: NMSE out %.3g, latents %.3g, bound %g", lsa, prec, chunk, eo, el, bound)
+				}
+				for _, v := range []*Tensor{out, lat, x, mask} {
+					v.Free()
+				}
+				m.Close()
+			}
+		}
+	}
+}
+
+// TestChunkedMemory checks that with chunks the pass's peak stays near out
+// plus one chunk buffer, far below kv1 of the whole input.
+func TestChunkedMemory(t *testing.T) {
+	dev := testutil.Device(t)
+	cfg := Config{Dim: 64, Heads: 2, DimHead: 32, NumLatents: 8, LatentSelfAttend: true}
+	m, err := New(dev, cfg, RandomWeights(cfg, 27))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	const n, chunk = 8192, 512
+	m.forceChunk = chunk
+	x, err := NewTensor(dev, make([]float32, n*cfg.Dim), 1, n, cfg.Dim)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer x.Free()
+	_, base := dev.LiveObjects()
+	dev.ResetPeakBytes()
+	pl, err := m.Prepare(x)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pl.Close()
+	if err := pl.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	added := dev.PeakBytes() - base
+	out, buf := int64(n*cfg.Dim*4), int64(chunk*2*cfg.Inner()*4)
+	if limit := out + 2*buf; added > limit {
+		t.Errorf("the pass added %d bytes at its peak, want at most %d (out %d + 2 chunk buffers of %d)", added, limit, out, buf)
+	}
+	t.Logf("peak added %d bytes (out %d, chunk buffer %d, whole kv1 %d)", added, out, buf, n*2*cfg.Inner()*4)
+}
