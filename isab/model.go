@@ -126,8 +126,12 @@ type forwardArgs struct {
 
 // StageTime is the GPU time of one dispatch of a forward pass.
 type StageTime struct {
-	Kernel string
-	Time   time.Duration
+	Kernel string // the shader
+	// Stage is the step of the pass the dispatch belongs to: q1, kv1
+	// (attn1's keys and values: the latents' and x's), attn1, out1, kv2,
+	// q2, attn2, out2, or convert (fp16 only).
+	Stage string
+	Time  time.Duration
 }
 
 // WithStageTimes asks Forward to record a GPU timestamp after every dispatch
@@ -169,6 +173,7 @@ func (m *Model) Forward(ctx context.Context, x *Tensor, opts ...ForwardOption) (
 // A Plan is not safe for concurrent use; Close frees it.
 type Plan struct {
 	seq      *vk.Sequence
+	labels   []string // the step of each dispatch
 	temps    []*vk.Buffer
 	out, lat *Tensor
 	stages   *[]StageTime
@@ -202,7 +207,7 @@ func (p *Plan) Run(ctx context.Context) error {
 		*p.stages = (*p.stages)[:0]
 		if ts, err := p.seq.Timings(); err == nil {
 			for i, name := range p.seq.Names() {
-				*p.stages = append(*p.stages, StageTime{Kernel: name, Time: ts[i]})
+				*p.stages = append(*p.stages, StageTime{Kernel: name, Stage: p.labels[i], Time: ts[i]})
 			}
 		}
 	}
@@ -233,14 +238,21 @@ func (p *Plan) Close() {
 	p.out, p.lat = nil, nil
 }
 
+// step is one step of recording a forward pass; name labels its
+// dispatches in StageTime.Stage.
+type step struct {
+	name string
+	run  func() error
+}
+
 // toHalf allocates a half temporary for the n float32 values of src and
 // appends the step that converts them.
-func (m *Model) toHalf(seq *vk.Sequence, steps *[]func() error, alloc func(int) (*vk.Buffer, error), src *vk.Buffer, n int) (*vk.Buffer, error) {
+func (m *Model) toHalf(seq *vk.Sequence, steps *[]step, alloc func(int) (*vk.Buffer, error), src *vk.Buffer, n int) (*vk.Buffer, error) {
 	h, err := alloc(n)
 	if err != nil {
 		return nil, err
 	}
-	*steps = append(*steps, func() error { return m.ops.Convert(seq, ops.Dense(src, 0, 1, n), ops.DenseHalf(h, 0, 1, n)) })
+	*steps = append(*steps, step{"convert", func() error { return m.ops.Convert(seq, ops.Dense(src, 0, 1, n), ops.DenseHalf(h, 0, 1, n)) }})
 	return h, nil
 }
 
@@ -368,7 +380,7 @@ func (m *Model) record(p *inputs, stages *[]StageTime) (pl *Plan, err error) {
 	mat := func(b *vk.Buffer, rows, cols int) ops.Mat {
 		return ops.Mat{Buf: b, Rows: rows, Cols: cols, Ld: cols, Half: m.half}
 	}
-	var steps []func() error
+	var steps []step
 	// In FP16, x and external latents are converted to half temporaries
 	// first, and the results are converted back to float32 at the end.
 	xbuf, latbuf := p.x.buf, p.latents
@@ -436,16 +448,14 @@ func (m *Model) record(p *inputs, stages *[]StageTime) (pl *Plan, err error) {
 	if err != nil {
 		return nil, err
 	}
-	steps = append(steps,
-		func() error { return m.ops.Linear(seq, L, mat(w1.q, I, D), nil, mat(q1b, latRows, I)) },
-	)
+	steps = append(steps, step{"q1", func() error { return m.ops.Linear(seq, L, mat(w1.q, I, D), nil, mat(q1b, latRows, I)) }})
 	var sources []ops.KVSource
 	if cfg.LatentSelfAttend {
 		kvl, err := alloc(latRows * 2 * I)
 		if err != nil {
 			return nil, err
 		}
-		steps = append(steps, func() error { return m.ops.Linear(seq, L, mat(w1.kv, 2*I, D), nil, mat(kvl, latRows, 2*I)) })
+		steps = append(steps, step{"kv1", func() error { return m.ops.Linear(seq, L, mat(w1.kv, 2*I, D), nil, mat(kvl, latRows, 2*I)) }})
 		sources = append(sources, ops.KVSource{KV: mat(kvl, latRows, 2*I), BatchStride: latStride * 2 * I, KOff: 0, VOff: I, NK: M})
 	}
 	for c := 0; c < nchunks; c++ {
@@ -490,7 +500,7 @@ func (m *Model) record(p *inputs, stages *[]StageTime) (pl *Plan, err error) {
 	// attn1, source by source: the latents' keys, then each chunk of x's
 	// keys computed into the chunk buffer once the previous chunk is used.
 	var attn1 *ops.AttnSteps
-	steps = append(steps, func() error {
+	steps = append(steps, step{"attn1", func() error {
 		var err error
 		attn1, err = m.ops.NewAttentionSteps(ops.AttnArgs{
 			Q: mat(q1b, latRows, I), QBatchStride: latStride * I, NQ: M, Batch: B,
@@ -498,24 +508,24 @@ func (m *Model) record(p *inputs, stages *[]StageTime) (pl *Plan, err error) {
 			Sources: sources, Out: mat(o1, B*M, I),
 		}, scratch)
 		return err
-	})
+	}})
 	first := 0
 	if cfg.LatentSelfAttend {
-		steps = append(steps, func() error { return attn1.Source(seq, 0) })
+		steps = append(steps, step{"attn1", func() error { return attn1.Source(seq, 0) }})
 		first = 1
 	}
 	for c := 0; c < nchunks; c++ {
 		steps = append(steps,
-			func() error { return rows(x, N, c*C, mat(w1.kv, 2*I, D), mat(chunk, B*C, 2*I), C, 0, chunkLen(c)) },
-			func() error { return attn1.Source(seq, first+c) },
+			step{"kv1", func() error { return rows(x, N, c*C, mat(w1.kv, 2*I, D), mat(chunk, B*C, 2*I), C, 0, chunkLen(c)) }},
+			step{"attn1", func() error { return attn1.Source(seq, first+c) }},
 		)
 	}
 	steps = append(steps,
-		func() error { return attn1.Finish(seq) },
-		func() error { return m.ops.Linear(seq, mat(o1, B*M, I), mat(w1.out, D, I), nil, mat(latBuf, B*M, D)) },
-		func() error {
+		step{"attn1", func() error { return attn1.Finish(seq) }},
+		step{"out1", func() error { return m.ops.Linear(seq, mat(o1, B*M, I), mat(w1.out, D, I), nil, mat(latBuf, B*M, D)) }},
+		step{"kv2", func() error {
 			return m.ops.Linear(seq, mat(latBuf, B*M, D), mat(w2.kv, 2*I, D), nil, mat(kv2, B*M, 2*I))
-		},
+		}},
 	)
 	// attn2 and the output projection, chunk by chunk: q2 in the chunk
 	// buffer's first half, attn2's output in its second half. Its partial
@@ -543,31 +553,35 @@ func (m *Model) record(p *inputs, stages *[]StageTime) (pl *Plan, err error) {
 		q2 := ops.Mat{Buf: chunk, Rows: B * C, Cols: I, Ld: I, Half: m.half}
 		o2 := ops.Mat{Buf: chunk, Off: B * C * I, Rows: B * cc, Cols: I, Ld: I, Half: m.half}
 		steps = append(steps,
-			func() error { return rows(x, N, c*C, mat(w2.q, I, D), q2, C, 0, cc) },
-			func() error {
+			step{"q2", func() error { return rows(x, N, c*C, mat(w2.q, I, D), q2, C, 0, cc) }},
+			step{"attn2", func() error {
 				return m.ops.Attention(seq, ops.AttnArgs{
 					Q: q2, QBatchStride: C * I, NQ: cc, Batch: B,
 					Heads: cfg.Heads, DimHead: cfg.DimHead, Scale: scale,
 					Sources: []ops.KVSource{{KV: mat(kv2, B*M, 2*I), BatchStride: M * 2 * I, KOff: 0, VOff: I, NK: M}},
 					Out:     o2,
 				}, scratch2)
-			},
-			func() error { return rows(o2, cc, 0, mat(w2.out, D, I), mat(outBuf, B*N, D), N, c*C, cc) },
+			}},
+			step{"out2", func() error { return rows(o2, cc, 0, mat(w2.out, D, I), mat(outBuf, B*N, D), N, c*C, cc) }},
 		)
 	}
 	if m.half {
 		steps = append(steps,
-			func() error {
+			step{"convert", func() error {
 				return m.ops.Convert(seq, ops.DenseHalf(latBuf, 0, B*M, D), ops.Dense(latT.buf, 0, B*M, D))
-			},
-			func() error {
+			}},
+			step{"convert", func() error {
 				return m.ops.Convert(seq, ops.DenseHalf(outBuf, 0, B*N, D), ops.Dense(outT.buf, 0, B*N, D))
-			},
+			}},
 		)
 	}
-	for _, step := range steps {
-		if err = step(); err != nil {
-			return nil, fmt.Errorf("isab: recording the forward pass: %w", err)
+	for _, st := range steps {
+		n0 := seq.Len()
+		if err = st.run(); err != nil {
+			return nil, fmt.Errorf("isab: recording the forward pass (%s): %w", st.name, err)
+		}
+		for i := n0; i < seq.Len(); i++ {
+			pl.labels = append(pl.labels, st.name)
 		}
 	}
 	return pl, nil

@@ -92,31 +92,14 @@ func TestSummarize(t *testing.T) {
 	}
 }
 
-func TestForwardStages(t *testing.T) {
-	names := []string{"matmul_cpu", "matmul_cpu", "matmul_cpu", "attention", "attention", "attn_combine",
-		"matmul_cpu", "matmul", "attention", "matmul_cpu"}
-	want := []string{"q1+kv1+q2", "q1+kv1+q2", "q1+kv1+q2", "attn1", "attn1", "attn1",
-		"out1+kv2", "out1+kv2", "attn2", "out2"}
-	if got := ForwardStages(names); !slices.Equal(got, want) {
-		t.Fatalf("ForwardStages = %v, want %v", got, want)
-	}
-	odd := []string{"attention", "matmul", "matmul"}
-	if got := ForwardStages(odd); !slices.Equal(got, []string{"run1:attention", "run2:matmul", "run2:matmul"}) {
-		t.Fatalf("unusual pattern: %v", got)
-	}
-	if got := ForwardStages(nil); len(got) != 0 {
-		t.Fatalf("empty: %v", got)
-	}
-}
-
 func TestAggregateStages(t *testing.T) {
 	ms := func(v float64) time.Duration { return time.Duration(v * 1e6) }
 	pass := func(scale float64) []isab.StageTime {
 		return []isab.StageTime{
-			{Kernel: "matmul", Time: ms(1 * scale)}, {Kernel: "matmul", Time: ms(2 * scale)},
-			{Kernel: "attention", Time: ms(4 * scale)},
-			{Kernel: "matmul", Time: ms(1 * scale)},
-			{Kernel: "attention", Time: ms(3 * scale)}, {Kernel: "attn_combine", Time: ms(0.5 * scale)},
+			{Kernel: "matmul", Stage: "q1", Time: ms(1 * scale)}, {Kernel: "matmul", Stage: "kv1", Time: ms(2 * scale)},
+			{Kernel: "attention", Stage: "attn1", Time: ms(4 * scale)},
+			{Kernel: "matmul", Stage: "out1", Time: ms(1 * scale)},
+			{Kernel: "attention", Stage: "attn2", Time: ms(3 * scale)}, {Kernel: "attn_combine", Stage: "attn2", Time: ms(0.5 * scale)},
 			{Kernel: "matmul", Time: ms(2 * scale)},
 		}
 	}
@@ -132,7 +115,7 @@ func TestAggregateStages(t *testing.T) {
 		t.Errorf("GPUMs = %v, want 27", r.GPUMs)
 	}
 	wantK := []StageTime{{"matmul", 4, 12}, {"attention", 2, 14}, {"attn_combine", 1, 1}}
-	wantF := []StageTime{{"q1+kv1+q2", 2, 6}, {"attn1", 1, 8}, {"out1+kv2", 1, 2}, {"attn2", 2, 7}, {"out2", 1, 4}}
+	wantF := []StageTime{{"q1", 1, 2}, {"kv1", 1, 4}, {"attn1", 1, 8}, {"out1", 1, 2}, {"attn2", 2, 7}, {"unlabelled", 1, 4}}
 	for _, c := range []struct {
 		got, want []StageTime
 	}{{r.Kernels, wantK}, {r.Forward, wantF}} {
@@ -148,7 +131,7 @@ func TestAggregateStages(t *testing.T) {
 	}
 	var buf bytes.Buffer
 	WriteStages(&buf, r)
-	for _, s := range []string{"attn_combine", "out1+kv2", "GPU total"} {
+	for _, s := range []string{"attn_combine", "out1", "GPU total"} {
 		if !strings.Contains(buf.String(), s) {
 			t.Errorf("WriteStages lacks %q:\n%s", s, buf.String())
 		}

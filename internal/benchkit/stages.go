@@ -3,7 +3,6 @@ package benchkit
 import (
 	"fmt"
 	"io"
-	"strings"
 	"time"
 
 	"github.com/isab-vk/isab-vk/isab"
@@ -23,52 +22,9 @@ type StageReport struct {
 	GPUMs float64 `json:"gpu_ms"`
 	// Kernels groups dispatches by kernel name, in order of first use.
 	Kernels []StageTime `json:"kernels"`
-	// Forward groups dispatches by step of the forward pass (see ForwardStages).
+	// Forward groups dispatches by step of the forward pass
+	// (isab.StageTime.Stage), in order of first use.
 	Forward []StageTime `json:"forward"`
-}
-
-// attentionKernel tells the attention-side kernels from the matrix products.
-func attentionKernel(name string) bool {
-	return strings.Contains(name, "attn") || strings.Contains(name, "attention") || strings.Contains(name, "softmax")
-}
-
-// forwardSteps names the runs of a forward pass as isab records it: the
-// input projections (to_q(latents), to_kv(x) [and to_kv(latents)],
-// to_q(x)), attention 1, its output projection with attn2's to_kv, attention
-// 2, and attn2's output projection.
-var forwardSteps = []string{"q1+kv1+q2", "attn1", "out1+kv2", "attn2", "out2"}
-
-// ForwardStages labels every dispatch of a forward pass with its step,
-// from the kernel names alone: dispatches split into runs of matrix-product
-// and of attention kernels, and a pass of the usual five runs (products,
-// attention, products, attention, products) gets the names of
-// forwardSteps. Any other pattern is labelled by run number and kind.
-func ForwardStages(names []string) []string {
-	runs := make([]int, len(names))
-	var kinds []bool
-	for i, n := range names {
-		a := attentionKernel(n)
-		if i == 0 || a != kinds[len(kinds)-1] {
-			kinds = append(kinds, a)
-		}
-		runs[i] = len(kinds) - 1
-	}
-	usual := len(kinds) == len(forwardSteps)
-	for i, a := range kinds {
-		usual = usual && a == (i%2 == 1)
-	}
-	labels := make([]string, len(names))
-	for i, r := range runs {
-		switch {
-		case usual:
-			labels[i] = forwardSteps[r]
-		case kinds[r]:
-			labels[i] = fmt.Sprintf("run%d:attention", r+1)
-		default:
-			labels[i] = fmt.Sprintf("run%d:matmul", r+1)
-		}
-	}
-	return labels
 }
 
 // AggregateStages sums the dispatch times of each pass by kernel name and
@@ -83,18 +39,17 @@ func AggregateStages(passes [][]isab.StageTime) *StageReport {
 			continue
 		}
 		first := len(totals) == 0
-		names := make([]string, len(pass))
-		for i, st := range pass {
-			names[i] = st.Kernel
-		}
-		labels := ForwardStages(names)
 		byKernel, byStep := map[string]time.Duration{}, map[string]time.Duration{}
 		var total time.Duration
-		for i, st := range pass {
+		for _, st := range pass {
+			stage := st.Stage
+			if stage == "" {
+				stage = "unlabelled"
+			}
 			kernels.see(st.Kernel, first)
-			steps.see(labels[i], first)
+			steps.see(stage, first)
 			byKernel[st.Kernel] += st.Time
-			byStep[labels[i]] += st.Time
+			byStep[stage] += st.Time
 			total += st.Time
 		}
 		kernels.add(byKernel)
