@@ -211,10 +211,10 @@ func (d *Device) copyBuffer(src vk.Buffer, srcOff int64, dst vk.Buffer, dstOff, 
 	if err := beginCommandBuffer(cmd); err != nil {
 		return err
 	}
-	memoryBarrier(cmd, vk.PipelineStageAllCommandsBit, vk.PipelineStageTransferBit,
+	d.memoryBarrier(cmd, vk.PipelineStageAllCommandsBit, vk.PipelineStageTransferBit,
 		vk.AccessShaderWriteBit|vk.AccessTransferWriteBit, vk.AccessTransferReadBit|vk.AccessTransferWriteBit)
-	vk.CmdCopyBuffer(cmd, src, dst, 1, []vk.BufferCopy{{SrcOffset: vk.DeviceSize(srcOff), DstOffset: vk.DeviceSize(dstOff), Size: vk.DeviceSize(n)}})
-	memoryBarrier(cmd, vk.PipelineStageTransferBit, vk.PipelineStageAllCommandsBit|vk.PipelineStageHostBit,
+	d.cmdCopyBuffer(cmd, src, srcOff, dst, dstOff, n)
+	d.memoryBarrier(cmd, vk.PipelineStageTransferBit, vk.PipelineStageAllCommandsBit|vk.PipelineStageHostBit,
 		vk.AccessTransferWriteBit, vk.AccessShaderReadBit|vk.AccessShaderWriteBit|vk.AccessHostReadBit)
 	if err := check("vkEndCommandBuffer", vk.EndCommandBuffer(cmd)); err != nil {
 		return err
@@ -309,15 +309,6 @@ func beginCommandBuffer(cmd vk.CommandBuffer) error {
 	r := vk.BeginCommandBuffer(cmd, bi)
 	bi.Free()
 	return check("vkBeginCommandBuffer", r)
-}
-
-func memoryBarrier(cmd vk.CommandBuffer, src, dst vk.PipelineStageFlagBits, srcAccess, dstAccess vk.AccessFlagBits) {
-	mb := []vk.MemoryBarrier{{
-		SType:         vk.StructureTypeMemoryBarrier,
-		SrcAccessMask: vk.AccessFlags(srcAccess),
-		DstAccessMask: vk.AccessFlags(dstAccess),
-	}}
-	vk.CmdPipelineBarrier(cmd, vk.PipelineStageFlags(src), vk.PipelineStageFlags(dst), 0, 1, mb, 0, nil, 0, nil)
 }
 
 func (d *Device) newFence() (vk.Fence, error) {

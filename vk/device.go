@@ -526,6 +526,7 @@ type Device struct {
 	in       *instance
 	phys     vk.PhysicalDevice
 	handle   vk.Device
+	fns      *deviceFns // entry points called without vulkan-go (calls.go)
 	queue    vk.Queue
 	family   uint32
 	info     Info
@@ -647,6 +648,13 @@ func newDevice(in *instance, idx int) (*Device, error) {
 		return nil, fmt.Errorf("opening %q: %w", info.Name, err)
 	}
 	d.handle = h
+	fns, err := loadDeviceFns(in.handle, h)
+	if err != nil {
+		vk.DestroyDevice(h, nil)
+		d.handle = nil
+		return nil, fmt.Errorf("opening %q: %w", info.Name, err)
+	}
+	d.fns = fns
 	var q vk.Queue
 	vk.GetDeviceQueue(h, fam, 0, &q)
 	d.queue = q
@@ -745,10 +753,5 @@ func (d *Device) Close() error {
 func (d *Device) submit(cmd vk.CommandBuffer, fence vk.Fence) error {
 	d.submitMu.Lock()
 	defer d.submitMu.Unlock()
-	si := []vk.SubmitInfo{{
-		SType:              vk.StructureTypeSubmitInfo,
-		CommandBufferCount: 1,
-		PCommandBuffers:    []vk.CommandBuffer{cmd},
-	}}
-	return check("vkQueueSubmit", vk.QueueSubmit(d.queue, 1, si, fence))
+	return d.queueSubmit(cmd, fence)
 }

@@ -1,16 +1,9 @@
 package vk
 
-/*
-#include <stdlib.h>
-#include <string.h>
-*/
-import "C"
-
 import (
 	"encoding/binary"
 	"fmt"
 	"strings"
-	"unsafe"
 
 	vk "github.com/vulkan-go/vulkan"
 )
@@ -166,42 +159,11 @@ func (k *Kernel) build() error {
 		return err
 	}
 
-	stage := vk.PipelineShaderStageCreateInfo{
-		SType:  vk.StructureTypePipelineShaderStageCreateInfo,
-		Stage:  vk.ShaderStageComputeBit,
-		Module: k.module,
-		PName:  "main\x00",
-	}
-	var specData unsafe.Pointer
-	if n := len(k.spec.Spec); n > 0 {
-		// The constants' bytes must live in C memory: cgo forbids Go
-		// pointers inside structures handed to C.
-		specData = C.malloc(C.size_t(4 * n))
-		defer C.free(specData)
-		vals := unsafe.Slice((*uint32)(specData), n)
-		copy(vals, k.spec.Spec)
-		entries := make([]vk.SpecializationMapEntry, n)
-		for i := range entries {
-			entries[i] = vk.SpecializationMapEntry{ConstantID: uint32(i), Offset: uint32(4 * i), Size: 4}
-		}
-		stage.PSpecializationInfo = []vk.SpecializationInfo{{
-			MapEntryCount: uint32(n),
-			PMapEntries:   entries,
-			DataSize:      uint(4 * n),
-			PData:         specData,
-		}}
-	}
-	cpci := []vk.ComputePipelineCreateInfo{{
-		SType:  vk.StructureTypeComputePipelineCreateInfo,
-		Stage:  stage,
-		Layout: k.layout,
-	}}
-	pipes := make([]vk.Pipeline, 1)
-	r = vk.CreateComputePipelines(d.handle, d.cache, 1, cpci, nil, pipes)
-	if err := check("vkCreateComputePipelines", r); err != nil {
+	pipe, err := d.createComputePipeline(k.module, k.layout, k.spec.Spec)
+	if err != nil {
 		return err
 	}
-	k.pipeline = pipes[0]
+	k.pipeline = pipe
 	return nil
 }
 

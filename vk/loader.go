@@ -329,6 +329,9 @@ func cbool(b bool) C.int {
 
 func instanceVersion() uint32 { return uint32(C.isabInstanceVersion()) }
 
+// gipaPointer is the loader's vkGetInstanceProcAddr.
+func gipaPointer() unsafe.Pointer { return C.isabGIPAPointer() }
+
 // featureChain returns a C-allocated pNext chain enabling 16-bit storage,
 // shaderFloat16, shaderInt64 and shaderFloat64 where supported, and the
 // function that frees it.

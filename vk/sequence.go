@@ -344,40 +344,22 @@ func (s *Sequence) record() error {
 			return err
 		}
 		sets[i] = one[0]
-		writes := make([]vk.WriteDescriptorSet, len(op.bindings))
+		writes := make([]descriptorWrite, len(op.bindings))
 		for j, b := range op.bindings {
 			start, end := b.span()
-			if op.k.spec.descriptorType(j) == vk.DescriptorTypeUniformTexelBuffer {
+			typ := op.k.spec.descriptorType(j)
+			writes[j] = descriptorWrite{typ: typ, buf: b.Buf.handle, offset: start, length: end - start}
+			if typ == vk.DescriptorTypeUniformTexelBuffer {
 				view, err := d.newTexelView(b.Buf, start, end-start)
 				if err != nil {
 					return err
 				}
 				s.views = append(s.views, view)
-				writes[j] = vk.WriteDescriptorSet{
-					SType:            vk.StructureTypeWriteDescriptorSet,
-					DstSet:           sets[i],
-					DstBinding:       uint32(j),
-					DescriptorCount:  1,
-					DescriptorType:   vk.DescriptorTypeUniformTexelBuffer,
-					PTexelBufferView: []vk.BufferView{view},
-				}
-				continue
-			}
-			writes[j] = vk.WriteDescriptorSet{
-				SType:           vk.StructureTypeWriteDescriptorSet,
-				DstSet:          sets[i],
-				DstBinding:      uint32(j),
-				DescriptorCount: 1,
-				DescriptorType:  op.k.spec.descriptorType(j),
-				PBufferInfo: []vk.DescriptorBufferInfo{{
-					Buffer: b.Buf.handle,
-					Offset: vk.DeviceSize(start),
-					Range:  vk.DeviceSize(end - start),
-				}},
+				writes[j].view = view
 			}
 		}
-		if len(writes) > 0 {
-			vk.UpdateDescriptorSets(d.handle, uint32(len(writes)), writes, 0, nil)
+		if err := d.updateDescriptorSet(sets[i], writes); err != nil {
+			return err
 		}
 	}
 
@@ -391,7 +373,7 @@ func (s *Sequence) record() error {
 	}
 	for i, op := range s.ops {
 		if op.barrier {
-			memoryBarrier(cmd, vk.PipelineStageComputeShaderBit, vk.PipelineStageComputeShaderBit,
+			d.memoryBarrier(cmd, vk.PipelineStageComputeShaderBit, vk.PipelineStageComputeShaderBit,
 				vk.AccessShaderWriteBit|vk.AccessShaderReadBit, vk.AccessShaderReadBit|vk.AccessShaderWriteBit)
 		}
 		vk.CmdBindPipeline(cmd, vk.PipelineBindPointCompute, op.k.pipeline)
@@ -405,7 +387,7 @@ func (s *Sequence) record() error {
 		}
 	}
 	// Make the results visible to the host and to later submissions.
-	memoryBarrier(cmd, vk.PipelineStageComputeShaderBit, vk.PipelineStageHostBit|vk.PipelineStageTransferBit|vk.PipelineStageComputeShaderBit,
+	d.memoryBarrier(cmd, vk.PipelineStageComputeShaderBit, vk.PipelineStageHostBit|vk.PipelineStageTransferBit|vk.PipelineStageComputeShaderBit,
 		vk.AccessShaderWriteBit, vk.AccessHostReadBit|vk.AccessTransferReadBit|vk.AccessShaderReadBit)
 	return check("vkEndCommandBuffer", vk.EndCommandBuffer(cmd))
 }
