@@ -50,8 +50,10 @@ func (o *Ops) linearTiles(m, n, k int) (matmulTiles, error) {
 
 // cpuTiles configures matmul_cpu.comp, the Linear kernel for CPU
 // rasterisers: workgroups of WG threads share TM rows of x, each thread
-// computes TN columns, and the K loop steps by 4*KU (unrolled). VEC selects
-// vec4 loads, which need x_off, ldx, w_off and ldw to be multiples of 4.
+// computes TN columns, and the K loop steps by 4*KU (8*KU with VEC 2;
+// unrolled). VEC selects the loads: 2, u64vec4 loads of 8 floats, which
+// need x_off, ldx, w_off and ldw to be multiples of 8; 1, vec4 loads
+// (multiples of 4); 0, scalar loads.
 type cpuTiles struct {
 	WG, TM, TN, KU, VEC int
 }
@@ -60,21 +62,58 @@ func (c cpuTiles) spec() []uint32 {
 	return []uint32{uint32(c.WG), uint32(c.TM), uint32(c.TN), uint32(c.KU), uint32(c.VEC)}
 }
 
+// kStep is how many elements of K one iteration of the kernel's main loop
+// takes.
+func (c cpuTiles) kStep() int64 {
+	if c.VEC == 2 {
+		return int64(8 * c.KU)
+	}
+	return int64(4 * c.KU)
+}
+
+// cpuVec returns the widest load matmul_cpu.comp may use for x and w
+// views with these element offsets and row strides: 2 (u64vec4, 8 floats)
+// when all are multiples of 8 and the device has shaderInt64, 1 (vec4)
+// when all are multiples of 4, else 0 (scalar). Binding offsets are powers
+// of two of at least 4 bytes, so every row or column piece that Linear
+// binds keeps that alignment in its element offsets.
+func (o *Ops) cpuVec(xoff, ldx, woff, ldw int) int {
+	a := xoff | ldx | woff | ldw
+	switch {
+	case a%8 == 0 && o.info.Int64:
+		return 2
+	case a%4 == 0:
+		return 1
+	}
+	return 0
+}
+
 // linearCPU picks matmul_cpu.comp's configuration for an m x n output with
-// inner size k on CPU devices; ok is false on GPUs and when one invocation
-// would loop past the budget, about k/(4*KU) + 4*KU iterations (k up to
-// about 131000 with KU = 1), where matmul.comp takes over. On lavapipe
-// (Mesa 22.3) every buffer load is a loop over the 8 SIMD lanes, so the
-// kernel wants few loads per multiply-add: 12x8 outputs per thread with
-// vec4 loads along K ran x [1024, 512] @ w[1024, 512]^T at about 33
-// GFLOP/s against 5.6 for matmul.comp's 8x8 shared-memory tiles (16x16 was
-// as fast but wastes more on ragged edges; unrolling K further was slower).
-func (o *Ops) linearCPU(m, n, k int) (cpuTiles, bool) {
-	if !o.isCPU() {
+// inner size k on CPU devices, with loads of width vec (see cpuVec); ok is
+// false on GPUs, on devices without shaderInt64 (the module declares it),
+// and when one invocation would loop past the budget, about k/s + s
+// iterations for a K step s of 4 (vec 0, 1) or 8 (vec 2): k up to about
+// 131000 or 262000, past which matmul.comp takes over. On lavapipe (Mesa
+// 22.3) every buffer load is a loop over the 8 SIMD lanes, one iteration
+// per lane and 32- or 64-bit component, so the kernel wants few loaded
+// components per multiply-add: 12x8 outputs per thread with vec4 loads
+// along K ran x [1024, 512] @ w[1024, 512]^T at about 33 GFLOP/s against
+// 5.6 for matmul.comp's 8x8 shared-memory tiles (16x16 was as fast but
+// wastes more on ragged edges; unrolling K further was slower). u64vec4
+// loads (8 floats in 4 components) took the ISAB projections from about
+// 32 to 46-48 GFLOP/s; with them 16x8 outputs per thread used about 4%
+// less CPU time than 12x8 (8x8, 8x16, 12x12, 16x10, 20x8 and unrolling K
+// twice were slower), while with vec4 loads 16x8 was about 10% slower
+// than 12x8.
+func (o *Ops) linearCPU(m, n, k, vec int) (cpuTiles, bool) {
+	if !o.isCPU() || !o.info.Int64 {
 		return cpuTiles{}, false
 	}
-	c := cpuTiles{WG: 8, TM: min(12, m), TN: min(8, (n+7)/8), KU: 1, VEC: 1}
-	if o.loopBudget > 0 && ceilDiv(int64(k), int64(4*c.KU))+int64(4*c.KU) > o.loopBudget {
+	c := cpuTiles{WG: 8, TM: min(12, m), TN: min(8, (n+7)/8), KU: 1, VEC: vec}
+	if vec == 2 {
+		c.TM = min(16, m)
+	}
+	if s := c.kStep(); o.loopBudget > 0 && ceilDiv(int64(k), s)+s > o.loopBudget {
 		return c, false
 	}
 	return c, true
@@ -114,21 +153,19 @@ func (o *Ops) Linear(seq *vk.Sequence, x, w Mat, b *Mat, y Mat) error {
 		}
 	}
 
-	// k runs every piece; kv (matmul_cpu with vec4 loads) the pieces whose
-	// x and w offsets and strides are multiples of 4. t.BM x t.BN is the
-	// output block of one workgroup.
+	// k runs every piece; with matmul_cpu, vec is its load width (see
+	// cpuVec), which every piece's offsets allow. t.BM x t.BN is the output
+	// block of one workgroup.
 	var t matmulTiles
-	var k, kv *vk.Kernel
+	var k *vk.Kernel
 	var err error
-	if c, ok := o.linearCPU(M, N, K); ok {
+	vec := -1
+	if c, ok := o.linearCPU(M, N, K, o.cpuVec(x.Off, x.ld(), w.Off, w.ld())); ok {
 		t = matmulTiles{BM: c.TM, BN: c.WG * c.TN}
-		if kv, err = o.kernel("matmul_cpu", 4, 11, c.spec()...); err != nil {
-			return err
-		}
-		c.VEC = 0
 		if k, err = o.kernel("matmul_cpu", 4, 11, c.spec()...); err != nil {
 			return err
 		}
+		vec = c.VEC
 	} else {
 		if t, err = o.linearTiles(M, N, K); err != nil {
 			return err
@@ -182,11 +219,10 @@ func (o *Ops) Linear(seq *vk.Sequence, x, w Mat, b *Mat, y Mat) error {
 			push := vk.Push(uint32(r), uint32(n), uint32(K), uint32(ldx), uint32(ldw), uint32(ldy),
 				xoff, woff, boff, yoff, hasBias)
 			groups := [3]uint32{uint32(ceilDiv(n, int64(t.BN))), uint32(ceilDiv(r, int64(t.BM))), 1}
-			kd := k
-			if kv != nil && (xoff|woff|uint32(ldx)|uint32(ldw))%4 == 0 {
-				kd = kv
+			if vec > 0 && (xoff|woff|uint32(ldx)|uint32(ldw))%(4*uint32(vec)) != 0 {
+				return fmt.Errorf("ops: internal error: Linear piece offsets %d, %d or strides %d, %d not multiples of %d", xoff, woff, ldx, ldw, 4*vec)
 			}
-			if err := seq.Dispatch(kd, groups, push, xb, wb, bb, yb); err != nil {
+			if err := seq.Dispatch(k, groups, push, xb, wb, bb, yb); err != nil {
 				return fmt.Errorf("ops: Linear: %w", err)
 			}
 		}

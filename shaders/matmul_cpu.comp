@@ -1,30 +1,36 @@
 #version 450
 #extension GL_EXT_control_flow_attributes : require
+#extension GL_EXT_shader_explicit_arithmetic_types_int64 : require
 // matmul_cpu.comp: PyTorch Linear, Y[r, o] = sum_k X[r, k] * W[o, k] (+ B[o]),
 // for CPU rasterisers (lavapipe). Same bindings and push constants as
 // matmul.comp; no shared memory and no barriers.
 //
 // lavapipe runs 8 invocations as one SIMD vector, and (Mesa 22.3) turns
-// every buffer load into a loop over the 8 lanes, so the cost is in the
-// number of loads, not in their addresses; a vec4 load costs little more
-// than a scalar one. Thread t of a workgroup of WG threads computes rows
+// every buffer load into a loop over the 8 lanes, one iteration per lane and
+// component, so the cost is in the number of loaded components, not in their
+// addresses or their width: a 64-bit component costs what a 32-bit one
+// does. Thread t of a workgroup of WG threads computes rows
 // row0 .. row0+TM-1 (shared by the workgroup) and columns col0 + t + j*WG,
-// j < TN, walking K with vec4 loads of X and W (VEC = 1: the host checks
-// that x_off, ldx, w_off and ldw are multiples of 4) or scalar ones (VEC =
-// 0), and multiplying each loaded value TN or TM times. Out-of-range rows
-// and columns are clamped for loading, so the control flow stays uniform,
-// and skipped when storing. No shared memory, no barriers.
+// j < TN, walking K with loads of X and W, and multiplying each loaded value
+// TN or TM times. VEC picks the loads: 2, u64vec4 loads of 8 floats
+// (unpackUint2x32 and uintBitsToFloat, bit-exact; the host checks that
+// x_off, ldx, w_off and ldw are multiples of 8); 1, vec4 loads (multiples
+// of 4); 0, scalar loads. The module declares the Int64 capability whatever
+// VEC is, so the device needs shaderInt64. Out-of-range rows and columns are
+// clamped for loading, so the control flow stays uniform, and skipped when
+// storing. No shared memory, no barriers.
 //
-// The main K loop steps by 4*KU (its body unrolled) and a scalar loop takes
-// the remaining K % (4*KU), so one invocation runs at most
-// ceil(K / (4*KU)) + 4*KU loop iterations (lavapipe's loop cap, see
-// README.md). Dispatch grid: (ceil(N / (WG*TN)), ceil(M / TM), 1).
+// The main K loop steps by S*KU (S = 8 with VEC = 2, else 4; its body
+// unrolled) and a scalar loop takes the remaining K % (S*KU), so one
+// invocation runs at most ceil(K / (S*KU)) + S*KU loop iterations
+// (lavapipe's loop cap, see README.md). Dispatch grid:
+// (ceil(N / (WG*TN)), ceil(M / TM), 1).
 
 layout(constant_id = 0) const uint WG = 8;  // threads, along N
 layout(constant_id = 1) const uint TM = 8;  // rows per workgroup
 layout(constant_id = 2) const uint TN = 2;  // columns per thread
 layout(constant_id = 3) const uint KU = 8;  // K unroll
-layout(constant_id = 4) const uint VEC = 0; // 1: vec4 loads (x_off, ldx, w_off, ldw multiples of 4)
+layout(constant_id = 4) const uint VEC = 0; // 2: u64vec4 loads (x_off, ldx, w_off, ldw multiples of 8), 1: vec4 (multiples of 4), 0: scalar
 
 layout(local_size_x = 8, local_size_x_id = 0, local_size_y = 1, local_size_z = 1) in;
 
@@ -32,6 +38,8 @@ layout(std430, set = 0, binding = 0) readonly buffer XBuf { float X[]; };
 layout(std430, set = 0, binding = 1) readonly buffer WBuf { float W[]; };
 layout(std430, set = 0, binding = 0) readonly buffer XBuf4 { vec4 X4[]; };
 layout(std430, set = 0, binding = 1) readonly buffer WBuf4 { vec4 W4[]; };
+layout(std430, set = 0, binding = 0) readonly buffer XBuf8 { u64vec4 X8[]; };
+layout(std430, set = 0, binding = 1) readonly buffer WBuf8 { u64vec4 W8[]; };
 layout(std430, set = 0, binding = 2) readonly buffer BBuf { float B[]; };
 layout(std430, set = 0, binding = 3) writeonly buffer YBuf { float Y[]; };
 
@@ -48,6 +56,16 @@ layout(push_constant) uniform Push {
 	uint y_off;
 	uint has_bias;
 } pc;
+
+// lo and hi return floats 0..3 and 4..7 of 8 loaded as a u64vec4 (little
+// endian: the low half of each 64-bit component comes first).
+vec4 lo(u64vec4 v) {
+	return uintBitsToFloat(uvec4(unpackUint2x32(v.x), unpackUint2x32(v.y)));
+}
+
+vec4 hi(u64vec4 v) {
+	return uintBitsToFloat(uvec4(unpackUint2x32(v.z), unpackUint2x32(v.w)));
+}
 
 void main() {
 	const uint lx = gl_LocalInvocationID.x;
@@ -68,7 +86,28 @@ void main() {
 	}
 
 	uint kmain = 0;
-	if (VEC != 0) {
+	if (VEC == 2) {
+		kmain = pc.K - pc.K % (8 * KU);
+		for (uint k = 0; k < kmain; k += 8 * KU) {
+			[[unroll]] for (uint u = 0; u < KU; u++) {
+				vec4 b0[TN];
+				vec4 b1[TN];
+				[[unroll]] for (uint j = 0; j < TN; j++) {
+					const u64vec4 v = W8[(wb[j] + k) / 8 + u];
+					b0[j] = lo(v);
+					b1[j] = hi(v);
+				}
+				[[unroll]] for (uint i = 0; i < TM; i++) {
+					const u64vec4 v = X8[(xb[i] + k) / 8 + u];
+					const vec4 a0 = lo(v);
+					const vec4 a1 = hi(v);
+					[[unroll]] for (uint j = 0; j < TN; j++) {
+						acc[i * TN + j] += dot(a0, b0[j]) + dot(a1, b1[j]);
+					}
+				}
+			}
+		}
+	} else if (VEC == 1) {
 		kmain = pc.K - pc.K % (4 * KU);
 		for (uint k = 0; k < kmain; k += 4 * KU) {
 			[[unroll]] for (uint u = 0; u < KU; u++) {
