@@ -1,6 +1,7 @@
 package ops
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/isab-vk/isab-vk/vk"
@@ -125,8 +126,16 @@ func (o *Ops) linearCPU(m, n, k, vec int) (cpuTiles, bool) {
 // processed in row and column pieces whose bindings fit the device's range
 // limit; a single row of x or w longer than that limit is an error.
 func (o *Ops) Linear(seq *vk.Sequence, x, w Mat, b *Mat, y Mat) error {
-	if x.Half || w.Half || y.Half || (b != nil && b.Half) {
-		return o.linearHalf(seq, x, w, b, y) // fp16 path, half.go
+	half := x.Half
+	if w.Half != half || y.Half != half || (b != nil && b.Half != half) {
+		return errors.New("ops: Linear: x, w, y and the bias must all be half or all float32")
+	}
+	esize := int64(4)
+	if half {
+		if err := o.needHalf("Linear"); err != nil {
+			return err
+		}
+		esize = 2
 	}
 	if err := x.check("ops: Linear x"); err != nil {
 		return err
@@ -160,7 +169,15 @@ func (o *Ops) Linear(seq *vk.Sequence, x, w Mat, b *Mat, y Mat) error {
 	var k *vk.Kernel
 	var err error
 	vec := -1
-	if c, ok := o.linearCPU(M, N, K, o.cpuVec(x.Off, x.ld(), w.Off, w.ld())); ok {
+	if half {
+		// The fp16 variant of matmul.comp: the CPU kernel is fp32 only.
+		if t, err = o.linearTiles(M, N, K); err != nil {
+			return err
+		}
+		if k, err = o.kernel("matmul_f16", 4, 11, t.spec()...); err != nil {
+			return err
+		}
+	} else if c, ok := o.linearCPU(M, N, K, o.cpuVec(x.Off, x.ld(), w.Off, w.ld())); ok {
 		t = matmulTiles{BM: c.TM, BN: c.WG * c.TN}
 		if k, err = o.kernel("matmul_cpu", 4, 11, c.spec()...); err != nil {
 			return err
@@ -195,24 +212,24 @@ func (o *Ops) Linear(seq *vk.Sequence, x, w Mat, b *Mat, y Mat) error {
 	hasBias := uint32(0)
 	for n0 := int64(0); n0 < int64(N); n0 += nc {
 		n := min(nc, int64(N)-n0)
-		wb, woff, err := o.bind(w.Buf, int64(w.Off)+n0*ldw, (n-1)*ldw+int64(K), false)
+		wb, woff, err := o.bindSized(w.Buf, int64(w.Off)+n0*ldw, (n-1)*ldw+int64(K), esize, false)
 		if err != nil {
 			return err
 		}
 		bb, boff := o.dummyBinding(), uint32(0)
 		if b != nil {
 			hasBias = 1
-			if bb, boff, err = o.bind(b.Buf, int64(b.Off)+n0, n, false); err != nil {
+			if bb, boff, err = o.bindSized(b.Buf, int64(b.Off)+n0, n, esize, false); err != nil {
 				return err
 			}
 		}
 		for r0 := int64(0); r0 < int64(M); r0 += rc {
 			r := min(rc, int64(M)-r0)
-			xb, xoff, err := o.bind(x.Buf, int64(x.Off)+r0*ldx, (r-1)*ldx+int64(K), false)
+			xb, xoff, err := o.bindSized(x.Buf, int64(x.Off)+r0*ldx, (r-1)*ldx+int64(K), esize, false)
 			if err != nil {
 				return err
 			}
-			yb, yoff, err := o.bind(y.Buf, int64(y.Off)+r0*ldy+n0, (r-1)*ldy+n, true)
+			yb, yoff, err := o.bindSized(y.Buf, int64(y.Off)+r0*ldy+n0, (r-1)*ldy+n, esize, true)
 			if err != nil {
 				return err
 			}
