@@ -284,12 +284,7 @@ func runAttentionHalf(t *testing.T, o *Ops, rng *rand.Rand, c attnCase) {
 	if !c.sharedQ {
 		a.QBatchStride = c.nq * qld
 	}
-	type src struct {
-		kv   strided
-		keep [][]bool
-		nk   int
-	}
-	var srcs []src
+	var srcs []attnSource
 	for s, nk := range c.nk {
 		rows := c.batch * nk
 		if c.sharedKV[s] {
@@ -311,7 +306,7 @@ func runAttentionHalf(t *testing.T, o *Ops, rng *rand.Rand, c attnCase) {
 			ks.MaskOff, ks.MaskBatchStride = 2, nk
 		}
 		a.Sources = append(a.Sources, ks)
-		srcs = append(srcs, src{kv: kv, keep: keep, nk: nk})
+		srcs = append(srcs, attnSource{kv: kv, keep: keep, nk: nk})
 	}
 	// An odd offset into the output, to exercise half element offsets.
 	a.Out = Mat{Buf: newHalfBuf(t, d, 1+c.batch*c.nq*hd), Off: 1, Rows: c.batch * c.nq, Cols: hd, Ld: hd, Half: true}
@@ -319,29 +314,7 @@ func runAttentionHalf(t *testing.T, o *Ops, rng *rand.Rand, c attnCase) {
 	seq := run(t, d, func(seq *vk.Sequence) error { return o.Attention(seq, a, scratchFor(t, d)) })
 	t.Logf("%d dispatches", seq.Len())
 
-	var want []float64
-	for b := 0; b < c.batch; b++ {
-		qb := q.dense
-		if !c.sharedQ {
-			qb = q.dense[b*c.nq*hd : (b+1)*c.nq*hd]
-		}
-		var k, v []float64
-		var keep []bool
-		nkAll := 0
-		for s, sr := range srcs {
-			kvb := sr.kv.dense
-			if !c.sharedKV[s] {
-				kvb = kvb[b*sr.nk*2*hd : (b+1)*sr.nk*2*hd]
-			}
-			for j := 0; j < sr.nk; j++ {
-				k = append(k, kvb[j*2*hd:j*2*hd+hd]...)
-				v = append(v, kvb[j*2*hd+hd:(j+1)*2*hd]...)
-				keep = append(keep, sr.keep == nil || sr.keep[b][j])
-			}
-			nkAll += sr.nk
-		}
-		want = append(want, ref.Attention(qb, c.nq, k, v, nkAll, c.heads, c.dh, scale, keep)...)
-	}
+	want := attnReference(c, q, srcs, scale)
 	checkHalfNMSE(t, "Attention fp16", readHalf(t, a.Out), want)
 }
 

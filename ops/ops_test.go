@@ -340,6 +340,45 @@ func TestSoftmaxSharedMaskRow(t *testing.T) {
 // attnCase is one attention test: the queries are [batch][nq] rows of width
 // heads*dh (shared when sharedQ), the keys and values rows [k | v] as to_kv
 // produces them, in one or two sources.
+// attnSource is the host side of one key/value source of an attention
+// test: rows of [k | v] per batch element (one set when shared) and the
+// keep flags per batch element (nil: no mask).
+type attnSource struct {
+	kv   strided
+	keep [][]bool
+	nk   int
+}
+
+// attnReference is the float64 attention of case c: per batch element,
+// the sources concatenated along the key axis.
+func attnReference(c attnCase, q strided, srcs []attnSource, scale float64) []float64 {
+	hd := c.heads * c.dh
+	var want []float64
+	for b := 0; b < c.batch; b++ {
+		qb := q.dense
+		if !c.sharedQ {
+			qb = q.dense[b*c.nq*hd : (b+1)*c.nq*hd]
+		}
+		var k, v []float64
+		var keep []bool
+		nkAll := 0
+		for s, sr := range srcs {
+			kvb := sr.kv.dense
+			if !c.sharedKV[s] {
+				kvb = kvb[b*sr.nk*2*hd : (b+1)*sr.nk*2*hd]
+			}
+			for j := 0; j < sr.nk; j++ {
+				k = append(k, kvb[j*2*hd:j*2*hd+hd]...)
+				v = append(v, kvb[j*2*hd+hd:(j+1)*2*hd]...)
+				keep = append(keep, sr.keep == nil || sr.keep[b][j])
+			}
+			nkAll += sr.nk
+		}
+		want = append(want, ref.Attention(qb, c.nq, k, v, nkAll, c.heads, c.dh, scale, keep)...)
+	}
+	return want
+}
+
 type attnCase struct {
 	batch, nq, heads, dh int
 	nk                   []int // keys per source
@@ -373,12 +412,7 @@ func runAttention(t *testing.T, o *Ops, rng *rand.Rand, c attnCase) {
 	if !c.sharedQ {
 		a.QBatchStride = c.nq * qld
 	}
-	type src struct {
-		kv   strided
-		keep [][]bool // [batch][nk]
-		nk   int
-	}
-	var srcs []src
+	var srcs []attnSource
 	for s, nk := range c.nk {
 		rows := c.batch * nk
 		if c.sharedKV[s] {
@@ -400,37 +434,14 @@ func runAttention(t *testing.T, o *Ops, rng *rand.Rand, c attnCase) {
 			ks.MaskOff, ks.MaskBatchStride = 2, nk
 		}
 		a.Sources = append(a.Sources, ks)
-		srcs = append(srcs, src{kv: kv, keep: keep, nk: nk})
+		srcs = append(srcs, attnSource{kv: kv, keep: keep, nk: nk})
 	}
 	a.Out = Dense(newBuf(t, d, qrows*hd+c.batch*c.nq*hd), 0, c.batch*c.nq, hd)
 
 	seq := run(t, d, func(seq *vk.Sequence) error { return o.Attention(seq, a, scratchFor(t, d)) })
 	t.Logf("%d dispatches", seq.Len())
 
-	// Reference: per batch element, the sources concatenated.
-	var want []float64
-	for b := 0; b < c.batch; b++ {
-		qb := q.dense
-		if !c.sharedQ {
-			qb = q.dense[b*c.nq*hd : (b+1)*c.nq*hd]
-		}
-		var k, v []float64
-		var keep []bool
-		nkAll := 0
-		for s, sr := range srcs {
-			kvb := sr.kv.dense
-			if !c.sharedKV[s] {
-				kvb = kvb[b*sr.nk*2*hd : (b+1)*sr.nk*2*hd]
-			}
-			for j := 0; j < sr.nk; j++ {
-				k = append(k, kvb[j*2*hd:j*2*hd+hd]...)
-				v = append(v, kvb[j*2*hd+hd:(j+1)*2*hd]...)
-				keep = append(keep, sr.keep == nil || sr.keep[b][j])
-			}
-			nkAll += sr.nk
-		}
-		want = append(want, ref.Attention(qb, c.nq, k, v, nkAll, c.heads, c.dh, scale, keep)...)
-	}
+	want := attnReference(c, q, srcs, scale)
 	checkNMSE(t, "Attention", readMat(t, a.Out), want)
 }
 
