@@ -337,9 +337,11 @@ func (o *Ops) newAttnRun(a AttnArgs, scratch func(bytes int64) (*vk.Buffer, erro
 	if err != nil {
 		return nil, err
 	}
-	name := "attention" + variant
+	name, texel := "attention"+variant, uint32(0)
 	if !half {
-		if c, ok := o.attnCPUFor(a, srcs); ok {
+		if c, n, tm, ok := o.attnTexFor(a, srcs); ok {
+			cfg, name, texel = c, n, tm // texel fetches of Q and KV (attention_tex.go)
+		} else if c, ok := o.attnCPUFor(a, srcs); ok {
 			cfg, name = c, "attention_cpu"
 		}
 	}
@@ -349,7 +351,7 @@ func (o *Ops) newAttnRun(a AttnArgs, scratch func(bytes int64) (*vk.Buffer, erro
 	}
 	r := &attnRun{o: o, a: a, srcs: srcs, nk: nk, reach: reach, cfg: cfg, plan: plan, esize: esize,
 		B: B, NQ: NQ, H: H, dh: dh, ldq: ldq, qbs: qbs, ldo: ldo}
-	if r.attn, err = o.kernel(name, 5, 23, cfg.spec()...); err != nil {
+	if r.attn, err = o.kernelTexel(name, 5, 23, texel, cfg.spec()...); err != nil {
 		return nil, err
 	}
 	for b0 := int64(0); b0 < B; b0 += plan.bc {

@@ -1,0 +1,78 @@
+package ops
+
+// attention_tex.comp is the attention kernel for CPU rasterisers that reads
+// Q and the key/value rows through uniform texel buffers (see that file):
+// on lavapipe a texelFetch is one vectorised gather, while a storage-buffer
+// load is a loop over the 8 SIMD lanes, so each invocation fetches whole
+// rows itself and no subgroup sharing is needed.
+
+// Texel-buffer bindings of attention_tex.comp: Q (binding 0) and KV
+// (binding 1), for Ops.kernelTexel.
+const attnTexBindings = 1<<0 | 1<<1
+
+// attnTexMaxDH is the widest head attention_tex.comp takes. The kernel keeps
+// 2*QT*DH floats per invocation in registers, and lavapipe's compile time
+// grows steeply with them.
+const attnTexMaxDH = 128
+
+// attnTexTune holds the knobs of attnTexFor: whether to use the kernel at
+// all, and queries per invocation for heads up to 64 wide and wider. Tests
+// change it (they do not run in parallel).
+var attnTexTune = struct {
+	Off        bool
+	QT, QTWide int
+}{QT: 4, QTWide: 2}
+
+// attnTexFor returns the configuration, shader name and texel-binding mask
+// that run a on attention_tex.comp, and false where another kernel should
+// run it. srcs are a's sources with keys. It takes float32 attentions on CPU
+// devices (not with a configuration forced by a test) whose heads are at
+// most attnTexMaxDH wide, when every texel binding that Attention makes is
+// whole aligned texels:
+//   - dh, and every element offset and stride of Q and of the key/value
+//     rows (Off, Ld, batch strides, KOff, VOff), are multiples of 4, so each
+//     row starts on a texel and every bound range (from an element offset
+//     that is a multiple of 4 to one past a row end, also a multiple of 4)
+//     spans whole texels;
+//   - binding starts, rounded down to o.align bytes (a multiple of 16, and
+//     of the device's texel offset alignment), stay texel-aligned and keep
+//     the element offsets inside the binding multiples of 4;
+//   - the device's texel-buffer size limit is at least o.maxRange, so
+//     planAttention's binding sizes need no other cap.
+//
+// The kernel's spec constants 0-3 have attention_cpu.comp's ids and
+// meanings, so the configuration rides in attnConfig.cpu (BK 1, Vec and
+// Share unused): planAttention's loop-budget estimate
+// (attnCPUItersPerBlock) and keys-per-split cap (attnCPUMaxKeys) hold for
+// this kernel too, whose key loop runs one iteration per key.
+func (o *Ops) attnTexFor(a AttnArgs, srcs []KVSource) (cfg attnConfig, name string, texel uint32, ok bool) {
+	dh := a.DimHead
+	t := attnTexTune
+	if t.Off || !o.isCPU() || o.attnOverride != nil || a.half() || dh < 4 || dh > attnTexMaxDH || dh%4 != 0 ||
+		o.info.SubgroupSize > 64 || !o.texelAligned() {
+		return attnConfig{}, "", 0, false
+	}
+	if a.Q.Off%4 != 0 || a.Q.ld()%4 != 0 || a.QBatchStride%4 != 0 {
+		return attnConfig{}, "", 0, false
+	}
+	for _, s := range srcs {
+		if s.KV.Off%4 != 0 || s.KV.ld()%4 != 0 || s.BatchStride%4 != 0 || s.KOff%4 != 0 || s.VOff%4 != 0 {
+			return attnConfig{}, "", 0, false
+		}
+	}
+	c := attnCPUConfig{WG: max(8, int(o.info.SubgroupSize)), QT: t.QT, DH: dh, BK: 1}
+	if dh > 64 {
+		c.QT = t.QTWide
+	}
+	c.QT = max(c.QT, 1)
+	return attnConfig{BQ: c.WG * c.QT, MaxDH: dh, WG: c.WG, BK: c.BK, cpu: &c}, "attention_tex", attnTexBindings, true
+}
+
+// texelAligned reports whether o's storage-binding starts (rounded down to
+// o.align bytes) are valid texel-binding starts whose element remainders
+// keep a multiple of 4 floats, and whether a texel binding may be as large
+// as any binding o makes.
+func (o *Ops) texelAligned() bool {
+	ta := int64(max(o.info.MinTexelBufferOffsetAlignment, 1))
+	return o.align%16 == 0 && o.align%ta == 0 && o.maxRange/16 <= int64(min(o.info.MaxTexelBufferElements, 1<<58))
+}

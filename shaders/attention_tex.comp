@@ -1,0 +1,202 @@
+#version 450
+#extension GL_EXT_control_flow_attributes : require
+// attention_tex.comp: attention.comp for CPU rasterisers (lavapipe), reading
+// Q and KV through uniform texel buffers. Same bindings, push constants and
+// output contract as attention.comp, except that bindings 0 (Q) and 1 (KV)
+// are uniform texel buffers of four-float texels (R32G32B32A32_SFLOAT):
+// texel t holds elements 4t .. 4t+3 of the bound range. Workgroup (x, y, z)
+// covers queries [x*WG*QT, (x+1)*WG*QT) of head h = y % heads and batch
+// element b = y / heads over the keys [z*keys_per_split,
+// min((z+1)*keys_per_split, nk)); grid (ceil(nq / (WG*QT)), heads*batch,
+// splits). No shared memory, no barriers.
+//
+// Layout as attention.comp: query q of batch b, head h, dim d is
+//   Q[q_off + b*q_bstride + q*ldq + h*dh + d];
+// key and value j are
+//   KV[kv_off + b*kv_bstride + j*ldkv + koff + h*dh + d] and the same with voff;
+// the key mask is Mask[mask_off + b*mask_bstride + j] (nonzero = keep).
+// The host keeps dh (== DH), q_off, ldq, q_bstride, kv_off, ldkv,
+// kv_bstride, koff and voff multiples of 4, so every row starts on a texel.
+//
+// On lavapipe a storage-buffer load is a loop over the 8 SIMD lanes with a
+// branch per lane, but a texelFetch is one vectorised gather, several times
+// cheaper per float. So there is no sharing between invocations: invocation
+// t owns queries x*WG*QT + t + i*WG, i < QT, keeps their q and accumulators
+// in registers (DH/4 vec4s each) and fetches every key and value row of the
+// split itself, each texel feeding QT queries. Queries past nq are clamped
+// for loading and not stored, so control flow stays uniform.
+//
+// Per key: logits s = (q . k) * scale (-FLT_MAX where masked), the
+// online-softmax rescale, then acc += exp(s - m) * v, as in attention.comp
+// (m == -inf is never subtracted from itself; a split with no keys leaves
+// m = -inf, l = 0, acc = 0). The key loop is the only loop that is not
+// unrolled: one iteration per key (lavapipe's loop cap, see
+// ops.lavapipeLoopBudget).
+//
+// Output as attention.comp: direct == 1 writes acc / l to
+//   O[o_off + (b*nq + q)*ldo + h*dh + d];
+// otherwise slot s = slot_base + z writes the partial acc to
+//   O[o_off + (((s*batch + b)*heads + h)*nq + q)*dh + d] and
+//   ML[(((s*batch + b)*heads + h)*nq + q)*2 + {0, 1}] = (m, l).
+//
+// Spec constants 0-3 have the ids and meanings of attention_cpu.comp's
+// (ops configures both through one type); 3 (BK) must be 1 here, and the
+// host may pass attention_cpu's ids 4 and 5, which this shader ignores.
+
+layout(constant_id = 0) const uint WG = 8;  // invocations per workgroup
+layout(constant_id = 1) const uint QT = 4;  // queries per invocation
+layout(constant_id = 2) const uint DH = 64; // head width (== pc.dh, a multiple of 4)
+layout(constant_id = 3) const uint BK = 1;  // keys per block (1)
+
+const uint DH4 = (DH + 3) / 4;
+
+layout(local_size_x = 8, local_size_x_id = 0, local_size_y = 1, local_size_z = 1) in;
+
+layout(set = 0, binding = 0) uniform samplerBuffer Qt;
+layout(set = 0, binding = 1) uniform samplerBuffer KVt;
+layout(std430, set = 0, binding = 2) readonly buffer MaskBuf { uint Mask[]; };
+layout(std430, set = 0, binding = 3) writeonly buffer OBuf { float O[]; };
+layout(std430, set = 0, binding = 4) writeonly buffer MLBuf { float ML[]; };
+
+layout(push_constant) uniform Push {
+	uint nq;
+	uint nk;
+	uint heads;
+	uint dh;
+	uint batch;
+	uint ldq;
+	uint ldkv;
+	uint koff;
+	uint voff;
+	uint q_bstride;
+	uint kv_bstride;
+	uint mask_bstride;
+	uint q_off;
+	uint kv_off;
+	uint mask_off;
+	uint o_off;
+	uint has_mask;
+	uint keys_per_split;
+	uint slot_base;
+	uint nslots_total;
+	uint direct;
+	uint ldo;
+	float scale;
+} pc;
+
+void store4(uint e, uint j, vec4 r) {
+	[[unroll]] for (uint c = 0; c < 4; c++) {
+		if (4 * j + c < DH) {
+			O[e + 4 * j + c] = r[c];
+		}
+	}
+}
+
+void main() {
+	const float NEG_INF = uintBitsToFloat(0xff800000u);
+	const float NEG_MAX = uintBitsToFloat(0xff7fffffu);
+
+	const uint lx = gl_LocalInvocationID.x;
+	const uint h = gl_WorkGroupID.y % pc.heads;
+	const uint b = gl_WorkGroupID.y / pc.heads;
+	const uint qfirst = gl_WorkGroupID.x * (WG * QT) + lx;
+	const uint z = gl_WorkGroupID.z;
+	const uint dh = pc.dh;
+
+	uint k0 = z * pc.keys_per_split;
+	uint k1 = k0;
+	if (k0 < pc.nk) {
+		k1 = min(pc.nk - k0, pc.keys_per_split) + k0;
+	}
+
+	vec4 qr[QT * DH4];
+	vec4 acc[QT * DH4];
+	float m[QT];
+	float l[QT];
+	[[unroll]] for (uint i = 0; i < QT; i++) {
+		const uint q = min(qfirst + i * WG, pc.nq - 1);
+		const int qt = int((pc.q_off + b * pc.q_bstride + q * pc.ldq + h * dh) / 4);
+		[[unroll]] for (uint j = 0; j < DH4; j++) {
+			qr[i * DH4 + j] = texelFetch(Qt, qt + int(j));
+			acc[i * DH4 + j] = vec4(0.0);
+		}
+		m[i] = NEG_INF;
+		l[i] = 0.0;
+	}
+
+	// Texel of key k0's key row and value row, and the texels between rows.
+	const uint kvbase = pc.kv_off + b * pc.kv_bstride + h * dh;
+	int kt = int((kvbase + k0 * pc.ldkv + pc.koff) / 4);
+	int vt = int((kvbase + k0 * pc.ldkv + pc.voff) / 4);
+	const int ld4 = int(pc.ldkv / 4);
+	const uint mbase = pc.mask_off + b * pc.mask_bstride;
+
+	for (uint key = k0; key < k1; key++) {
+		// Both rows first: on lavapipe (Mesa 22.3) that ran about 1.3x
+		// faster than fetching each texel next to its arithmetic.
+		vec4 krow[DH4];
+		vec4 vrow[DH4];
+		[[unroll]] for (uint j = 0; j < DH4; j++) {
+			krow[j] = texelFetch(KVt, kt + int(j));
+		}
+		[[unroll]] for (uint j = 0; j < DH4; j++) {
+			vrow[j] = texelFetch(KVt, vt + int(j));
+		}
+		vec4 dot4[QT];
+		[[unroll]] for (uint i = 0; i < QT; i++) {
+			dot4[i] = vec4(0.0);
+		}
+		[[unroll]] for (uint j = 0; j < DH4; j++) {
+			[[unroll]] for (uint i = 0; i < QT; i++) {
+				dot4[i] += qr[i * DH4 + j] * krow[j];
+			}
+		}
+		bool keep = true;
+		if (pc.has_mask != 0) {
+			keep = Mask[mbase + key] != 0u;
+		}
+		float e[QT];
+		[[unroll]] for (uint i = 0; i < QT; i++) {
+			const float sv = ((dot4[i].x + dot4[i].y) + (dot4[i].z + dot4[i].w)) * pc.scale;
+			const float s = keep ? sv : NEG_MAX;
+			const float mn = max(m[i], s);
+			const float corr = (m[i] == mn) ? 1.0 : exp(m[i] - mn);
+			e[i] = exp(s - mn);
+			l[i] = l[i] * corr + e[i];
+			[[unroll]] for (uint j = 0; j < DH4; j++) {
+				acc[i * DH4 + j] *= corr;
+			}
+			m[i] = mn;
+		}
+		[[unroll]] for (uint j = 0; j < DH4; j++) {
+			[[unroll]] for (uint i = 0; i < QT; i++) {
+				acc[i * DH4 + j] += e[i] * vrow[j];
+			}
+		}
+		kt += ld4;
+		vt += ld4;
+	}
+
+	[[unroll]] for (uint i = 0; i < QT; i++) {
+		const uint q = qfirst + i * WG;
+		if (q < pc.nq) {
+			if (pc.direct != 0) {
+				const uint ob = pc.o_off + (b * pc.nq + q) * pc.ldo + h * dh;
+				[[unroll]] for (uint j = 0; j < DH4; j++) {
+					store4(ob, j, acc[i * DH4 + j] / l[i]);
+				}
+			} else {
+				const uint sl = pc.slot_base + z;
+				if (sl < pc.nslots_total) {
+					const uint idx = ((sl * pc.batch + b) * pc.heads + h) * pc.nq + q;
+					const uint ob = pc.o_off + idx * dh;
+					[[unroll]] for (uint j = 0; j < DH4; j++) {
+						store4(ob, j, acc[i * DH4 + j]);
+					}
+					ML[idx * 2] = m[i];
+					ML[idx * 2 + 1] = l[i];
+				}
+			}
+		}
+	}
+}
