@@ -41,6 +41,7 @@ func linearCPUOps(t *testing.T, opts ...Option) *Ops {
 	o := testOps(t, opts...)
 	o.setCPU(true)
 	o.loopBudget = lavapipeLoopBudget
+	o.noTexelLinear = true // matmul_cpu.comp, not matmul_tex.comp
 	return o
 }
 

@@ -37,8 +37,9 @@ type Ops struct {
 	cpu          bool  // pick the configurations tuned for CPU rasterisers
 	loopBudget   int64 // loop iterations one invocation may run; 0 = unlimited
 
-	groups       [3]uint32                   // workgroup count limits (tests lower them)
-	attnOverride func(nq, dh int) attnConfig // tests: force a configuration
+	groups        [3]uint32                   // workgroup count limits (tests lower them)
+	noTexelLinear bool                        // tests: Linear skips matmul_tex.comp
+	attnOverride  func(nq, dh int) attnConfig // tests: force a configuration
 
 	mu   sync.Mutex
 	code map[string][]byte

@@ -1,0 +1,188 @@
+package ops
+
+import (
+	"fmt"
+
+	"github.com/isab-vk/isab-vk/vk"
+)
+
+// linTexTiles configures matmul_tex.comp, the Linear kernel for CPU rasterisers
+// that reads x and w as texel buffers: workgroups of WG threads share TM rows
+// of x, each thread computes TN columns, and the K loop steps by KU texels
+// (4*KU floats; unrolled).
+type linTexTiles struct {
+	WG, TM, TN, KU int
+}
+
+func (c linTexTiles) spec() []uint32 {
+	return []uint32{uint32(c.WG), uint32(c.TM), uint32(c.TN), uint32(c.KU)}
+}
+
+// loops is the most loop iterations one invocation runs for an inner size
+// of k: the main loop, the whole texels left over and the partial one.
+func (c linTexTiles) loops(k int) int64 {
+	return ceilDiv(int64(k), int64(4*c.KU)) + int64(c.KU)
+}
+
+// linTexTexel is the size of one texel of matmul_tex's texel bindings: four
+// float32.
+const linTexTexel = 16
+
+// linTexBindings marks matmul_tex's bindings 0 (x) and 1 (w) as texel buffers.
+const linTexBindings = 0b11
+
+// linTexAlign returns the byte alignment of texel-binding offsets (a multiple
+// of a texel) and the largest texel binding in bytes: the device's texel
+// limit, capped like every binding by the range limit (MaxBindingRange).
+func (o *Ops) linTexAlign() (align, maxBytes int64) {
+	align = max(int64(o.info.MinTexelBufferOffsetAlignment), linTexTexel)
+	if align%linTexTexel != 0 {
+		align = ceilDiv(align, linTexTexel) * linTexTexel
+	}
+	maxBytes = o.maxRange
+	if t := o.info.MaxTexelBufferElements; t < uint64(1<<58) {
+		maxBytes = min(maxBytes, int64(t)*linTexTexel)
+	}
+	return align, maxBytes
+}
+
+// linTexCapElems is the most floats, a multiple of 4, that one texel binding
+// may cover from any element offset that is a multiple of 4.
+func (o *Ops) linTexCapElems() int64 {
+	align, maxBytes := o.linTexAlign()
+	return (maxBytes - (align - linTexTexel)) / linTexTexel * 4
+}
+
+// linTexBind returns a texel binding of b covering the n floats from float
+// off (a multiple of 4), its start rounded down to the texel offset
+// alignment and its end up to a whole texel, and the float offset of off
+// inside the binding.
+func (o *Ops) linTexBind(b *vk.Buffer, off, n int64) (vk.Binding, uint32, error) {
+	align, maxBytes := o.linTexAlign()
+	start := 4 * off
+	start -= start % align
+	end := ceilDiv(4*(off+n), linTexTexel) * linTexTexel
+	if end-start > maxBytes {
+		return vk.Binding{}, 0, fmt.Errorf("ops: internal error: texel binding of %d bytes exceeds the limit %d", end-start, maxBytes)
+	}
+	if end > b.Size() {
+		return vk.Binding{}, 0, fmt.Errorf("ops: internal error: texel binding [%d, %d) outside a buffer of %d bytes", start, end, b.Size())
+	}
+	return vk.Binding{Buf: b, Offset: start, Size: end - start}, uint32(off - start/4), nil
+}
+
+// linTexConfig picks matmul_tex.comp's tiles for an m x n output with inner
+// size k; ok is false when one invocation would loop past the budget (about
+// k/4 iterations: k up to about 131000). Each thread keeps TM x TN = 20 x 8
+// outputs (16 x 8 where that pads the rows by at least 4% less, as for 128
+// rows), workgroups of 8 threads, no K unroll. On lavapipe (Mesa 22.3, 2 Zen 5
+// cores) with the ISAB's projections, [16384, 512] x [512, 512]^T, tiles of
+// 20 x 8, 24 x 4 and 28 x 4 ran at 50-52 GFLOP/s, 16 x 8 and 16 x 12 at
+// 48-50, 12 x 8 at 45, 8 x 4 at 40, 4 x 4 at 15; 24 x 8, 32 x 8, 32 x 4 and
+// 16 x 16 fell to 24-29 (spills), and unrolling K by 2 gained nothing.
+// Fetches still dominate: without the x fetches 20 x 8 ran at 108.
+func (o *Ops) linTexConfig(m, n, k int) (linTexTiles, bool) {
+	tm := 20
+	if m <= 16 || ceilDivInt(m, 16)*16*25 <= ceilDivInt(m, 20)*20*24 {
+		tm = 16
+	}
+	c := linTexTiles{WG: 8, TM: min(tm, m), TN: min(8, ceilDivInt(n, 8)), KU: 1}
+	if o.loopBudget > 0 && c.loops(k) > o.loopBudget {
+		return c, false
+	}
+	return c, true
+}
+
+// linearTexel records Linear (y = x w^T (+ b), see Linear) with
+// matmul_tex.comp, which reads x and w as uniform texel buffers of four
+// floats: on lavapipe a texel fetch is a vector gather, several times
+// cheaper than a storage-buffer load. handled is false, with nothing
+// recorded, where the kernel does not apply and Linear's other kernels
+// must run: on GPUs, for half operands, for invalid views (Linear reports
+// them), when the offsets or row strides of x or w are not multiples of 4
+// floats, when the last row of x or w rounded up to a whole texel leaves
+// its buffer, when a row does not fit one binding, and when K is too long
+// for lavapipe's loop budget. Large operands are cut into row and column
+// pieces whose texel bindings hold at most MaxTexelBufferElements texels
+// and, like every binding, at most the range limit.
+func (o *Ops) linearTexel(seq *vk.Sequence, x, w Mat, b *Mat, y Mat) (handled bool, err error) {
+	if !o.isCPU() || o.noTexelLinear || x.Half || w.Half || y.Half || (b != nil && b.Half) {
+		return false, nil
+	}
+	if x.check("x") != nil || w.check("w") != nil || y.check("y") != nil {
+		return false, nil
+	}
+	M, K, N := x.Rows, x.Cols, w.Rows
+	if w.Cols != K || y.Rows != M || y.Cols != N {
+		return false, nil
+	}
+	if b != nil && (b.check("b") != nil || b.Rows*b.Cols != N || (b.Rows > 1 && b.ld() != b.Cols)) {
+		return false, nil
+	}
+	if (x.Off|x.ld()|w.Off|w.ld())%4 != 0 {
+		return false, nil
+	}
+	ldx, ldw, ldy := int64(x.ld()), int64(w.ld()), int64(y.ld())
+	k4 := ceilDiv(int64(K), 4) * 4
+	if 4*(int64(x.Off)+int64(M-1)*ldx+k4) > x.Buf.Size() || 4*(int64(w.Off)+int64(N-1)*ldw+k4) > w.Buf.Size() {
+		return false, nil
+	}
+	c, ok := o.linTexConfig(M, N, K)
+	if !ok {
+		return false, nil
+	}
+	bm, bn := int64(c.TM), int64(c.WG*c.TN)
+
+	tcap, capacity := o.linTexCapElems(), o.capElems()
+	// Column pieces: rows of w (and columns of y and b).
+	nc := min(maxCount(ldw, k4, tcap, int64(N)), capacity, int64(o.groups[0])*bn)
+	// Row pieces: rows of x and y.
+	rc := min(maxCount(ldx, k4, tcap, int64(M)), maxCount(ldy, nc, capacity, int64(M)), int64(o.groups[1])*bm)
+	if nc < 1 || rc < 1 {
+		return false, nil
+	}
+	if nc < int64(N) && nc >= bn {
+		nc -= nc % bn
+	}
+	if rc < int64(M) && rc >= bm {
+		rc -= rc % bm
+	}
+
+	k, err := o.kernelTexel("matmul_tex", 4, 11, linTexBindings, c.spec()...)
+	if err != nil {
+		return true, err
+	}
+	hasBias := uint32(0)
+	for n0 := int64(0); n0 < int64(N); n0 += nc {
+		n := min(nc, int64(N)-n0)
+		wb, woff, err := o.linTexBind(w.Buf, int64(w.Off)+n0*ldw, (n-1)*ldw+k4)
+		if err != nil {
+			return true, err
+		}
+		bb, boff := o.dummyBinding(), uint32(0)
+		if b != nil {
+			hasBias = 1
+			if bb, boff, err = o.bind(b.Buf, int64(b.Off)+n0, n, false); err != nil {
+				return true, err
+			}
+		}
+		for r0 := int64(0); r0 < int64(M); r0 += rc {
+			r := min(rc, int64(M)-r0)
+			xb, xoff, err := o.linTexBind(x.Buf, int64(x.Off)+r0*ldx, (r-1)*ldx+k4)
+			if err != nil {
+				return true, err
+			}
+			yb, yoff, err := o.bind(y.Buf, int64(y.Off)+r0*ldy+n0, (r-1)*ldy+n, true)
+			if err != nil {
+				return true, err
+			}
+			push := vk.Push(uint32(r), uint32(n), uint32(K), uint32(ldx), uint32(ldw), uint32(ldy),
+				xoff, woff, boff, yoff, hasBias)
+			groups := [3]uint32{uint32(ceilDiv(n, bn)), uint32(ceilDiv(r, bm)), 1}
+			if err := seq.Dispatch(k, groups, push, xb, wb, bb, yb); err != nil {
+				return true, fmt.Errorf("ops: Linear (texel): %w", err)
+			}
+		}
+	}
+	return true, nil
+}

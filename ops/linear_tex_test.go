@@ -1,0 +1,211 @@
+package ops
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/isab-vk/isab-vk/ref"
+)
+
+// linTexOps returns Ops with the CPU (lavapipe) configurations, whatever the
+// device, so that linearTexel applies.
+func linTexOps(t testing.TB, opts ...Option) *Ops {
+	t.Helper()
+	o := testOps(t, opts...)
+	o.setCPU(true)
+	o.loopBudget = lavapipeLoopBudget
+	return o
+}
+
+// linTexCase is one Linear for linearTexel: x is m x k with row stride ldx
+// after xoff elements, w is n x k with stride ldw after woff, y is m x n
+// with stride n+1 after 2 elements, b (when bias) n elements after 3.
+type linTexCase struct {
+	m, k, n    int
+	xoff, ldx  int
+	woff, ldw  int
+	bias       bool
+	wantHandle bool
+}
+
+func (c linTexCase) String() string {
+	return fmt.Sprintf("%dx%dx%d_x%d+%d_w%d+%d_bias%v", c.m, c.n, c.k, c.xoff, c.ldx, c.woff, c.ldw, c.bias)
+}
+
+// runLinTexCase runs c through linearTexel on random data and checks it
+// against the float64 reference, or, when c.wantHandle is false, that
+// linearTexel declines it and records nothing.
+func runLinTexCase(t *testing.T, o *Ops, rng *rand.Rand, c linTexCase) {
+	t.Helper()
+	d := o.Device()
+	x := randMat(rng, c.xoff, c.m, c.k, c.ldx, 1)
+	w := randMat(rng, c.woff, c.n, c.k, c.ldw, 1/math.Sqrt(float64(c.k)))
+	xm := Mat{Buf: upload(t, d, x.host), Off: c.xoff, Rows: c.m, Cols: c.k, Ld: c.ldx}
+	wm := Mat{Buf: upload(t, d, w.host), Off: c.woff, Rows: c.n, Cols: c.k, Ld: c.ldw}
+	ym := Mat{Buf: newBuf(t, d, 2+c.m*(c.n+1)), Off: 2, Rows: c.m, Cols: c.n, Ld: c.n + 1}
+	var bm *Mat
+	var bd []float64
+	if c.bias {
+		b := randMat(rng, 3, 1, c.n, c.n, 1)
+		bm = &Mat{Buf: upload(t, d, b.host), Off: 3, Rows: 1, Cols: c.n}
+		bd = b.dense
+	}
+	seq := d.NewSequence()
+	defer seq.Close()
+	handled, err := o.linearTexel(seq, xm, wm, bm, ym)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if handled != c.wantHandle {
+		t.Fatalf("handled = %v, want %v", handled, c.wantHandle)
+	}
+	if !handled {
+		if n := seq.Len(); n != 0 {
+			t.Fatalf("declined but recorded %d dispatches", n)
+		}
+		return
+	}
+	if err := seq.Run(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	checkNMSE(t, "Linear (texel)", readMat(t, ym), ref.Linear(x.dense, c.m, c.k, w.dense, c.n, bd))
+}
+
+// TestLinearTexSizes runs matmul_tex over every combination of the sizes
+// 1, 7, 33 and 257 for M, N and K, bias on and off, with offsets and row
+// strides that are multiples of 4 floats but not of 8 (so texel bindings
+// start inside their alignment unit), and with dense operands whose K is
+// rounded up to a multiple of 4.
+func TestLinearTexSizes(t *testing.T) {
+	o := linTexOps(t)
+	rng := rand.New(rand.NewPCG(71, 72))
+	sizes := []int{1, 7, 33, 257}
+	i := 0
+	for _, m := range sizes {
+		for _, n := range sizes {
+			for _, k := range sizes {
+				i++
+				k4 := (k + 3) / 4 * 4
+				ldx := k4 // 4 mod 8
+				if k4%8 == 0 {
+					ldx = k4 + 4
+				}
+				c := linTexCase{m: m, k: k, n: n, xoff: 4, ldx: ldx, woff: 12, ldw: ldx + 8, bias: i%2 == 0, wantHandle: true}
+				t.Run(c.String(), func(t *testing.T) { runLinTexCase(t, o, rng, c) })
+				// Dense, K a multiple of 4 (so the last row of each
+				// buffer ends on a texel).
+				c = linTexCase{m: m, k: k4, n: n, xoff: 0, ldx: k4, woff: 0, ldw: k4, bias: i%2 == 1, wantHandle: true}
+				t.Run(c.String(), func(t *testing.T) { runLinTexCase(t, o, rng, c) })
+			}
+		}
+	}
+}
+
+// TestLinearTexDeclines checks that linearTexel leaves to Linear's other
+// kernels what it cannot run: unaligned offsets or strides, GPUs, half
+// operands, windows that would leave their buffers, K past the loop budget
+// and invalid views.
+func TestLinearTexDeclines(t *testing.T) {
+	o := linTexOps(t)
+	rng := rand.New(rand.NewPCG(73, 74))
+	for _, c := range []linTexCase{
+		{m: 7, k: 33, n: 9, xoff: 1, ldx: 36, woff: 0, ldw: 36},
+		{m: 7, k: 33, n: 9, xoff: 0, ldx: 34, woff: 0, ldw: 36},
+		{m: 7, k: 33, n: 9, xoff: 0, ldx: 36, woff: 2, ldw: 36},
+		{m: 7, k: 33, n: 9, xoff: 0, ldx: 36, woff: 0, ldw: 33},
+		{m: 7, k: 7, n: 9, xoff: 0, ldx: 7, woff: 0, ldw: 7},
+	} {
+		t.Run(c.String(), func(t *testing.T) { runLinTexCase(t, o, rng, c) })
+	}
+
+	d := o.Device()
+	x := Dense(newBuf(t, d, 8*16), 0, 8, 16)
+	w := Dense(newBuf(t, d, 8*16), 0, 8, 16)
+	y := Dense(newBuf(t, d, 8*8), 0, 8, 8)
+	seq := d.NewSequence()
+	defer seq.Close()
+	decline := func(what string, o *Ops, x, w Mat, b *Mat, y Mat) {
+		t.Helper()
+		handled, err := o.linearTexel(seq, x, w, b, y)
+		if handled || err != nil {
+			t.Errorf("%s: handled %v, err %v; want declined", what, handled, err)
+		}
+	}
+	// The last row of x, rounded up to a whole texel, leaves its buffer.
+	xs := Mat{Buf: newBuf(t, d, 3*16+15), Rows: 4, Cols: 15, Ld: 16}
+	decline("window past the buffer", o, xs, Mat{Buf: w.Buf, Rows: 8, Cols: 15, Ld: 16}, nil, Dense(y.Buf, 0, 4, 8))
+	decline("wrong shapes", o, x, Dense(w.Buf, 0, 8, 12), nil, y)
+	decline("view past the buffer", o, Dense(x.Buf, 4, 8, 16), w, nil, y)
+	bad := Dense(newBuf(t, d, 7), 0, 1, 7)
+	decline("bias length", o, x, w, &bad, y)
+	h := x
+	h.Half = true
+	decline("half x", o, h, w, nil, y)
+	g := testOps(t)
+	g.setCPU(false)
+	decline("GPU configuration", g, x, w, nil, y)
+	long := linTexOps(t)
+	long.loopBudget = 4
+	decline("K past the loop budget", long, x, w, nil, y)
+	if n := seq.Len(); n != 0 {
+		t.Errorf("declined calls recorded %d dispatches", n)
+	}
+}
+
+// TestLinearTexChunking lowers the binding range so that x, w and y are cut
+// into row and column pieces (texel and storage windows alike).
+func TestLinearTexChunking(t *testing.T) {
+	o := linTexOps(t, MaxBindingRange(4096))
+	rng := rand.New(rand.NewPCG(75, 76))
+	for _, c := range []linTexCase{
+		{m: 300, k: 65, n: 70, xoff: 4, ldx: 68, woff: 8, ldw: 76, bias: true, wantHandle: true},
+		{m: 33, k: 257, n: 129, xoff: 12, ldx: 260, woff: 4, ldw: 268, bias: false, wantHandle: true},
+		{m: 1, k: 1000, n: 7, xoff: 4, ldx: 1000, woff: 4, ldw: 1004, bias: true, wantHandle: true},
+	} {
+		t.Run(c.String(), func(t *testing.T) { runLinTexCase(t, o, rng, c) })
+	}
+	// A row longer than a binding: declined.
+	runLinTexCase(t, o, rng, linTexCase{m: 2, k: 1100, n: 3, xoff: 0, ldx: 1100, woff: 0, ldw: 1100})
+}
+
+// TestLinearTexTexelLimit lowers the device's texel-buffer limit (not the
+// range limit) so that only the texel windows of x and w force pieces.
+func TestLinearTexTexelLimit(t *testing.T) {
+	o := linTexOps(t)
+	o.info.MaxTexelBufferElements = 300 // 1200 floats
+	rng := rand.New(rand.NewPCG(81, 82))
+	for _, c := range []linTexCase{
+		{m: 100, k: 130, n: 50, xoff: 4, ldx: 132, woff: 8, ldw: 140, bias: true, wantHandle: true},
+		{m: 3, k: 1197, n: 2, xoff: 4, ldx: 1204, woff: 4, ldw: 1204, bias: false, wantHandle: true},
+		{m: 3, k: 1201, n: 2, xoff: 4, ldx: 1204, woff: 4, ldw: 1204, bias: false, wantHandle: false},
+	} {
+		t.Run(c.String(), func(t *testing.T) { runLinTexCase(t, o, rng, c) })
+	}
+}
+
+// TestLinearTexLongK runs an inner size near the loop budget: about K/4
+// iterations of the main loop.
+func TestLinearTexLongK(t *testing.T) {
+	o := linTexOps(t)
+	rng := rand.New(rand.NewPCG(77, 78))
+	k := 4*(lavapipeLoopBudget-8) + 3
+	if c, _ := o.linTexConfig(3, 9, k); c.loops(k) > o.loopBudget {
+		t.Fatalf("K = %d loops %d times, past the budget %d", k, c.loops(k), o.loopBudget)
+	}
+	runLinTexCase(t, o, rng, linTexCase{m: 3, k: k, n: 9, xoff: 4, ldx: k + 1, woff: 8, ldw: k + 1, bias: true, wantHandle: true})
+	k2 := 4 * (lavapipeLoopBudget + 8)
+	runLinTexCase(t, o, rng, linTexCase{m: 1, k: k2, n: 1, xoff: 0, ldx: k2, woff: 0, ldw: k2})
+}
+
+// TestLinearTexLarge is the ISAB's largest projection, 16384 x 1024 x 512,
+// with bias.
+func TestLinearTexLarge(t *testing.T) {
+	if testing.Short() {
+		t.Skip("large")
+	}
+	o := linTexOps(t)
+	rng := rand.New(rand.NewPCG(79, 80))
+	runLinTexCase(t, o, rng, linTexCase{m: 16384, k: 512, n: 1024, xoff: 4, ldx: 516, woff: 0, ldw: 512, bias: true, wantHandle: true})
+}
