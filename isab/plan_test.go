@@ -130,10 +130,11 @@ func TestPlanLifetime(t *testing.T) {
 	}
 }
 
-// TestPlanMemory checks the device memory that a pass adds at its peak:
-// kv1 (whose halves q2 and attn2's output reuse) and out, plus small
-// buffers, not also separate q2 and o2.
-func TestPlanMemory(t *testing.T) {
+// peakAdded runs one pass of a model of width 64 (2 heads of 32, 8
+// latents) over x [1, n, 64], with chunks of chunk rows when chunk > 0,
+// and returns the device memory that the pass added at its peak.
+func peakAdded(t *testing.T, n, chunk int) (int64, Config) {
+	t.Helper()
 	dev := testutil.Device(t)
 	cfg := Config{Dim: 64, Heads: 2, DimHead: 32, NumLatents: 8, LatentSelfAttend: true}
 	m, err := New(dev, cfg, RandomWeights(cfg, 24))
@@ -141,7 +142,7 @@ func TestPlanMemory(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer m.Close()
-	const n = 4096
+	m.forceChunk = chunk
 	x, err := NewTensor(dev, make([]float32, n*cfg.Dim), 1, n, cfg.Dim)
 	if err != nil {
 		t.Fatal(err)
@@ -157,7 +158,15 @@ func TestPlanMemory(t *testing.T) {
 	if err := pl.Run(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	added := dev.PeakBytes() - base
+	return dev.PeakBytes() - base, cfg
+}
+
+// TestPlanMemory checks the device memory that a pass adds at its peak:
+// kv1 (whose halves q2 and attn2's output reuse) and out, plus small
+// buffers, not also separate q2 and o2.
+func TestPlanMemory(t *testing.T) {
+	const n = 4096
+	added, cfg := peakAdded(t, n, 0)
 	kvx, out := int64(n*2*cfg.Inner()*4), int64(n*cfg.Dim*4)
 	if limit := kvx + out + (kvx+out)/8; added > limit {
 		t.Errorf("the pass added %d bytes at its peak, want at most %d (kv1 %d + out %d + 1/8)", added, limit, kvx, out)
@@ -225,31 +234,8 @@ func TestChunkedForward(t *testing.T) {
 // TestChunkedMemory checks that with chunks the pass's peak stays near out
 // plus one chunk buffer, far below kv1 of the whole input.
 func TestChunkedMemory(t *testing.T) {
-	dev := testutil.Device(t)
-	cfg := Config{Dim: 64, Heads: 2, DimHead: 32, NumLatents: 8, LatentSelfAttend: true}
-	m, err := New(dev, cfg, RandomWeights(cfg, 27))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
 	const n, chunk = 8192, 512
-	m.forceChunk = chunk
-	x, err := NewTensor(dev, make([]float32, n*cfg.Dim), 1, n, cfg.Dim)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer x.Free()
-	_, base := dev.LiveObjects()
-	dev.ResetPeakBytes()
-	pl, err := m.Prepare(x)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pl.Close()
-	if err := pl.Run(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	added := dev.PeakBytes() - base
+	added, cfg := peakAdded(t, n, chunk)
 	out, buf := int64(n*cfg.Dim*4), int64(chunk*2*cfg.Inner()*4)
 	if limit := out + 2*buf; added > limit {
 		t.Errorf("the pass added %d bytes at its peak, want at most %d (out %d + 2 chunk buffers of %d)", added, limit, out, buf)
