@@ -14,3 +14,13 @@ func BenchmarkAttentionISAB(b *testing.B) {
 		benchAttention(b, 16384, false, []int{128}, []bool{false})
 	})
 }
+
+// BenchmarkAttentionISABCPU is BenchmarkAttentionISAB on attention_cpu.comp
+// (attention_tex.comp turned off), in its default configuration: 8-float
+// loads, unshared, rows touched ahead on lavapipe.
+func BenchmarkAttentionISABCPU(b *testing.B) {
+	saved := attnTexTune
+	defer func() { attnTexTune = saved }()
+	attnTexTune.Off = true
+	BenchmarkAttentionISAB(b)
+}

@@ -4,12 +4,22 @@ import "math"
 
 // attnCPUConfig is one configuration of attention_cpu.comp, the attention
 // kernel for CPU rasterisers (see that file): WG invocations of QT queries
-// each, heads of exactly DH dims, BK keys per block, vec4 loads when Vec,
-// key and value rows loaded once per subgroup and broadcast when Share.
+// each, heads of exactly DH dims, BK keys per block, loads of Vec (see the
+// attnVec constants), key and value rows loaded once per subgroup and
+// broadcast when Share, rows touched PF blocks ahead (0: not).
 type attnCPUConfig struct {
 	WG, QT, DH, BK int
-	Vec, Share     bool
+	Vec            int
+	Share          bool
+	PF             int
 }
+
+// Load widths of attention_cpu.comp (its spec constant VEC).
+const (
+	attnVecScalar = 0 // scalar loads, any layout
+	attnVec4      = 1 // vec4 loads: offsets and strides multiples of 4
+	attnVec8      = 2 // u64vec4 loads of 8 floats: multiples of 8, shaderInt64
+)
 
 func (c attnCPUConfig) spec() []uint32 {
 	b := func(v bool) uint32 {
@@ -18,7 +28,7 @@ func (c attnCPUConfig) spec() []uint32 {
 		}
 		return 0
 	}
-	return []uint32{uint32(c.WG), uint32(c.QT), uint32(c.DH), uint32(c.BK), b(c.Vec), b(c.Share)}
+	return []uint32{uint32(c.WG), uint32(c.QT), uint32(c.DH), uint32(c.BK), uint32(c.Vec), b(c.Share), uint32(c.PF)}
 }
 
 // attnCPUMaxDH is the widest head attention_cpu.comp takes; wider heads go
@@ -27,44 +37,76 @@ func (c attnCPUConfig) spec() []uint32 {
 const attnCPUMaxDH = 128
 
 // attnCPUTune holds the knobs of attnCPUFor: queries per invocation for
-// heads up to 64 wide and wider, keys per block, and whether to share the
-// row loads across the subgroup. Tests change it to cover other
-// configurations (they do not run in parallel).
+// heads up to 64 wide and wider, keys per block, whether to share the row
+// loads across the subgroup with vec4 or scalar loads (Share) and with
+// 8-float loads (Share8), whether to use 8-float loads where the layout
+// and device allow (Vec8), and how many blocks ahead to touch the rows
+// with 8-float loads (PF). Tests change it to cover other configurations (they do not run in
+// parallel).
 var attnCPUTune = struct {
 	QT, QTWide, BK int
-	Share          bool
-}{QT: 4, QTWide: 2, BK: 1, Share: true}
+	Share, Share8  bool
+	Vec8           bool
+	PF             int
+}{QT: 4, QTWide: 2, BK: 1, Share: true, Share8: false, Vec8: true, PF: 2}
 
 // attnCPUFor returns the attnConfig that runs a on attention_cpu.comp, and
 // false where attention.comp should run it: on GPUs, with a configuration
-// forced by a test, and for heads wider than attnCPUMaxDH. srcs are a's
+// forced by a test, for heads wider than attnCPUMaxDH, and on devices
+// without shaderInt64. srcs are a's
 // sources with keys.
 //
-// On lavapipe every buffer load is a loop over the 8 SIMD lanes, so the
-// kernel keeps the queries in registers and streams each key and value row
-// once per subgroup (Share, when the subgroup is the 8-invocation
-// workgroup), each loaded element feeding QT queries per invocation. vec4
-// loads need every element offset and stride of Q and of the key/value rows
-// to be a multiple of 4 (binding starts are aligned to o.align bytes, a
-// multiple of 16, which keeps that).
+// On lavapipe every buffer load is a loop over the 8 SIMD lanes, one
+// iteration per lane per component whatever its width, so the kernel keeps
+// the queries in registers and streams each key and value row, each loaded
+// element feeding QT queries per invocation. Where every element offset
+// and stride of Q and of the key/value rows is a multiple of 8 and the
+// device has shaderInt64, it loads 8 floats per u64vec4 component pair
+// (Vec8) and each invocation loads whole rows itself, touching the rows PF
+// blocks ahead so that their cache misses overlap. Otherwise (vec4 loads
+// when those are multiples of 4, scalar loads else) the subgroup loads
+// each row once and broadcasts the pieces (Share, when the subgroup is the
+// 8-invocation workgroup). Binding starts are o.align bytes apart, which
+// keeps those alignments where o.align and 4n bytes divide one another.
 func (o *Ops) attnCPUFor(a AttnArgs, srcs []KVSource) (attnConfig, bool) {
 	dh := a.DimHead
-	if !o.isCPU() || o.attnOverride != nil || dh > attnCPUMaxDH || o.info.SubgroupSize > 64 {
+	// The module declares Int64 (for VEC 2), so it needs shaderInt64 to load.
+	if !o.isCPU() || o.attnOverride != nil || dh > attnCPUMaxDH || o.info.SubgroupSize > 64 || !o.info.Int64 {
 		return attnConfig{}, false
 	}
-	vec := o.align%16 == 0 && dh%4 == 0 && a.Q.Off%4 == 0 && a.Q.ld()%4 == 0 && a.QBatchStride%4 == 0
-	for _, s := range srcs {
-		if s.KV.Off%4 != 0 || s.KV.ld()%4 != 0 || s.BatchStride%4 != 0 || s.KOff%4 != 0 || s.VOff%4 != 0 {
-			vec = false
-		}
-	}
 	t := attnCPUTune
-	c := attnCPUConfig{WG: 8, QT: t.QT, DH: dh, BK: t.BK, Vec: vec}
+	// Widest loads the layout allows: every element offset and stride a
+	// multiple of n floats, and binding starts (rounded down to o.align
+	// bytes) keeping that.
+	aligned := func(n int) bool {
+		if o.align%int64(4*n) != 0 && int64(4*n)%o.align != 0 {
+			return false
+		}
+		ok := dh%n == 0 && a.Q.Off%n == 0 && a.Q.ld()%n == 0 && a.QBatchStride%n == 0
+		for _, s := range srcs {
+			ok = ok && s.KV.Off%n == 0 && s.KV.ld()%n == 0 && s.BatchStride%n == 0 && s.KOff%n == 0 && s.VOff%n == 0
+		}
+		return ok
+	}
+	vec := attnVecScalar
+	switch {
+	case t.Vec8 && aligned(8):
+		vec = attnVec8
+	case aligned(4):
+		vec = attnVec4
+	}
+	c := attnCPUConfig{WG: 8, QT: t.QT, DH: dh, BK: t.BK, Vec: vec, PF: t.PF}
 	if dh > 64 {
 		c.QT = t.QTWide
 	}
 	sg := int(o.info.SubgroupSize)
-	c.Share = t.Share && sg == 8 && c.BK <= 8
+	share := t.Share
+	if vec == attnVec8 {
+		share = t.Share8
+	} else {
+		c.PF = 0 // measured with 8-float loads only
+	}
+	c.Share = share && sg == 8 && c.BK <= 8
 	c.WG = max(c.WG, sg)
 	return attnConfig{BQ: c.WG * c.QT, MaxDH: dh, WG: c.WG, BK: c.BK, cpu: &c}, true
 }

@@ -11,15 +11,37 @@ import (
 )
 
 // cpuAttnCase is one test of attention_cpu.comp: attnCase's shapes, with
-// every offset and stride a multiple of 4 when aligned (vec4 loads) and odd
-// ones otherwise.
+// every offset and stride a multiple of align floats (4: vec4 loads, 8:
+// u64vec4 loads where dh is a multiple of 8 too), or odd ones when align
+// is 0.
 type cpuAttnCase struct {
 	attnCase
-	aligned bool
+	align int
 }
 
 func (c cpuAttnCase) String() string {
-	return fmt.Sprintf("%v_al%v", c.attnCase, c.aligned)
+	return fmt.Sprintf("%v_al%d", c.attnCase, c.align)
+}
+
+// wantVec is the load width (VEC) attnCPUFor should pick for c on o.
+func (c cpuAttnCase) wantVec(o *Ops) int {
+	switch {
+	case c.align == 8 && c.dh%8 == 0 && attnCPUTune.Vec8:
+		return attnVec8
+	case c.align > 0 && c.dh%4 == 0:
+		return attnVec4
+	}
+	return attnVecScalar
+}
+
+// cpuAligns are the alignments worth testing for heads of dh: odd offsets
+// always, multiples of 4 and 8 where dh is a multiple of 4 (dh not a
+// multiple of 8 with offsets that are tests the fall-back to vec4 loads).
+func cpuAligns(dh int) []int {
+	if dh%4 != 0 {
+		return []int{0}
+	}
+	return []int{0, 4, 8}
 }
 
 // sentinel fills the output buffer around and between the rows of Out, to
@@ -27,7 +49,7 @@ func (c cpuAttnCase) String() string {
 const sentinel = float32(-12345.5)
 
 // runCPUAttention runs c on o, checks that attention_cpu.comp (not
-// attention.comp) ran it with vec4 loads exactly when c.aligned, compares
+// attention.comp) ran it with the loads c.wantVec says, compares
 // the result with package ref and checks that nothing outside Out's rows
 // was written.
 func runCPUAttention(t *testing.T, o *Ops, rng *rand.Rand, c cpuAttnCase) {
@@ -40,8 +62,8 @@ func runCPUAttention(t *testing.T, o *Ops, rng *rand.Rand, c cpuAttnCase) {
 		qrows = c.nq
 	}
 	pad := 3 // odd offsets, and strides wider than the rows
-	if c.aligned {
-		pad = 4
+	if c.align > 0 {
+		pad = c.align
 	}
 	qld := hd + pad
 	q := randMat(rng, pad, qrows, hd, qld, 1)
@@ -98,8 +120,11 @@ func runCPUAttention(t *testing.T, o *Ops, rng *rand.Rand, c cpuAttnCase) {
 	if !ok || cfg.cpu == nil {
 		t.Fatalf("attention_cpu.comp does not take %v", c)
 	}
-	if cfg.cpu.Vec != c.aligned {
-		t.Fatalf("vec4 loads %v, want %v", cfg.cpu.Vec, c.aligned)
+	if _, _, _, tex := o.attnTexFor(a, a.Sources); tex {
+		t.Fatalf("attention_tex.comp, not attention_cpu.comp, would run %v", c)
+	}
+	if want := c.wantVec(o); cfg.cpu.Vec != want {
+		t.Fatalf("loads VEC = %d, want %d", cfg.cpu.Vec, want)
 	}
 	seq := run(t, d, func(seq *vk.Sequence) error { return o.Attention(seq, a, scratchFor(t, d)) })
 	t.Logf("config %+v, %d dispatches", *cfg.cpu, seq.Len())
@@ -140,28 +165,36 @@ func runCPUAttention(t *testing.T, o *Ops, rng *rand.Rand, c cpuAttnCase) {
 	}
 }
 
-// withCPUTune runs f with attnCPUTune set to tune, restoring it after.
-func withCPUTune(t *testing.T, qt, qtWide, bk int, share bool, f func(t *testing.T)) {
+// withCPUTune runs f with attnCPUTune set to tune (share for every load
+// width), restoring it after.
+func withCPUTune(t *testing.T, qt, qtWide, bk int, share bool, pf int, f func(t *testing.T)) {
 	t.Helper()
 	saved := attnCPUTune
-	attnCPUTune.QT, attnCPUTune.QTWide, attnCPUTune.BK, attnCPUTune.Share = qt, qtWide, bk, share
+	attnCPUTune.QT, attnCPUTune.QTWide, attnCPUTune.BK = qt, qtWide, bk
+	attnCPUTune.Share, attnCPUTune.Share8, attnCPUTune.PF = share, share, pf
 	defer func() { attnCPUTune = saved }()
 	f(t)
 }
 
-// cpuOps returns Ops that pick the CPU configurations, whatever the device.
+// cpuOps returns Ops that pick the CPU configurations, whatever the device,
+// with attention_tex.comp turned off until the test ends, so that
+// attention_cpu.comp runs every layout.
 func cpuOps(t *testing.T, opts ...Option) *Ops {
+	saved := attnTexTune
+	t.Cleanup(func() { attnTexTune = saved })
+	attnTexTune.Off = true
 	o := testOps(t, opts...)
 	o.setCPU(true)
-	if o.info.SubgroupSize > 64 {
-		t.Skipf("subgroup size %d: attention_cpu.comp is not used", o.info.SubgroupSize)
+	if o.info.SubgroupSize > 64 || !o.info.Int64 {
+		t.Skipf("subgroup size %d, shaderInt64 %v: attention_cpu.comp is not used", o.info.SubgroupSize, o.info.Int64)
 	}
 	return o
 }
 
 // TestAttentionCPU checks attention_cpu.comp in its default configuration
 // on odd and even sizes: 1, 7, 33 and 257 queries and keys, heads 1 to 128
-// wide (odd ones with scalar loads, multiples of 4 both ways), masks with
+// wide (odd ones with scalar loads, multiples of 4 with every load width
+// their layout allows: see cpuAligns), masks with
 // fully masked rows, shared queries or keys, and two sources.
 func TestAttentionCPU(t *testing.T) {
 	o := cpuOps(t)
@@ -175,6 +208,11 @@ func TestAttentionCPU(t *testing.T) {
 		{batch: 2, nq: 33, heads: 2, dh: 128, nk: []int{33}, sharedKV: []bool{f}, masked: []bool{tr}, fullRows: []int{1}},
 		{batch: 1, nq: 7, heads: 4, dh: 16, nk: []int{257}, sharedKV: []bool{f}, masked: []bool{tr}},
 		{batch: 2, nq: 1, heads: 1, dh: 127, nk: []int{7}, sharedKV: []bool{f}, masked: []bool{f}},
+		// 8-float loads: dh 8 (one piece for the whole subgroup); dh 12
+		// and 20 with offsets multiples of 8 fall back to vec4 loads.
+		{batch: 2, nq: 33, heads: 3, dh: 8, nk: []int{33}, sharedKV: []bool{f}, masked: []bool{tr}, fullRows: []int{0}},
+		{batch: 1, nq: 9, heads: 2, dh: 12, nk: []int{7}, sharedKV: []bool{f}, masked: []bool{f}},
+		{batch: 2, nq: 7, heads: 1, dh: 20, nk: []int{33}, sharedKV: []bool{f}, masked: []bool{tr}},
 		// Shared latent queries against per-batch keys, and the reverse.
 		{batch: 3, nq: 7, heads: 2, dh: 16, nk: []int{100}, sharedKV: []bool{f}, masked: []bool{tr}, sharedQ: true},
 		{batch: 2, nq: 33, heads: 2, dh: 64, nk: []int{9}, sharedKV: []bool{tr}, masked: []bool{f}},
@@ -183,10 +221,7 @@ func TestAttentionCPU(t *testing.T) {
 		{batch: 3, nq: 33, heads: 1, dh: 33, nk: []int{33, 1}, sharedKV: []bool{tr, f}, masked: []bool{f, tr}, fullRows: []int{2}, sharedQ: true},
 	}
 	for _, c := range cases {
-		for _, al := range []bool{false, true} {
-			if al && c.dh%4 != 0 {
-				continue
-			}
+		for _, al := range cpuAligns(c.dh) {
 			cc := cpuAttnCase{c, al}
 			t.Run(cc.String(), func(t *testing.T) { runCPUAttention(t, o, rng, cc) })
 		}
@@ -195,7 +230,8 @@ func TestAttentionCPU(t *testing.T) {
 
 // TestAttentionCPUConfigs runs other configurations of attention_cpu.comp
 // (queries per invocation, keys per block that do not divide the key
-// counts, row loads shared or not) with forced key splits too, so every
+// counts, row loads shared or not, rows touched ahead or not) with every
+// load width and forced key splits too, so every
 // case also goes through the partial results and the combine kernel.
 func TestAttentionCPUConfigs(t *testing.T) {
 	f, tr := false, true
@@ -207,17 +243,15 @@ func TestAttentionCPUConfigs(t *testing.T) {
 	for _, tune := range []struct {
 		qt, bk int
 		share  bool
-	}{{1, 1, false}, {3, 2, true}, {2, 3, false}, {1, 4, true}} {
+		pf     int
+	}{{1, 1, false, 0}, {3, 2, true, 1}, {2, 3, false, 2}, {1, 4, true, 3}} {
 		for _, split := range []int{0, 8} {
-			t.Run(fmt.Sprintf("qt%d_bk%d_share%v_split%d", tune.qt, tune.bk, tune.share, split), func(t *testing.T) {
+			t.Run(fmt.Sprintf("qt%d_bk%d_share%v_pf%d_split%d", tune.qt, tune.bk, tune.share, tune.pf, split), func(t *testing.T) {
 				o := cpuOps(t, KeysPerSplit(split))
 				rng := rand.New(rand.NewPCG(33, 34))
-				withCPUTune(t, tune.qt, tune.qt, tune.bk, tune.share, func(t *testing.T) {
+				withCPUTune(t, tune.qt, tune.qt, tune.bk, tune.share, tune.pf, func(t *testing.T) {
 					for _, c := range cases {
-						for _, al := range []bool{false, true} {
-							if al && c.dh%4 != 0 {
-								continue
-							}
+						for _, al := range cpuAligns(c.dh) {
 							cc := cpuAttnCase{c, al}
 							t.Run(cc.String(), func(t *testing.T) { runCPUAttention(t, o, rng, cc) })
 						}
@@ -248,10 +282,7 @@ func TestAttentionCPULongKeys(t *testing.T) {
 		{batch: 1, nq: 9, heads: 1, dh: 33, nk: []int{maxKeys + 1}, sharedKV: []bool{f}, masked: []bool{tr}},
 		{batch: 1, nq: 2, heads: 2, dh: 8, nk: []int{7, 3*maxKeys + 5}, sharedKV: []bool{tr, f}, masked: []bool{f, tr}, sharedQ: true},
 	} {
-		for _, al := range []bool{false, true} {
-			if al && c.dh%4 != 0 {
-				continue
-			}
+		for _, al := range cpuAligns(c.dh) {
 			cc := cpuAttnCase{c, al}
 			t.Run(cc.String(), func(t *testing.T) { runCPUAttention(t, o, rng, cc) })
 		}
@@ -269,11 +300,36 @@ func TestAttentionCPUFallback(t *testing.T) {
 		t.Error("GPU configuration took attention_cpu.comp")
 	}
 	o.setCPU(true)
-	if o.info.SubgroupSize > 64 {
-		t.Skipf("subgroup size %d", o.info.SubgroupSize)
+	if o.info.SubgroupSize > 64 || !o.info.Int64 {
+		t.Skipf("subgroup size %d, shaderInt64 %v", o.info.SubgroupSize, o.info.Int64)
 	}
 	if c, ok := o.attnCPUFor(a, nil); !ok || c.cpu == nil || c.BQ != c.cpu.WG*c.cpu.QT || c.BK != c.cpu.BK {
 		t.Errorf("CPU configuration for dh 64: %+v, %v", c, ok)
+	}
+	// 8-float loads need every offset and stride a multiple of 8; else vec4
+	// or scalar loads. Without shaderInt64 (the module declares Int64)
+	// attention.comp runs.
+	a8 := AttnArgs{DimHead: 64, Q: Mat{Cols: 512, Ld: 512}, QBatchStride: 8 * 512}
+	src := KVSource{KV: Mat{Cols: 1024, Ld: 1024}, VOff: 512, BatchStride: 1024}
+	for _, tc := range []struct {
+		int64     bool
+		qoff, kld int
+		want      int
+	}{{true, 0, 1024, attnVec8}, {false, 0, 1024, attnVec4}, {true, 4, 1024, attnVec4}, {true, 0, 1028, attnVec4}, {true, 2, 1024, attnVecScalar}} {
+		saved := o.info.Int64
+		o.info.Int64 = tc.int64
+		a8.Q.Off, src.KV.Ld = tc.qoff, tc.kld
+		c, ok := o.attnCPUFor(a8, []KVSource{src})
+		o.info.Int64 = saved
+		if !tc.int64 {
+			if ok {
+				t.Errorf("attention_cpu.comp taken without shaderInt64: %+v", c.cpu)
+			}
+			continue
+		}
+		if !ok || c.cpu == nil || c.cpu.Vec != tc.want {
+			t.Errorf("Int64 %v, Q offset %d, KV stride %d: %+v, %v, want VEC %d", tc.int64, tc.qoff, tc.kld, c.cpu, ok, tc.want)
+		}
 	}
 	a.DimHead = attnCPUMaxDH + 1
 	if _, ok := o.attnCPUFor(a, nil); ok {

@@ -2,6 +2,7 @@
 #extension GL_EXT_control_flow_attributes : require
 #extension GL_KHR_shader_subgroup_basic : require
 #extension GL_KHR_shader_subgroup_ballot : require
+#extension GL_EXT_shader_explicit_arithmetic_types_int64 : require
 // attention_cpu.comp: attention.comp for CPU rasterisers (lavapipe). Same
 // bindings, push constants and output contract as attention.comp; workgroup
 // (x, y, z) covers queries [x*WG*QT, (x+1)*WG*QT) of head h = y % heads and
@@ -29,8 +30,19 @@
 //   SHARE = 0: each invocation loads the rows itself (any subgroup size).
 // DH must equal dh. VEC = 1: vec4 loads; the host checks that dh, q_off,
 // ldq, q_bstride, kv_off, ldkv, kv_bstride, koff and voff are multiples of
-// 4. VEC = 0: vec4s composed of scalar loads (any layout; dims past dh read
-// as 0).
+// 4. VEC = 2: u64vec4 loads of 8 floats each (lavapipe's load loop runs
+// once per lane per component, whatever its width, so that halves the cost
+// of a vec4 load per float; unpacked with unpackUint2x32, bit-exact); the
+// host checks that those are multiples of 8 and that the device has
+// shaderInt64 (the module declares Int64 whatever VEC is). VEC = 0: vec4s
+// composed of scalar loads (any layout; dims past dh read as 0).
+//
+// PF > 0: at each block the invocations touch the key and value rows PF
+// blocks ahead (one scalar load each, invocation s at dim min(16s, DH-1):
+// a 64-byte line apiece), so that their cache misses overlap the work on
+// the current block instead of stalling the row loads one after another.
+// The touched values feed a store that never runs (nq is never 0), which
+// keeps the loads alive.
 //
 // Per block of BK keys: logits s = (q . k) * scale (-FLT_MAX where masked),
 // the block max, the online-softmax rescale, then acc += exp(s - m) * v as
@@ -51,9 +63,12 @@ layout(constant_id = 2) const uint DH = 64;   // head width (== pc.dh)
 layout(constant_id = 3) const uint BK = 1;    // keys per block
 layout(constant_id = 4) const uint VEC = 0;   // 1: vec4 loads (see above)
 layout(constant_id = 5) const uint SHARE = 0; // 1: subgroup-shared row loads
+layout(constant_id = 6) const uint PF = 0;    // touch rows PF blocks ahead (0: off)
 
 const uint DH4 = (DH + 3) / 4;
 const uint NP = (DH4 + 7) / 8; // vec4s per invocation of a shared row
+const uint DH8 = (DH + 7) / 8;
+const uint NP8 = (DH8 + 7) / 8; // u64vec4s per invocation of a shared row (VEC = 2)
 
 layout(local_size_x = 8, local_size_x_id = 0, local_size_y = 1, local_size_z = 1) in;
 
@@ -61,6 +76,8 @@ layout(std430, set = 0, binding = 0) readonly buffer QBuf { float Q[]; };
 layout(std430, set = 0, binding = 1) readonly buffer KVBuf { float KV[]; };
 layout(std430, set = 0, binding = 0) readonly buffer QBuf4 { vec4 Q4[]; };
 layout(std430, set = 0, binding = 1) readonly buffer KVBuf4 { vec4 KV4[]; };
+layout(std430, set = 0, binding = 0) readonly buffer QBuf8 { u64vec4 Q8[]; };
+layout(std430, set = 0, binding = 1) readonly buffer KVBuf8 { u64vec4 KV8[]; };
 layout(std430, set = 0, binding = 2) readonly buffer MaskBuf { uint Mask[]; };
 layout(std430, set = 0, binding = 3) writeonly buffer OBuf { float O[]; };
 layout(std430, set = 0, binding = 4) writeonly buffer MLBuf { float ML[]; };
@@ -91,9 +108,19 @@ layout(push_constant) uniform Push {
 	float scale;
 } pc;
 
-// Dims 4j .. 4j+3 of the row at element e: one vec4 load (VEC = 1, e a
-// multiple of 4) or up to four scalar ones, zeros past DH.
+// The 4 floats packed in two 64-bit components.
+vec4 unpack4(uint64_t a, uint64_t b) {
+	return uintBitsToFloat(uvec4(unpackUint2x32(a), unpackUint2x32(b)));
+}
+
+// Dims 4j .. 4j+3 of the row at element e: half a u64vec4 load (VEC = 2, e
+// a multiple of 8), one vec4 load (VEC = 1, e a multiple of 4) or up to four
+// scalar ones, zeros past DH.
 vec4 loadQ(uint e, uint j) {
+	if (VEC == 2) {
+		const u64vec4 w = Q8[e / 8 + j / 2];
+		return j % 2 == 0 ? unpack4(w.x, w.y) : unpack4(w.z, w.w);
+	}
 	if (VEC != 0) {
 		return Q4[e / 4 + j];
 	}
@@ -107,6 +134,10 @@ vec4 loadQ(uint e, uint j) {
 }
 
 vec4 loadKV(uint e, uint j) {
+	if (VEC == 2) {
+		const u64vec4 w = KV8[e / 8 + j / 2];
+		return j % 2 == 0 ? unpack4(w.x, w.y) : unpack4(w.z, w.w);
+	}
 	if (VEC != 0) {
 		return KV4[e / 4 + j];
 	}
@@ -156,10 +187,30 @@ uint bcastu(uint v, uint s) {
 	}
 }
 
-// Row vec4 j of the key or value row at element e, for every invocation;
-// part holds this invocation's vec4s lane + 8p of that row when sharing.
-vec4 rowVec(uint e, uint j, vec4 part[NP]) {
+// This invocation's piece p of the key or value row at element e when
+// sharing: vec4 lane + 8p (VEC < 2), or 8 floats lane + 8p (VEC = 2, in
+// part8).
+void loadPart(uint e, uint p, out vec4 part, out u64vec4 part8) {
+	part = vec4(0.0);
+	part8 = u64vec4(0);
 	if (SHARE != 0) {
+		if (VEC == 2) {
+			part8 = KV8[e / 8 + min(gl_SubgroupInvocationID + p * 8, DH8 - 1)];
+		} else {
+			part = loadKV(e, min(gl_SubgroupInvocationID + p * 8, DH4 - 1));
+		}
+	}
+}
+
+// Row vec4 j of the key or value row at element e, for every invocation;
+// part and part8 hold this invocation's pieces of that row when sharing
+// (loadPart).
+vec4 rowVec(uint e, uint j, vec4 part[NP], u64vec4 part8[NP8]) {
+	if (SHARE != 0) {
+		if (VEC == 2) {
+			const u64vec4 u = part8[j / 16];
+			return bcast(j % 2 == 0 ? unpack4(u.x, u.y) : unpack4(u.z, u.w), (j / 2) % 8);
+		}
 		return bcast(part[j / 8], j % 8);
 	}
 	return loadKV(e, j);
@@ -201,8 +252,14 @@ void main() {
 	const uint kvbase = pc.kv_off + b * pc.kv_bstride + h * dh;
 	const uint mbase = pc.mask_off + b * pc.mask_bstride;
 
+	uint touch = 0u;
 	for (uint kb = k0; kb < k1; kb += BK) {
 		const uint nv = min(BK, k1 - kb);
+
+		if (PF != 0) {
+			const uint nr = kvbase + min(kb + PF * BK, k1 - 1) * pc.ldkv + min(lane * 16, DH - 1);
+			touch ^= floatBitsToUint(KV[nr + pc.koff]) ^ floatBitsToUint(KV[nr + pc.voff]);
+		}
 
 		// Keep flags: invocation s loads key kb + s's when sharing.
 		uint mk = 1u;
@@ -217,10 +274,16 @@ void main() {
 			const uint key = min(kb + kk, k1 - 1);
 			const uint kr = kvbase + key * pc.ldkv + pc.koff;
 			vec4 part[NP];
-			[[unroll]] for (uint p = 0; p < NP; p++) {
-				part[p] = vec4(0.0);
-				if (SHARE != 0) {
-					part[p] = loadKV(kr, min(lane + p * 8, DH4 - 1));
+			u64vec4 part8[NP8];
+			[[unroll]] for (uint p = 0; p < max(NP, NP8); p++) {
+				vec4 a;
+				u64vec4 w;
+				loadPart(kr, p, a, w);
+				if (p < NP) {
+					part[p] = a;
+				}
+				if (p < NP8) {
+					part8[p] = w;
 				}
 			}
 			vec4 dot4[QT];
@@ -228,7 +291,7 @@ void main() {
 				dot4[i] = vec4(0.0);
 			}
 			[[unroll]] for (uint j = 0; j < DH4; j++) {
-				const vec4 kv = rowVec(kr, j, part);
+				const vec4 kv = rowVec(kr, j, part, part8);
 				[[unroll]] for (uint i = 0; i < QT; i++) {
 					dot4[i] += qr[i * DH4 + j] * kv;
 				}
@@ -272,14 +335,20 @@ void main() {
 				l[i] += e[i];
 			}
 			vec4 part[NP];
-			[[unroll]] for (uint p = 0; p < NP; p++) {
-				part[p] = vec4(0.0);
-				if (SHARE != 0) {
-					part[p] = loadKV(vr, min(lane + p * 8, DH4 - 1));
+			u64vec4 part8[NP8];
+			[[unroll]] for (uint p = 0; p < max(NP, NP8); p++) {
+				vec4 a;
+				u64vec4 w;
+				loadPart(vr, p, a, w);
+				if (p < NP) {
+					part[p] = a;
+				}
+				if (p < NP8) {
+					part8[p] = w;
 				}
 			}
 			[[unroll]] for (uint j = 0; j < DH4; j++) {
-				const vec4 vv = rowVec(vr, j, part);
+				const vec4 vv = rowVec(vr, j, part, part8);
 				[[unroll]] for (uint i = 0; i < QT; i++) {
 					acc[i * DH4 + j] += e[i] * vv;
 				}
@@ -308,5 +377,8 @@ void main() {
 				}
 			}
 		}
+	}
+	if (PF != 0 && pc.nq == 0u) {
+		O[0] = uintBitsToFloat(touch);
 	}
 }
