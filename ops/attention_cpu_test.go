@@ -2,11 +2,9 @@ package ops
 
 import (
 	"fmt"
-	"math"
 	"math/rand/v2"
 	"testing"
 
-	"github.com/isab-vk/isab-vk/ref"
 	"github.com/isab-vk/isab-vk/vk"
 )
 
@@ -44,10 +42,6 @@ func cpuAligns(dh int) []int {
 	return []int{0, 4, 8}
 }
 
-// sentinel fills the output buffer around and between the rows of Out, to
-// catch stores out of place.
-const sentinel = float32(-12345.5)
-
 // runCPUAttention runs c on o, checks that attention_cpu.comp (not
 // attention.comp) ran it with the loads c.wantVec says, compares
 // the result with package ref and checks that nothing outside Out's rows
@@ -55,114 +49,24 @@ const sentinel = float32(-12345.5)
 func runCPUAttention(t *testing.T, o *Ops, rng *rand.Rand, c cpuAttnCase) {
 	t.Helper()
 	d := o.Device()
-	hd := c.heads * c.dh
-	scale := 1 / math.Sqrt(float64(c.dh))
-	qrows := c.batch * c.nq
-	if c.sharedQ {
-		qrows = c.nq
-	}
 	pad := 3 // odd offsets, and strides wider than the rows
 	if c.align > 0 {
 		pad = c.align
 	}
-	qld := hd + pad
-	q := randMat(rng, pad, qrows, hd, qld, 1)
-	a := AttnArgs{
-		Q:     Mat{Buf: upload(t, d, q.host), Off: pad, Rows: qrows, Cols: hd, Ld: qld},
-		Batch: c.batch, NQ: c.nq, Heads: c.heads, DimHead: c.dh, Scale: float32(scale),
-	}
-	if !c.sharedQ {
-		a.QBatchStride = c.nq * qld
-	}
-	type src struct {
-		kv   strided
-		keep [][]bool
-		nk   int
-	}
-	var srcs []src
-	for s, nk := range c.nk {
-		rows := c.batch * nk
-		if c.sharedKV[s] {
-			rows = nk
-		}
-		// Rows [k | v] as to_kv writes them, then pad columns.
-		ld := 2*hd + pad
-		kv := randMat(rng, pad, rows, 2*hd, ld, 1)
-		ks := KVSource{
-			KV:   Mat{Buf: upload(t, d, kv.host), Off: pad, Rows: rows, Cols: 2 * hd, Ld: ld},
-			KOff: 0, VOff: hd, NK: nk,
-		}
-		if !c.sharedKV[s] {
-			ks.BatchStride = nk * ld
-		}
-		var keep [][]bool
-		if c.masked[s] {
-			mrows := c.batch
-			var u []uint32
-			keep, u = randMask(rng, mrows, nk, c.fullRows...)
-			ks.Mask = upload(t, d, append(make([]uint32, pad), u...))
-			ks.MaskOff, ks.MaskBatchStride = pad, nk
-		}
-		a.Sources = append(a.Sources, ks)
-		srcs = append(srcs, src{kv: kv, keep: keep, nk: nk})
-	}
-	// Out: rows of stride hd + pad at offset pad, sentinels elsewhere.
-	old := pad
-	oldo := hd + pad
-	outN := old + c.batch*c.nq*oldo + pad
-	host := make([]float32, outN)
-	for i := range host {
-		host[i] = sentinel
-	}
-	a.Out = Mat{Buf: upload(t, d, host), Off: old, Rows: c.batch * c.nq, Cols: hd, Ld: oldo}
-
-	cfg, ok := o.attnCPUFor(a, a.Sources)
+	f := newAttnFixture(t, d, rng, c.attnCase, attnLayout{pad: pad, maskOff: pad})
+	cfg, ok := o.attnCPUFor(f.a, f.a.Sources)
 	if !ok || cfg.cpu == nil {
 		t.Fatalf("attention_cpu.comp does not take %v", c)
 	}
-	if _, _, _, tex := o.attnTexFor(a, a.Sources); tex {
+	if _, _, _, tex := o.attnTexFor(f.a, f.a.Sources); tex {
 		t.Fatalf("attention_tex.comp, not attention_cpu.comp, would run %v", c)
 	}
 	if want := c.wantVec(o); cfg.cpu.Vec != want {
 		t.Fatalf("loads VEC = %d, want %d", cfg.cpu.Vec, want)
 	}
-	seq := run(t, d, func(seq *vk.Sequence) error { return o.Attention(seq, a, scratchFor(t, d)) })
+	seq := run(t, d, func(seq *vk.Sequence) error { return o.Attention(seq, f.a, scratchFor(t, d)) })
 	t.Logf("config %+v, %d dispatches", *cfg.cpu, seq.Len())
-
-	var want []float64
-	for b := 0; b < c.batch; b++ {
-		qb := q.dense
-		if !c.sharedQ {
-			qb = q.dense[b*c.nq*hd : (b+1)*c.nq*hd]
-		}
-		var k, v []float64
-		var keep []bool
-		nkAll := 0
-		for s, sr := range srcs {
-			kvb := sr.kv.dense
-			if !c.sharedKV[s] {
-				kvb = kvb[b*sr.nk*2*hd : (b+1)*sr.nk*2*hd]
-			}
-			for j := 0; j < sr.nk; j++ {
-				k = append(k, kvb[j*2*hd:j*2*hd+hd]...)
-				v = append(v, kvb[j*2*hd+hd:(j+1)*2*hd]...)
-				keep = append(keep, sr.keep == nil || sr.keep[b][j])
-			}
-			nkAll += sr.nk
-		}
-		want = append(want, ref.Attention(qb, c.nq, k, v, nkAll, c.heads, c.dh, scale, keep)...)
-	}
-	checkNMSE(t, "Attention", readMat(t, a.Out), want)
-
-	all := readMat(t, Mat{Buf: a.Out.Buf, Rows: 1, Cols: outN})
-	for i, x := range all {
-		r, col := (i-old)/oldo, (i-old)%oldo
-		inside := i >= old && r < c.batch*c.nq && col < hd
-		if !inside && x != sentinel {
-			t.Errorf("element %d outside Out's rows was written: %v", i, x)
-			break
-		}
-	}
+	f.check(t, c.attnCase)
 }
 
 // withCPUTune runs f with attnCPUTune set to tune (share for every load

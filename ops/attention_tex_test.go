@@ -2,12 +2,10 @@ package ops
 
 import (
 	"fmt"
-	"math"
 	"math/rand/v2"
 	"slices"
 	"testing"
 
-	"github.com/isab-vk/isab-vk/ref"
 	"github.com/isab-vk/isab-vk/vk"
 )
 
@@ -24,110 +22,23 @@ func texOps(t *testing.T, opts ...Option) *Ops {
 }
 
 // runTexAttention runs c on o with every offset and stride of Q and KV a
-// multiple of pad floats (odd when pad is 3), checks that Attention ran
-// attention_tex.comp exactly when wantTex, compares the result with
-// package ref and checks that nothing outside Out's rows was written.
+// multiple of pad floats (odd when pad is 3), the keys after the values in
+// a KV row, checks that Attention ran attention_tex.comp exactly when
+// wantTex, compares the result with package ref and checks that nothing
+// outside Out's rows was written.
 func runTexAttention(t *testing.T, o *Ops, rng *rand.Rand, c attnCase, pad int, wantTex bool) {
 	t.Helper()
 	d := o.Device()
-	hd := c.heads * c.dh
-	scale := 1 / math.Sqrt(float64(c.dh))
-	qrows := c.batch * c.nq
-	if c.sharedQ {
-		qrows = c.nq
-	}
-	qld := hd + pad
-	q := randMat(rng, pad, qrows, hd, qld, 1)
-	a := AttnArgs{
-		Q:     Mat{Buf: upload(t, d, q.host), Off: pad, Rows: qrows, Cols: hd, Ld: qld},
-		Batch: c.batch, NQ: c.nq, Heads: c.heads, DimHead: c.dh, Scale: float32(scale),
-	}
-	if !c.sharedQ {
-		a.QBatchStride = c.nq * qld
-	}
-	type src struct {
-		kv   strided
-		keep [][]bool
-		nk   int
-	}
-	var srcs []src
-	for s, nk := range c.nk {
-		rows := c.batch * nk
-		if c.sharedKV[s] {
-			rows = nk
-		}
-		// Rows [pad | v | k] with the keys after the values, then pad.
-		ld := 2*hd + 2*pad
-		kv := randMat(rng, pad, rows, 2*hd+pad, ld, 1)
-		ks := KVSource{
-			KV:   Mat{Buf: upload(t, d, kv.host), Off: pad, Rows: rows, Cols: 2*hd + pad, Ld: ld},
-			KOff: hd + pad, VOff: 0, NK: nk,
-		}
-		if !c.sharedKV[s] {
-			ks.BatchStride = nk * ld
-		}
-		var keep [][]bool
-		if c.masked[s] {
-			var u []uint32
-			keep, u = randMask(rng, c.batch, nk, c.fullRows...)
-			ks.Mask = upload(t, d, append(make([]uint32, 5), u...))
-			ks.MaskOff, ks.MaskBatchStride = 5, nk
-		}
-		a.Sources = append(a.Sources, ks)
-		srcs = append(srcs, src{kv: kv, keep: keep, nk: nk})
-	}
-	oldo := hd + 3
-	outN := 3 + c.batch*c.nq*oldo + 3
-	host := make([]float32, outN)
-	for i := range host {
-		host[i] = sentinel
-	}
-	a.Out = Mat{Buf: upload(t, d, host), Off: 3, Rows: c.batch * c.nq, Cols: hd, Ld: oldo}
-
-	if _, _, _, ok := o.attnTexFor(a, a.Sources); ok != wantTex {
+	f := newAttnFixture(t, d, rng, c, attnLayout{pad: pad, maskOff: 5, swap: true})
+	if _, _, _, ok := o.attnTexFor(f.a, f.a.Sources); ok != wantTex {
 		t.Fatalf("attnTexFor took %v: %v, want %v", c, ok, wantTex)
 	}
-	seq := run(t, d, func(seq *vk.Sequence) error { return o.Attention(seq, a, scratchFor(t, d)) })
+	seq := run(t, d, func(seq *vk.Sequence) error { return o.Attention(seq, f.a, scratchFor(t, d)) })
 	if got := slices.Contains(seq.Names(), "attention_tex"); got != wantTex {
 		t.Fatalf("dispatches %v: attention_tex ran %v, want %v", seq.Names(), got, wantTex)
 	}
 	t.Logf("%d dispatches", seq.Len())
-
-	var want []float64
-	for b := 0; b < c.batch; b++ {
-		qb := q.dense
-		if !c.sharedQ {
-			qb = q.dense[b*c.nq*hd : (b+1)*c.nq*hd]
-		}
-		var k, v []float64
-		var keep []bool
-		nkAll := 0
-		for s, sr := range srcs {
-			w := 2*hd + pad
-			kvb := sr.kv.dense
-			if !c.sharedKV[s] {
-				kvb = kvb[b*sr.nk*w : (b+1)*sr.nk*w]
-			}
-			for j := 0; j < sr.nk; j++ {
-				v = append(v, kvb[j*w:j*w+hd]...)
-				k = append(k, kvb[j*w+hd+pad:j*w+2*hd+pad]...)
-				keep = append(keep, sr.keep == nil || sr.keep[b][j])
-			}
-			nkAll += sr.nk
-		}
-		want = append(want, ref.Attention(qb, c.nq, k, v, nkAll, c.heads, c.dh, scale, keep)...)
-	}
-	checkNMSE(t, "Attention", readMat(t, a.Out), want)
-
-	all := readMat(t, Mat{Buf: a.Out.Buf, Rows: 1, Cols: outN})
-	for i, x := range all {
-		r, col := (i-3)/oldo, (i-3)%oldo
-		inside := i >= 3 && r < c.batch*c.nq && col < hd
-		if !inside && x != sentinel {
-			t.Errorf("element %d outside Out's rows was written: %v", i, x)
-			break
-		}
-	}
+	f.check(t, c)
 }
 
 // texCases are attentions of heads 4 to 128 wide (multiples of 4) on 1, 7,

@@ -269,53 +269,10 @@ func testLinearHalf(t *testing.T, o *Ops, cases []linearHalfCase) {
 func runAttentionHalf(t *testing.T, o *Ops, rng *rand.Rand, c attnCase) {
 	t.Helper()
 	d := o.Device()
-	hd := c.heads * c.dh
-	scale := 1 / math.Sqrt(float64(c.dh))
-	qrows := c.batch * c.nq
-	if c.sharedQ {
-		qrows = c.nq
-	}
-	qld := hd + 3
-	q := randMat(rng, 3, qrows, hd, qld, 1)
-	a := AttnArgs{
-		Q:     Mat{Buf: upload(t, d, quantize(&q, 3, qrows, hd, qld)), Off: 3, Rows: qrows, Cols: hd, Ld: qld, Half: true},
-		Batch: c.batch, NQ: c.nq, Heads: c.heads, DimHead: c.dh, Scale: float32(scale),
-	}
-	if !c.sharedQ {
-		a.QBatchStride = c.nq * qld
-	}
-	var srcs []attnSource
-	for s, nk := range c.nk {
-		rows := c.batch * nk
-		if c.sharedKV[s] {
-			rows = nk
-		}
-		kv := randMat(rng, 1, rows, 2*hd, 2*hd, 1)
-		ks := KVSource{
-			KV:   Mat{Buf: upload(t, d, quantize(&kv, 1, rows, 2*hd, 2*hd)), Off: 1, Rows: rows, Cols: 2 * hd, Half: true},
-			KOff: 0, VOff: hd, NK: nk,
-		}
-		if !c.sharedKV[s] {
-			ks.BatchStride = nk * 2 * hd
-		}
-		var keep [][]bool
-		if c.masked[s] {
-			var u []uint32
-			keep, u = randMask(rng, c.batch, nk, c.fullRows...)
-			ks.Mask = upload(t, d, append(make([]uint32, 2), u...))
-			ks.MaskOff, ks.MaskBatchStride = 2, nk
-		}
-		a.Sources = append(a.Sources, ks)
-		srcs = append(srcs, attnSource{kv: kv, keep: keep, nk: nk})
-	}
-	// An odd offset into the output, to exercise half element offsets.
-	a.Out = Mat{Buf: newHalfBuf(t, d, 1+c.batch*c.nq*hd), Off: 1, Rows: c.batch * c.nq, Cols: hd, Ld: hd, Half: true}
-
-	seq := run(t, d, func(seq *vk.Sequence) error { return o.Attention(seq, a, scratchFor(t, d)) })
+	f := newAttnFixture(t, d, rng, c, attnLayout{pad: 1, maskOff: 2, half: true})
+	seq := run(t, d, func(seq *vk.Sequence) error { return o.Attention(seq, f.a, scratchFor(t, d)) })
 	t.Logf("%d dispatches", seq.Len())
-
-	want := attnReference(c, q, srcs, scale)
-	checkHalfNMSE(t, "Attention fp16", readHalf(t, a.Out), want)
+	f.check(t, c)
 }
 
 var halfAttnCases = func() []attnCase {

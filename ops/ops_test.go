@@ -341,12 +341,14 @@ func TestSoftmaxSharedMaskRow(t *testing.T) {
 // heads*dh (shared when sharedQ), the keys and values rows [k | v] as to_kv
 // produces them, in one or two sources.
 // attnSource is the host side of one key/value source of an attention
-// test: rows of [k | v] per batch element (one set when shared) and the
-// keep flags per batch element (nil: no mask).
+// test: rows of width columns per batch element (one set when shared),
+// keys at column kOff and values at vOff, and the keep flags per batch
+// element (nil: no mask).
 type attnSource struct {
-	kv   strided
-	keep [][]bool
-	nk   int
+	kv                strided
+	keep              [][]bool
+	nk                int
+	kOff, vOff, width int
 }
 
 // attnReference is the float64 attention of case c: per batch element,
@@ -363,13 +365,14 @@ func attnReference(c attnCase, q strided, srcs []attnSource, scale float64) []fl
 		var keep []bool
 		nkAll := 0
 		for s, sr := range srcs {
+			w := sr.width
 			kvb := sr.kv.dense
 			if !c.sharedKV[s] {
-				kvb = kvb[b*sr.nk*2*hd : (b+1)*sr.nk*2*hd]
+				kvb = kvb[b*sr.nk*w : (b+1)*sr.nk*w]
 			}
 			for j := 0; j < sr.nk; j++ {
-				k = append(k, kvb[j*2*hd:j*2*hd+hd]...)
-				v = append(v, kvb[j*2*hd+hd:(j+1)*2*hd]...)
+				k = append(k, kvb[j*w+sr.kOff:j*w+sr.kOff+hd]...)
+				v = append(v, kvb[j*w+sr.vOff:j*w+sr.vOff+hd]...)
 				keep = append(keep, sr.keep == nil || sr.keep[b][j])
 			}
 			nkAll += sr.nk
@@ -392,57 +395,124 @@ func (c attnCase) String() string {
 	return fmt.Sprintf("b%d_q%d_h%d_d%d_k%v_shkv%v_mask%v_full%v_shq%v", c.batch, c.nq, c.heads, c.dh, c.nk, c.sharedKV, c.masked, c.fullRows, c.sharedQ)
 }
 
-// runAttention runs c with o and compares it with the reference.
-func runAttention(t *testing.T, o *Ops, rng *rand.Rand, c attnCase) {
+// attnLayout places an attention test's operands in their buffers: Q, KV
+// and Out start pad elements in, with rows pad elements wider than their
+// data; the mask starts maskOff elements in; with swap a KV row holds the
+// values, pad elements, then the keys. Out is surrounded by sentinels.
+type attnLayout struct {
+	pad, maskOff int
+	swap, half   bool
+}
+
+// attnFixture is an attention test's device arguments and host data.
+type attnFixture struct {
+	a     AttnArgs
+	q     strided
+	srcs  []attnSource
+	scale float64
+	outN  int // elements of Out's buffer
+}
+
+// newAttnFixture builds case c's random operands with layout l.
+func newAttnFixture(t *testing.T, d *vk.Device, rng *rand.Rand, c attnCase, l attnLayout) *attnFixture {
 	t.Helper()
-	d := o.Device()
-	hd := c.heads * c.dh
-	scale := 1 / math.Sqrt(float64(c.dh))
+	hd, pad := c.heads*c.dh, l.pad
+	f := &attnFixture{scale: 1 / math.Sqrt(float64(c.dh))}
+	// up uploads a strided matrix, as halves with l.half (rounding its
+	// logical values to them).
+	up := func(m *strided, off, rows, cols, ld int) *vk.Buffer {
+		if l.half {
+			return upload(t, d, quantize(m, off, rows, cols, ld))
+		}
+		return upload(t, d, m.host)
+	}
 	qrows := c.batch * c.nq
 	if c.sharedQ {
 		qrows = c.nq
 	}
-	// Queries: odd offset and a row stride wider than the heads.
-	qld := hd + 3
-	q := randMat(rng, 3, qrows, hd, qld, 1)
-	a := AttnArgs{
-		Q:     Mat{Buf: upload(t, d, q.host), Off: 3, Rows: qrows, Cols: hd, Ld: qld},
-		Batch: c.batch, NQ: c.nq, Heads: c.heads, DimHead: c.dh, Scale: float32(scale),
+	qld := hd + pad
+	f.q = randMat(rng, pad, qrows, hd, qld, 1)
+	f.a = AttnArgs{
+		Q:     Mat{Buf: up(&f.q, pad, qrows, hd, qld), Off: pad, Rows: qrows, Cols: hd, Ld: qld, Half: l.half},
+		Batch: c.batch, NQ: c.nq, Heads: c.heads, DimHead: c.dh, Scale: float32(f.scale),
 	}
 	if !c.sharedQ {
-		a.QBatchStride = c.nq * qld
+		f.a.QBatchStride = c.nq * qld
 	}
-	var srcs []attnSource
 	for s, nk := range c.nk {
 		rows := c.batch * nk
 		if c.sharedKV[s] {
 			rows = nk
 		}
-		kv := randMat(rng, 1, rows, 2*hd, 2*hd, 1)
+		src := attnSource{nk: nk, kOff: 0, vOff: hd, width: 2 * hd}
+		if l.swap {
+			src.kOff, src.vOff, src.width = hd+pad, 0, 2*hd+pad
+		}
+		ld := src.width + pad
+		src.kv = randMat(rng, pad, rows, src.width, ld, 1)
 		ks := KVSource{
-			KV:   Mat{Buf: upload(t, d, kv.host), Off: 1, Rows: rows, Cols: 2 * hd},
-			KOff: 0, VOff: hd, NK: nk,
+			KV:   Mat{Buf: up(&src.kv, pad, rows, src.width, ld), Off: pad, Rows: rows, Cols: src.width, Ld: ld, Half: l.half},
+			KOff: src.kOff, VOff: src.vOff, NK: nk,
 		}
 		if !c.sharedKV[s] {
-			ks.BatchStride = nk * 2 * hd
+			ks.BatchStride = nk * ld
 		}
-		var keep [][]bool
 		if c.masked[s] {
 			var u []uint32
-			keep, u = randMask(rng, c.batch, nk, c.fullRows...)
-			ks.Mask = upload(t, d, append(make([]uint32, 2), u...))
-			ks.MaskOff, ks.MaskBatchStride = 2, nk
+			src.keep, u = randMask(rng, c.batch, nk, c.fullRows...)
+			ks.Mask = upload(t, d, append(make([]uint32, l.maskOff), u...))
+			ks.MaskOff, ks.MaskBatchStride = l.maskOff, nk
 		}
-		a.Sources = append(a.Sources, ks)
-		srcs = append(srcs, attnSource{kv: kv, keep: keep, nk: nk})
+		f.a.Sources = append(f.a.Sources, ks)
+		f.srcs = append(f.srcs, src)
 	}
-	a.Out = Dense(newBuf(t, d, qrows*hd+c.batch*c.nq*hd), 0, c.batch*c.nq, hd)
+	ldo := hd + pad
+	f.outN = pad + c.batch*c.nq*ldo + pad
+	if l.half {
+		f.a.Out = Mat{Buf: newHalfBuf(t, d, f.outN), Off: pad, Rows: c.batch * c.nq, Cols: hd, Ld: ldo, Half: true}
+	} else {
+		host := make([]float32, f.outN)
+		for i := range host {
+			host[i] = sentinel
+		}
+		f.a.Out = Mat{Buf: upload(t, d, host), Off: pad, Rows: c.batch * c.nq, Cols: hd, Ld: ldo}
+	}
+	return f
+}
 
-	seq := run(t, d, func(seq *vk.Sequence) error { return o.Attention(seq, a, scratchFor(t, d)) })
+// sentinel fills the output buffer around and between the rows of Out, to
+// catch stores out of place.
+const sentinel = float32(-12345.5)
+
+// check compares Out with the float64 reference and, for float32, checks
+// that nothing outside Out's rows was written.
+func (f *attnFixture) check(t *testing.T, c attnCase) {
+	t.Helper()
+	want := attnReference(c, f.q, f.srcs, f.scale)
+	if f.a.Out.Half {
+		checkHalfNMSE(t, "Attention fp16", readHalf(t, f.a.Out), want)
+		return
+	}
+	checkNMSE(t, "Attention", readMat(t, f.a.Out), want)
+	out := f.a.Out
+	for i, x := range readMat(t, Mat{Buf: out.Buf, Rows: 1, Cols: f.outN}) {
+		r, col := (i-out.Off)/out.Ld, (i-out.Off)%out.Ld
+		inside := i >= out.Off && r < out.Rows && col < out.Cols
+		if !inside && x != sentinel {
+			t.Errorf("element %d outside Out's rows was written: %v", i, x)
+			return
+		}
+	}
+}
+
+// runAttention runs c with o and compares it with the reference.
+func runAttention(t *testing.T, o *Ops, rng *rand.Rand, c attnCase) {
+	t.Helper()
+	d := o.Device()
+	f := newAttnFixture(t, d, rng, c, attnLayout{pad: 3, maskOff: 2})
+	seq := run(t, d, func(seq *vk.Sequence) error { return o.Attention(seq, f.a, scratchFor(t, d)) })
 	t.Logf("%d dispatches", seq.Len())
-
-	want := attnReference(c, q, srcs, scale)
-	checkNMSE(t, "Attention", readMat(t, a.Out), want)
+	f.check(t, c)
 }
 
 func TestAttention(t *testing.T) { bothConfigs(t, testAttention) }
