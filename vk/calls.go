@@ -5,8 +5,8 @@ package vk
 #include <stdlib.h>
 #include <string.h>
 
-// Vulkan calls that take arrays of structures go through these helpers
-// rather than through vulkan-go. Its wrappers copy such arrays into C
+// Vulkan calls that take or fill arrays of structures go through these
+// helpers rather than through vulkan-go. Its wrappers copy such arrays into C
 // memory that a finalizer frees, and the finalizer hangs on a value that is
 // unreachable once the copy is made: a garbage collection during the call
 // (likely during a pipeline compile, which takes seconds on lavapipe) could
@@ -165,6 +165,72 @@ static void isabCmdCopyBuffer(isabDeviceFns* f, void* cmd, void* src, void* dst,
 	isabBufferCopy c = { srcOff, dstOff, size };
 	((fn)f->cmdCopyBuffer)(cmd, src, dst, 1, &c);
 }
+
+// isabEnumNames lists up to max names (256 bytes each) into out: kind 0
+// the instance extensions, 1 the instance layers, 2 the extensions of
+// physical device phys. It returns the count, or -1.
+static int32_t isabEnumNames(void* gipa, void* instance, void* phys, int kind, char* out, uint32_t max) {
+	isabGIPA2 g = (isabGIPA2)gipa;
+	uint32_t n = 0;
+	size_t stride;
+	int32_t r;
+	typedef int32_t (*instFn)(const char*, uint32_t*, void*);
+	typedef int32_t (*devFn)(void*, const char*, uint32_t*, void*);
+	typedef int32_t (*layerFn)(uint32_t*, void*);
+	void* f;
+	switch (kind) {
+	case 0: f = g(NULL, "vkEnumerateInstanceExtensionProperties"); stride = 260; break;
+	case 1: f = g(NULL, "vkEnumerateInstanceLayerProperties"); stride = 520; break;
+	default: f = g(instance, "vkEnumerateDeviceExtensionProperties"); stride = 260; break;
+	}
+	if (f == NULL) return -1;
+	for (int tries = 0; tries < 4; tries++) {
+		switch (kind) {
+		case 0: r = ((instFn)f)(NULL, &n, NULL); break;
+		case 1: r = ((layerFn)f)(&n, NULL); break;
+		default: r = ((devFn)f)(phys, NULL, &n, NULL); break;
+		}
+		if (r != 0) return -1;
+		if (n == 0) return 0;
+		char* props = (char*)calloc(n, stride);
+		if (props == NULL) return -1;
+		switch (kind) {
+		case 0: r = ((instFn)f)(NULL, &n, props); break;
+		case 1: r = ((layerFn)f)(&n, props); break;
+		default: r = ((devFn)f)(phys, NULL, &n, props); break;
+		}
+		if (r == 5) { free(props); continue; } // VK_INCOMPLETE: the list grew; again
+		if (r != 0) { free(props); return -1; }
+		if (n > max) n = max;
+		for (uint32_t i = 0; i < n; i++) {
+			memcpy(out + 256 * (size_t)i, props + stride * i, 256);
+			out[256 * (size_t)i + 255] = 0;
+		}
+		free(props);
+		return (int32_t)n;
+	}
+	return -1;
+}
+
+// isabQueueFamilies fills flags, counts and timestamp bits of up to max
+// queue families of phys and returns how many there are.
+static uint32_t isabQueueFamilies(void* gipa, void* instance, void* phys, uint32_t* flags, uint32_t* counts, uint32_t* tsBits, uint32_t max) {
+	typedef void (*fn)(void*, uint32_t*, void*);
+	fn f = (fn)((isabGIPA2)gipa)(instance, "vkGetPhysicalDeviceQueueFamilyProperties");
+	if (f == NULL) return 0;
+	uint32_t n = 0;
+	f(phys, &n, NULL);
+	if (n == 0) return 0;
+	uint32_t* p = (uint32_t*)calloc(n, 24); // VkQueueFamilyProperties: 6 words
+	if (p == NULL) return 0;
+	f(phys, &n, p);
+	if (n > max) n = max;
+	for (uint32_t i = 0; i < n; i++) {
+		flags[i] = p[6 * i]; counts[i] = p[6 * i + 1]; tsBits[i] = p[6 * i + 2];
+	}
+	free(p);
+	return n;
+}
 */
 import "C"
 
@@ -261,4 +327,32 @@ func (d *Device) memoryBarrier(cmd vk.CommandBuffer, src, dst vk.PipelineStageFl
 // dstOff.
 func (d *Device) cmdCopyBuffer(cmd vk.CommandBuffer, src vk.Buffer, srcOff int64, dst vk.Buffer, dstOff, n int64) {
 	C.isabCmdCopyBuffer(&d.fns.c, unsafe.Pointer(cmd), unsafe.Pointer(src), unsafe.Pointer(dst), C.uint64_t(srcOff), C.uint64_t(dstOff), C.uint64_t(n))
+}
+
+// maxNames bounds the names and queue families listed below.
+const maxNames = 1024
+
+// enumNames lists instance extensions (kind 0), instance layers (1) or the
+// extensions of device phys (2).
+func enumNames(instance vk.Instance, phys vk.PhysicalDevice, kind int) []string {
+	buf := (*[maxNames * 256]byte)(C.calloc(maxNames, 256))
+	defer C.free(unsafe.Pointer(buf))
+	n := C.isabEnumNames(gipaPointer(), unsafe.Pointer(instance), unsafe.Pointer(phys), C.int(kind), (*C.char)(unsafe.Pointer(buf)), maxNames)
+	var names []string
+	for i := 0; i < int(n); i++ {
+		names = append(names, vk.ToString(buf[256*i:256*(i+1)]))
+	}
+	return names
+}
+
+// queueFamilies returns the queue families of phys (flags, queue count and
+// timestamp bits filled in).
+func queueFamilies(instance vk.Instance, phys vk.PhysicalDevice) []vk.QueueFamilyProperties {
+	var flags, counts, ts [64]C.uint32_t
+	n := C.isabQueueFamilies(gipaPointer(), unsafe.Pointer(instance), unsafe.Pointer(phys), &flags[0], &counts[0], &ts[0], 64)
+	out := make([]vk.QueueFamilyProperties, n)
+	for i := range out {
+		out[i] = vk.QueueFamilyProperties{QueueFlags: vk.QueueFlags(flags[i]), QueueCount: uint32(counts[i]), TimestampValidBits: uint32(ts[i])}
+	}
+	return out
 }

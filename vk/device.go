@@ -146,53 +146,11 @@ func hasName(list []string, name string) bool {
 	return false
 }
 
-func instanceLayers() []string {
-	var n uint32
-	if vk.EnumerateInstanceLayerProperties(&n, nil) != vk.Success || n == 0 {
-		return nil
-	}
-	props := make([]vk.LayerProperties, n)
-	if vk.EnumerateInstanceLayerProperties(&n, props) != vk.Success {
-		return nil
-	}
-	var names []string
-	for i := range props[:n] {
-		props[i].Deref()
-		names = append(names, vk.ToString(props[i].LayerName[:]))
-	}
-	return names
-}
+func instanceLayers() []string { return enumNames(nil, nil, 1) }
 
-// extensionNames runs a Vulkan two-call enumeration of extension properties
-// and returns the names.
-func extensionNames(enumerate func(n *uint32, props []vk.ExtensionProperties) vk.Result) []string {
-	var n uint32
-	if enumerate(&n, nil) != vk.Success || n == 0 {
-		return nil
-	}
-	props := make([]vk.ExtensionProperties, n)
-	if enumerate(&n, props) != vk.Success {
-		return nil
-	}
-	var names []string
-	for i := range props[:n] {
-		props[i].Deref()
-		names = append(names, vk.ToString(props[i].ExtensionName[:]))
-	}
-	return names
-}
+func instanceExtensions() []string { return enumNames(nil, nil, 0) }
 
-func instanceExtensions() []string {
-	return extensionNames(func(n *uint32, p []vk.ExtensionProperties) vk.Result {
-		return vk.EnumerateInstanceExtensionProperties("", n, p)
-	})
-}
-
-func deviceExtensions(dev vk.PhysicalDevice) []string {
-	return extensionNames(func(n *uint32, p []vk.ExtensionProperties) vk.Result {
-		return vk.EnumerateDeviceExtensionProperties(dev, "", n, p)
-	})
-}
+func deviceExtensions(in vk.Instance, dev vk.PhysicalDevice) []string { return enumNames(in, dev, 2) }
 
 const (
 	validationLayer  = "VK_LAYER_KHRONOS_validation"
@@ -300,7 +258,7 @@ func (in *instance) enumerate() error {
 	}
 	in.phys = in.phys[:n]
 	for i, p := range in.phys {
-		exts := deviceExtensions(p)
+		exts := deviceExtensions(in.handle, p)
 		in.exts = append(in.exts, exts)
 		in.infos = append(in.infos, in.describe(i, p, exts))
 	}
@@ -395,10 +353,7 @@ func (in *instance) describe(index int, p vk.PhysicalDevice, exts []string) Info
 	if hasName(exts, coopMatrixExt) {
 		info.CoopMatrix = queryCoopMatrix(in.handle, p)
 	}
-	var qn uint32
-	vk.GetPhysicalDeviceQueueFamilyProperties(p, &qn, nil)
-	qprops := make([]vk.QueueFamilyProperties, qn)
-	vk.GetPhysicalDeviceQueueFamilyProperties(p, &qn, qprops)
+	qprops := queueFamilies(in.handle, p)
 	if fam, ok := computeFamily(qprops); ok {
 		info.Timestamps = qprops[fam].TimestampValidBits > 0 && lim.TimestampPeriod > 0
 	}
@@ -573,10 +528,7 @@ func Open(opts Options) (*Device, error) {
 func newDevice(in *instance, idx int) (*Device, error) {
 	p := in.phys[idx]
 	info := in.infos[idx]
-	var qn uint32
-	vk.GetPhysicalDeviceQueueFamilyProperties(p, &qn, nil)
-	qprops := make([]vk.QueueFamilyProperties, qn)
-	vk.GetPhysicalDeviceQueueFamilyProperties(p, &qn, qprops)
+	qprops := queueFamilies(in.handle, p)
 	fam, ok := computeFamily(qprops)
 	if !ok {
 		return nil, fmt.Errorf("vk: device %q has no compute queue", info.Name)
