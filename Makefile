@@ -8,7 +8,7 @@ BIN      ?= bin/isab
 TESTENV  ?= ISAB_VALIDATION=1
 TESTARGS ?= -count=1 -timeout 40m
 
-.PHONY: all deps view-deps build demo test test-race vet shaders fuzz gen clean
+.PHONY: all deps view-deps build demo test test-race vet shaders fuzz gen clean gpu-bundle
 
 all: build
 
@@ -52,3 +52,11 @@ gen:
 
 clean:
 	rm -rf bin
+
+# Binaries for scripts/gpu-check.sh on a machine without Go (the device
+# machine): bin/isab without the viewer's cgo window and the vk, ops and isab
+# test binaries, in .gpu/ (ignored by git).
+gpu-bundle: deps
+	mkdir -p .gpu
+	$(GO) build -tags nowindow -o .gpu/isab ./cmd/isab
+	for p in vk ops isab; do $(GO) test -c -o .gpu/$$p.test ./$$p || exit 1; done

@@ -10,7 +10,6 @@ import (
 
 	"github.com/isab-vk/isab-vk/settransformer"
 	"github.com/isab-vk/isab-vk/view"
-	"github.com/isab-vk/isab-vk/view/window"
 	"github.com/isab-vk/isab-vk/vk"
 )
 
@@ -78,11 +77,11 @@ func runView(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("--mixture %q: want device or cpu", *mixture)
 	}
 	if *shot == "" {
-		opts := window.Options{Frames: *frames, Keys: *keys}
+		var logf func(format string, args ...any)
 		if *verbose {
-			opts.Log = func(format string, args ...any) { fmt.Fprintf(stderr, "isab view: "+format+"\n", args...) }
+			logf = func(format string, args ...any) { fmt.Fprintf(stderr, "isab view: "+format+"\n", args...) }
 		}
-		if err := window.Run(dev, app, opts); err != nil {
+		if err := openWindow(dev, app, *frames, *keys, logf); err != nil {
 			return err
 		}
 		fmt.Fprintf(stdout, "window closed (%d points, seed %d, %s %d, head %d)\n", len(app.Points), app.Seed, app.Block, app.Query, app.Head)

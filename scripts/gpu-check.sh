@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# The GPU checks of the performance issue, as one script for the device
+# machine (see ../.library/device/README.md), which has no Go: build the
+# bundle here first with `make gpu-bundle` (test binaries and bin/isab in
+# .gpu/, ignored by git), fetch the Vulkan loader packages into .gl/ once
+# (the device README says how), then run there with carry [".gpu", ".gl"]:
+#
+#   bash scripts/gpu-check.sh            # writes logs and JSON under $OUT
+#
+# It runs the vk, ops and isab tests on the GPU (golden files come from
+# ../shared when it is there; the device machine does not get it, so the
+# golden tests skip and the fixture tests in testdata/ still run), then
+# isab bench and bench/torch_ref.py (CUDA, TF32 off) on the issue's shapes.
+# To try it here on lavapipe, with small shapes and few iterations:
+#   QUICK=1 OUT=/tmp/gpu bash scripts/gpu-check.sh
+set -uo pipefail
+cd "$(dirname "$0")/.."
+OUT=${OUT:-/tmp/gpu-check}
+mkdir -p "$OUT"
+if compgen -G ".gl/*.deb" >/dev/null; then
+  for f in .gl/*.deb; do dpkg -x "$f" /; done
+  ldconfig
+fi
+if [[ -f /usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json ]]; then
+  export VK_DRIVER_FILES=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
+fi
+# The tests run under the validation layer where it is installed (here);
+# the device machine lacks it, so there they run without.
+if ! compgen -G "/usr/share/vulkan/explicit_layer.d/VkLayer_khronos_validation.json" >/dev/null; then
+  export ISAB_VALIDATION=0
+fi
+[[ -x .gpu/isab ]] || { echo "gpu-check: no .gpu/isab; run make gpu-bundle first" >&2; exit 2; }
+log() { echo "== $*" | tee -a "$OUT/summary.txt"; }
+
+log "devices"
+.gpu/isab devices 2>&1 | tee "$OUT/devices.txt"
+for pkg in vk ops isab; do
+  log "tests: $pkg"
+  (cd "$pkg" && timeout 300 "../.gpu/$pkg.test" -test.count=1 -test.timeout 290s >"$OUT/test_$pkg.txt" 2>&1)
+  echo "exit $?" | tee -a "$OUT/summary.txt"
+  grep -E "^(--- FAIL|FAIL|ok|PASS)" "$OUT/test_$pkg.txt" | tail -5 >>"$OUT/summary.txt"
+done
+
+bench() { # name, then isab bench arguments
+  local name=$1; shift
+  log "isab bench $name: $*"
+  timeout 240 .gpu/isab bench --json "$@" >"$OUT/bench_$name.jsonl" 2>>"$OUT/bench_errors.txt"
+  cat "$OUT/bench_$name.jsonl" >>"$OUT/summary.txt"
+}
+readme=1,16384,512,8,128 b32=32,4096,512,8,128 sweep=4096..1048576 iters=20 big=1,1048576,512,8,128
+if [[ -n ${QUICK:-} ]]; then
+  readme=1,1024,512,8,128 b32=2,512,512,8,128 sweep=256..1024 iters=2 big=1,2048,512,8,128
+fi
+bench readme_fp32 --shape $readme --iters $iters --stages
+bench readme_fp16 --shape $readme --iters $iters --precision fp16
+bench b32_fp16 --shape $b32 --iters $iters --precision fp16
+bench sweep_fp32 --shape 1,4096,512,8,128 --sweep-n $sweep --iters $((iters / 4 + 1))
+
+if command -v python3 >/dev/null && python3 -c 'import torch; assert torch.cuda.is_available()' 2>/dev/null; then
+  for args in "--dtype float32" "--dtype bfloat16" "--dtype bfloat16 --variant sdpa"; do
+    log "torch_ref $args"
+    timeout 240 python3 bench/torch_ref.py --device cuda $args --iters $iters \
+      --shape $readme --shape $b32 --shape $big >>"$OUT/torch.jsonl" 2>>"$OUT/torch_errors.txt"
+  done
+  cat "$OUT/torch.jsonl" >>"$OUT/summary.txt"
+else
+  log "no PyTorch with CUDA here: torch_ref skipped"
+fi
+log "done"
