@@ -248,21 +248,20 @@ func (st *AttnSteps) Finish(seq *vk.Sequence) error {
 // attnRun is a planned attention: its sources with keys, configuration,
 // kernels, partial buffers and pieces of batch and queries (units).
 type attnRun struct {
-	o                  *Ops
-	a                  AttnArgs
-	srcs               []KVSource
-	nk, reach          []int64 // keys, and columns a KV row must hold, per source
-	cfg                attnConfig
-	plan               attnPlan
-	attn, comb         *vk.Kernel
-	part, ml           *vk.Buffer
-	esize              int64
-	B, NQ, H, dh       int64
-	ldq, qbs, ldo      int64
-	units              []attnUnit
-	slot0              []int64 // first partial slot of each source within a unit
-	partBytes, mlBytes int64   // one unit's partial regions
-	partStep, mlStep   int64   // offsets between units' regions (0: all share one)
+	o                *Ops
+	a                AttnArgs
+	srcs             []KVSource
+	nk, reach        []int64 // keys, and columns a KV row must hold, per source
+	cfg              attnConfig
+	plan             attnPlan
+	attn, comb       *vk.Kernel
+	part, ml         *vk.Buffer
+	esize            int64
+	B, NQ, H, dh     int64
+	ldq, qbs, ldo    int64
+	units            []attnUnit
+	slot0            []int64 // first partial slot of each source within a unit
+	partStep, mlStep int64   // offsets between units' regions (0: all share one)
 }
 
 // attnUnit is one piece of batch elements and queries.
@@ -372,16 +371,16 @@ func (o *Ops) newAttnRun(a AttnArgs, scratch func(bytes int64) (*vk.Buffer, erro
 	if r.comb, err = o.kernel("attn_combine"+variant, 3, 7); err != nil {
 		return nil, err
 	}
-	perSlot := plan.bc * H * plan.qc // queries x heads of one slot
-	r.partBytes, r.mlBytes = 4*plan.nslots*perSlot*dh, 4*plan.nslots*perSlot*2
+	perSlot := plan.bc * H * plan.qc                                        // queries x heads of one slot
+	partBytes, mlBytes := 4*plan.nslots*perSlot*dh, 4*plan.nslots*perSlot*2 // one unit's regions
 	nreg := int64(1)
 	if apart && len(r.units) > 1 {
 		// Regions start at offsets aligned for binding.
-		r.partStep = ceilDiv(r.partBytes, o.align) * o.align
-		r.mlStep = ceilDiv(r.mlBytes, o.align) * o.align
+		r.partStep = ceilDiv(partBytes, o.align) * o.align
+		r.mlStep = ceilDiv(mlBytes, o.align) * o.align
 		nreg = int64(len(r.units))
 	}
-	partSize, mlSize := r.partBytes+(nreg-1)*r.partStep, r.mlBytes+(nreg-1)*r.mlStep
+	partSize, mlSize := partBytes+(nreg-1)*r.partStep, mlBytes+(nreg-1)*r.mlStep
 	if r.part, err = scratch(partSize); err != nil {
 		return nil, fmt.Errorf("ops: Attention: scratch: %w", err)
 	}
