@@ -10,7 +10,7 @@ import (
 	vk "github.com/vulkan-go/vulkan"
 )
 
-// Buffer is a device-local buffer, bindable as a storage or a uniform
+// Buffer is a device-local buffer, bindable as a storage or a texel
 // buffer. When the device's local memory is host-visible (lavapipe,
 // integrated GPUs) it is mapped and filled directly;
 // otherwise Write and Read go through a temporary staging buffer.
@@ -26,7 +26,7 @@ type Buffer struct {
 // Size is the buffer's size in bytes.
 func (b *Buffer) Size() int64 { return b.size }
 
-// NewBuffer allocates a buffer (storage and uniform usage) of the given size in bytes. A size
+// NewBuffer allocates a buffer (storage and texel-buffer usage) of the given size in bytes. A size
 // larger than the device's memory is an error wrapping ErrOutOfMemory.
 func (d *Device) NewBuffer(size int64) (*Buffer, error) {
 	if size <= 0 {
@@ -36,7 +36,7 @@ func (d *Device) NewBuffer(size int64) (*Buffer, error) {
 		return nil, fmt.Errorf("vk: a buffer of %d bytes exceeds the %d bytes of device memory of %q: %w",
 			size, d.info.DeviceMemory, d.info.Name, ErrOutOfMemory)
 	}
-	usage := vk.BufferUsageStorageBufferBit | vk.BufferUsageUniformBufferBit | vk.BufferUsageUniformTexelBufferBit |
+	usage := vk.BufferUsageStorageBufferBit | vk.BufferUsageUniformTexelBufferBit |
 		vk.BufferUsageTransferSrcBit | vk.BufferUsageTransferDstBit
 	h, mem, mapped, err := d.allocBuffer(size, usage, true)
 	if err != nil {

@@ -59,10 +59,6 @@ type Info struct {
 	MaxStorageBufferRange uint64
 	// MinStorageBufferOffsetAlignment is the alignment of binding offsets.
 	MinStorageBufferOffsetAlignment uint64
-	// MaxUniformBufferRange and MinUniformBufferOffsetAlignment are the
-	// same limits for uniform-buffer bindings (see KernelSpec.Uniform).
-	MaxUniformBufferRange           uint64
-	MinUniformBufferOffsetAlignment uint64
 	// MaxTexelBufferElements and MinTexelBufferOffsetAlignment limit
 	// texel-buffer bindings (see KernelSpec.Texel).
 	MaxTexelBufferElements        uint64
@@ -325,8 +321,6 @@ func (in *instance) describe(index int, p vk.PhysicalDevice, exts []string) Info
 		MaxGroupCount:                   lim.MaxComputeWorkGroupCount,
 		MaxStorageBufferRange:           uint64(lim.MaxStorageBufferRange),
 		MinStorageBufferOffsetAlignment: uint64(lim.MinStorageBufferOffsetAlignment),
-		MaxUniformBufferRange:           uint64(lim.MaxUniformBufferRange),
-		MinUniformBufferOffsetAlignment: uint64(lim.MinUniformBufferOffsetAlignment),
 		MaxTexelBufferElements:          uint64(lim.MaxTexelBufferElements),
 		MinTexelBufferOffsetAlignment:   uint64(lim.MinTexelBufferOffsetAlignment),
 		MaxPushConstants:                lim.MaxPushConstantsSize,

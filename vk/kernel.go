@@ -15,28 +15,19 @@ type KernelSpec struct {
 	Buffers  int      // buffers at bindings 0..Buffers-1 of set 0
 	PushSize int      // bytes of push constants (a multiple of 4, may be 0)
 	Spec     []uint32 // specialization constants: constant_id i takes Spec[i]
-	// Uniform marks the bindings that are uniform buffers (bit i for binding
-	// i); the others are storage buffers. A uniform binding may cover at
-	// most Info.MaxUniformBufferRange bytes. On CPU rasterisers such as
-	// lavapipe a uniform-buffer load whose offset is the same for every
-	// invocation is one scalar load, where a storage-buffer load is a loop
-	// over the SIMD lanes.
-	Uniform uint32
 	// Texel marks the bindings that are uniform texel buffers of
 	// four-float texels (R32G32B32A32_SFLOAT; GLSL samplerBuffer read with
 	// texelFetch). Their ranges must be whole texels, start at a multiple
 	// of Info.MinTexelBufferOffsetAlignment and hold at most
-	// Info.MaxTexelBufferElements texels. A bit may not be set in both
-	// Uniform and Texel.
+	// Info.MaxTexelBufferElements texels. On CPU rasterisers such as
+	// lavapipe a texel fetch is a vectorised gather, several times cheaper
+	// than a storage-buffer load, which is a loop over the SIMD lanes.
 	Texel uint32
 }
 
 // descriptorType is the descriptor type of binding i.
 func (s KernelSpec) descriptorType(i int) vk.DescriptorType {
-	switch {
-	case i < 32 && s.Uniform&(1<<i) != 0:
-		return vk.DescriptorTypeUniformBuffer
-	case i < 32 && s.Texel&(1<<i) != 0:
+	if i < 32 && s.Texel&(1<<i) != 0 {
 		return vk.DescriptorTypeUniformTexelBuffer
 	}
 	return vk.DescriptorTypeStorageBuffer
@@ -44,7 +35,7 @@ func (s KernelSpec) descriptorType(i int) vk.DescriptorType {
 
 func (s KernelSpec) key() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s/%d/%d/%d/%x/%x", s.Name, len(s.Code), s.Buffers, s.PushSize, s.Uniform, s.Texel)
+	fmt.Fprintf(&b, "%s/%d/%d/%d/%x", s.Name, len(s.Code), s.Buffers, s.PushSize, s.Texel)
 	for _, v := range s.Spec {
 		fmt.Fprintf(&b, ",%d", v)
 	}
@@ -73,11 +64,8 @@ func (d *Device) Kernel(spec KernelSpec) (*Kernel, error) {
 	if spec.Buffers < 0 || spec.PushSize < 0 || spec.PushSize%4 != 0 {
 		return nil, fmt.Errorf("vk: kernel %s: bad layout (%d buffers, %d push bytes)", spec.Name, spec.Buffers, spec.PushSize)
 	}
-	if spec.Buffers < 32 && (spec.Uniform|spec.Texel)>>uint(spec.Buffers) != 0 {
-		return nil, fmt.Errorf("vk: kernel %s: uniform mask %#x or texel mask %#x names bindings past its %d buffers", spec.Name, spec.Uniform, spec.Texel, spec.Buffers)
-	}
-	if spec.Uniform&spec.Texel != 0 {
-		return nil, fmt.Errorf("vk: kernel %s: bindings %#x are marked both uniform and texel", spec.Name, spec.Uniform&spec.Texel)
+	if spec.Buffers < 32 && spec.Texel>>uint(spec.Buffers) != 0 {
+		return nil, fmt.Errorf("vk: kernel %s: texel mask %#x names bindings past its %d buffers", spec.Name, spec.Texel, spec.Buffers)
 	}
 	if uint32(spec.PushSize) > d.info.MaxPushConstants {
 		return nil, fmt.Errorf("vk: kernel %s: %d bytes of push constants exceed the device's %d", spec.Name, spec.PushSize, d.info.MaxPushConstants)

@@ -14,10 +14,10 @@ import (
 
 // Binding is one buffer bound to a kernel: a byte range of a buffer, and
 // whether the dispatch writes it (which decides where barriers go). Whether
-// it is a storage or a uniform buffer comes from the kernel (KernelSpec.Uniform).
+// it is a storage or a texel buffer comes from the kernel (KernelSpec.Texel).
 type Binding struct {
 	Buf    *Buffer
-	Offset int64 // bytes; a multiple of Info.MinStorageBufferOffsetAlignment (MinUniformBufferOffsetAlignment for uniform buffers)
+	Offset int64 // bytes; a multiple of Info.MinStorageBufferOffsetAlignment (MinTexelBufferOffsetAlignment for texel buffers)
 	Size   int64 // bytes; 0 means from Offset to the end of the buffer
 	Write  bool
 }
@@ -158,19 +158,6 @@ func (s *Sequence) Dispatch(k *Kernel, groups [3]uint32, push []byte, bindings .
 			}
 			continue
 		}
-		if k.spec.descriptorType(i) == vk.DescriptorTypeUniformBuffer {
-			if b.Write {
-				return fmt.Errorf("vk: kernel %s: binding %d is a uniform buffer and cannot be written", k.spec.Name, i)
-			}
-			if a := int64(info.MinUniformBufferOffsetAlignment); a > 1 && start%a != 0 {
-				return fmt.Errorf("vk: kernel %s: uniform binding %d offset %d is not a multiple of %d", k.spec.Name, i, start, a)
-			}
-			if uint64(end-start) > info.MaxUniformBufferRange {
-				return fmt.Errorf("vk: kernel %s: uniform binding %d covers %d bytes, more than the device's maxUniformBufferRange %d",
-					k.spec.Name, i, end-start, info.MaxUniformBufferRange)
-			}
-			continue
-		}
 		if a := int64(info.MinStorageBufferOffsetAlignment); a > 1 && start%a != 0 {
 			return fmt.Errorf("vk: kernel %s: binding %d offset %d is not a multiple of %d", k.spec.Name, i, start, a)
 		}
@@ -297,7 +284,7 @@ func (s *Sequence) record() error {
 		}
 	}
 	var sizes []vk.DescriptorPoolSize
-	for _, t := range []vk.DescriptorType{vk.DescriptorTypeStorageBuffer, vk.DescriptorTypeUniformBuffer, vk.DescriptorTypeUniformTexelBuffer} {
+	for _, t := range []vk.DescriptorType{vk.DescriptorTypeStorageBuffer, vk.DescriptorTypeUniformTexelBuffer} {
 		if n, ok := counts[t]; ok {
 			sizes = append(sizes, vk.DescriptorPoolSize{Type: t, DescriptorCount: uint32(max(n, 1))})
 		}
