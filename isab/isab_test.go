@@ -41,13 +41,21 @@ func readCases(t *testing.T, dir string) []fixtureCase {
 	return cases
 }
 
-// runFixture runs one case of dir through the model and returns the NMSE of
-// out and latents against the expected file.
+// runFixture runs one case of dir through an FP32 model and returns the
+// NMSE of out and latents against the expected file.
 func runFixture(t *testing.T, dev *vk.Device, dir string, c fixtureCase) (float64, float64) {
 	t.Helper()
-	var opts Options
+	eOut, eLat, _ := runFixturePrec(t, dev, dir, c, FP32)
+	return eOut, eLat
+}
+
+// runFixturePrec is runFixture with a precision; it also returns the
+// model's resolved precision.
+func runFixturePrec(t *testing.T, dev *vk.Device, dir string, c fixtureCase, p Precision) (float64, float64, Precision) {
+	t.Helper()
+	opts := Options{Precision: p}
 	if c.MetadataHasConfig != nil && !*c.MetadataHasConfig {
-		opts = Options{Heads: c.Heads, DimHead: c.DimHead, LatentSelfAttend: Bool(c.LatentSelfAttend)}
+		opts.Heads, opts.DimHead, opts.LatentSelfAttend = c.Heads, c.DimHead, Bool(c.LatentSelfAttend)
 	}
 	m, err := Load(dev, filepath.Join(dir, c.Name+".weights.safetensors"), opts)
 	if err != nil {
@@ -70,7 +78,7 @@ func runFixture(t *testing.T, dev *vk.Device, dir string, c fixtureCase) (float6
 	if err != nil {
 		t.Fatal(err)
 	}
-	return nmseAgainst(t, exp, "out", out), nmseAgainst(t, exp, "latents", lat)
+	return nmseAgainst(t, exp, "out", out), nmseAgainst(t, exp, "latents", lat), m.Precision()
 }
 
 func nmseAgainst(t *testing.T, f *safetensors.File, name string, got []float32) float64 {

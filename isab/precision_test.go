@@ -1,47 +1,16 @@
 package isab
 
 import (
-	"context"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/isab-vk/isab-vk/internal/testutil"
-	"github.com/isab-vk/isab-vk/safetensors"
 	"github.com/isab-vk/isab-vk/vk"
 )
 
 // fp16Bound is the NMSE that FP16 results must reach against the float64
 // truth (half storage of weights and intermediates, float32 accumulation).
 const fp16Bound = 1e-5
-
-// runFixturePrec is runFixture with a precision; it also returns the
-// model's resolved precision.
-func runFixturePrec(t *testing.T, dev *vk.Device, dir string, c fixtureCase, p Precision) (float64, float64, Precision) {
-	t.Helper()
-	opts := Options{Precision: p}
-	if c.MetadataHasConfig != nil && !*c.MetadataHasConfig {
-		opts.Heads, opts.DimHead, opts.LatentSelfAttend = c.Heads, c.DimHead, Bool(c.LatentSelfAttend)
-	}
-	m, err := Load(dev, filepath.Join(dir, c.Name+".weights.safetensors"), opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
-	in, err := ReadInput(filepath.Join(dir, c.Name+".input.safetensors"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, lat, err := m.ForwardHost(context.Background(), in)
-	if err != nil {
-		t.Fatal(err)
-	}
-	exp, err := safetensors.ReadFile(filepath.Join(dir, c.Name+".expected.safetensors"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return nmseAgainst(t, exp, "out", out), nmseAgainst(t, exp, "latents", lat), m.Precision()
-}
 
 // TestGoldenISABPrecisions runs every golden ISAB case in FP16 (bound
 // fp16Bound) and with the explicit FP32 precision (bound fp32Bound).

@@ -43,11 +43,20 @@ func BenchmarkLinear(b *testing.B) {
 
 // BenchmarkLinearISAB times the ISAB shapes: the projections of 16 sets of
 // 1024 elements of width 512 (to_kv's 1024 outputs, to_q's and to_out's
-// 512), and the 128 latents' projections, with bias.
-func BenchmarkLinearISAB(b *testing.B) {
+// 512), and the 128 latents' projections, with bias. On CPU devices that is
+// matmul_tex.comp (BenchmarkLinearISABCPU: matmul_cpu.comp).
+func BenchmarkLinearISAB(b *testing.B) { benchLinearISAB(b, testOps) }
+
+// BenchmarkLinearISABCPU is BenchmarkLinearISAB on matmul_cpu.comp, the
+// CPU kernel for operands that are not texel-aligned.
+func BenchmarkLinearISABCPU(b *testing.B) {
+	benchLinearISAB(b, linearCPUOps)
+}
+
+func benchLinearISAB(b *testing.B, newOps func(testing.TB, ...Option) *Ops) {
 	for _, s := range []struct{ m, n, k int }{{16384, 1024, 512}, {16384, 512, 512}, {128, 512, 512}, {128, 1024, 512}} {
 		b.Run(fmt.Sprintf("%dx%dx%d", s.m, s.n, s.k), func(b *testing.B) {
-			o := testOps(b)
+			o := newOps(b)
 			d := o.Device()
 			x := Dense(newBuf(b, d, s.m*s.k), 0, s.m, s.k)
 			w := Dense(newBuf(b, d, s.n*s.k), 0, s.n, s.k)

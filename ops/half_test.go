@@ -125,11 +125,7 @@ func readHalf(t testing.TB, m Mat) []float32 {
 
 func checkHalfNMSE(t *testing.T, what string, got []float32, want []float64) {
 	t.Helper()
-	e := ref.NMSE(got, want)
-	t.Logf("%s: NMSE %.3g", what, e)
-	if !(e <= halfBound) {
-		t.Errorf("%s: NMSE %.3g > %.0g", what, e, halfBound)
-	}
+	checkNMSEBound(t, what, got, want, halfBound)
 }
 
 // TestConvert converts float32 values of every magnitude (subnormal halves,

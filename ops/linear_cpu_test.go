@@ -36,7 +36,7 @@ func linearCase(t *testing.T, o *Ops, rng *rand.Rand, m, k, n, xoff, ldx, woff, 
 
 // linearCPUOps returns Ops with the CPU (lavapipe) configurations, whatever the
 // device.
-func linearCPUOps(t *testing.T, opts ...Option) *Ops {
+func linearCPUOps(t testing.TB, opts ...Option) *Ops {
 	t.Helper()
 	o := testOps(t, opts...)
 	o.setCPU(true)

@@ -175,10 +175,16 @@ func readMat(t testing.TB, m Mat) []float32 {
 
 func checkNMSE(t *testing.T, what string, got []float32, want []float64) {
 	t.Helper()
+	checkNMSEBound(t, what, got, want, nmseBound)
+}
+
+// checkNMSEBound fails t when got is farther than bound (NMSE) from want.
+func checkNMSEBound(t *testing.T, what string, got []float32, want []float64, bound float64) {
+	t.Helper()
 	e := ref.NMSE(got, want)
 	t.Logf("%s: NMSE %.3g", what, e)
-	if !(e <= nmseBound) {
-		t.Errorf("%s: NMSE %.3g > %.0g", what, e, nmseBound)
+	if !(e <= bound) {
+		t.Errorf("%s: NMSE %.3g > %.0g", what, e, bound)
 	}
 }
 
