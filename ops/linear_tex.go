@@ -73,25 +73,54 @@ func (o *Ops) linTexBind(b *vk.Buffer, off, n int64) (vk.Binding, uint32, error)
 
 // linTexConfig picks matmul_tex.comp's tiles for an m x n output with inner
 // size k; ok is false when one invocation would loop past the budget (about
-// k/4 iterations: k up to about 131000). Each thread keeps TM x TN = 20 x 8
-// outputs (16 x 8 where that pads the rows by at least 4% less, as for 128
-// rows), workgroups of 8 threads, no K unroll. On lavapipe (Mesa 22.3, 2 Zen 5
-// cores) with the ISAB's projections, [16384, 512] x [512, 512]^T, tiles of
-// 20 x 8, 24 x 4 and 28 x 4 ran at 50-52 GFLOP/s, 16 x 8 and 16 x 12 at
-// 48-50, 12 x 8 at 45, 8 x 4 at 40, 4 x 4 at 15; 24 x 8, 32 x 8, 32 x 4 and
-// 16 x 16 fell to 24-29 (spills), and unrolling K by 2 gained nothing.
-// Fetches still dominate: without the x fetches 20 x 8 ran at 108.
+// k/4 iterations: k up to about 131000).
+//
+// Products of at least linTexBigRows x linTexBigCols take linTexBig:
+// each thread keeps 64 x 16 outputs, in workgroups of 16 threads (one
+// subgroup with lavapipe's 512-bit vectors, two with 256-bit ones). On
+// lavapipe (Mesa 22.3, 2 Zen 5 cores) with the ISAB's projections,
+// [16384, 512] x [512 or 1024, 512]^T, that ran at 71 GFLOP/s with 256-bit
+// vectors (8 threads of 64 x 16: the same) and at 94 with 512-bit ones,
+// against 51 for the small tiles below (56 with 16 threads of 20 x 8 at
+// 512 bits). At 512 bits 32 x 16 ran at 83, 48 x 16 at 84, 80 x 16 at 97,
+// 64 x 32 at 99 (but a 35 s cold compile), 96 x 16 at 95 and 128 x 16 at
+// 91; the kernel keeps its accumulators on the stack (lavapipe calls a
+// function per texel fetch, which clobbers every vector register), so what
+// counts is fetches per multiply-add. The cold compile of 64 x 16 takes
+// about 7 s, which is why smaller products keep the small tiles.
+//
+// Otherwise each thread keeps TM x TN = 20 x 8 outputs (16 x 8 where that
+// pads the rows by at least 4% less, as for 128 rows), workgroups of 8
+// threads, no K unroll: with [16384, 512] x [512, 512]^T, tiles of 20 x 8,
+// 24 x 4 and 28 x 4 ran at 50-52 GFLOP/s, 16 x 8 and 16 x 12 at 48-50,
+// 12 x 8 at 45, 8 x 4 at 40, 4 x 4 at 15, and unrolling K by 2 gained
+// nothing. Either way fetches dominate: without the x fetches 20 x 8 ran at
+// 108.
 func (o *Ops) linTexConfig(m, n, k int) (linTexTiles, bool) {
-	tm := 20
-	if m <= 16 || ceilDivInt(m, 16)*16*25 <= ceilDivInt(m, 20)*20*24 {
-		tm = 16
+	var c linTexTiles
+	if m >= linTexBigRows && n >= linTexBigCols {
+		c = linTexBig
+	} else {
+		tm := 20
+		if m <= 16 || ceilDivInt(m, 16)*16*25 <= ceilDivInt(m, 20)*20*24 {
+			tm = 16
+		}
+		c = linTexTiles{WG: 8, TM: min(tm, m), TN: min(8, ceilDivInt(n, 8)), KU: 1}
 	}
-	c := linTexTiles{WG: 8, TM: min(tm, m), TN: min(8, ceilDivInt(n, 8)), KU: 1}
 	if o.loopBudget > 0 && c.loops(k) > o.loopBudget {
 		return c, false
 	}
 	return c, true
 }
+
+// linTexBig is matmul_tex.comp's configuration for large products (see
+// linTexConfig), used from linTexBigRows rows and linTexBigCols columns.
+var linTexBig = linTexTiles{WG: 16, TM: 64, TN: 16, KU: 1}
+
+const (
+	linTexBigRows = 256
+	linTexBigCols = 256
+)
 
 // linearTexel records Linear (y = x w^T (+ b), see Linear) with
 // matmul_tex.comp, which reads x and w as uniform texel buffers of four
