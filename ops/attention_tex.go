@@ -16,12 +16,12 @@ const attnTexBindings = 1<<0 | 1<<1
 const attnTexMaxDH = 128
 
 // attnTexTune holds the knobs of attnTexFor: whether to use the kernel at
-// all, and queries per invocation for heads up to 64 wide and wider. Tests
-// change it (they do not run in parallel).
+// all, queries per invocation for heads up to 64 wide and wider, and keys
+// per block. Tests change it (they do not run in parallel).
 var attnTexTune = struct {
-	Off        bool
-	QT, QTWide int
-}{QT: 4, QTWide: 2}
+	Off            bool
+	QT, QTWide, BK int
+}{QT: 8, QTWide: 2, BK: 4}
 
 // attnTexFor returns the configuration, shader name and texel-binding mask
 // that run a on attention_tex.comp, and false where another kernel should
@@ -60,7 +60,7 @@ func (o *Ops) attnTexFor(a AttnArgs, srcs []KVSource) (cfg attnConfig, name stri
 			return attnConfig{}, "", 0, false
 		}
 	}
-	c := attnCPUConfig{WG: max(8, int(o.info.SubgroupSize)), QT: t.QT, DH: dh, BK: 1}
+	c := attnCPUConfig{WG: max(8, int(o.info.SubgroupSize)), QT: t.QT, DH: dh, BK: max(t.BK, 1)}
 	if dh > 64 {
 		c.QT = t.QTWide
 	}

@@ -79,20 +79,23 @@ func TestAttentionTex(t *testing.T) {
 	}
 }
 
-// TestAttentionTexQT runs other query counts per invocation (attnTexTune).
+// TestAttentionTexQT runs other query counts per invocation and key-block
+// sizes (attnTexTune): blocks of 1, 3 and 8 keys against key counts and
+// splits that leave partial blocks.
 func TestAttentionTexQT(t *testing.T) {
 	f, tr := false, true
 	cases := []attnCase{
 		{batch: 2, nq: 33, heads: 2, dh: 20, nk: []int{33}, sharedKV: []bool{f}, masked: []bool{tr}, fullRows: []int{0}},
 		{batch: 2, nq: 9, heads: 1, dh: 12, nk: []int{7, 33}, sharedKV: []bool{tr, f}, masked: []bool{f, tr}, fullRows: []int{1}, sharedQ: true},
 	}
-	for _, qt := range []int{1, 3, 8} {
+	for i, qt := range []int{1, 3, 8} {
+		bk := []int{3, 8, 1}[i]
 		for _, split := range []int{0, 5} {
-			t.Run(fmt.Sprintf("qt%d_split%d", qt, split), func(t *testing.T) {
+			t.Run(fmt.Sprintf("qt%d_bk%d_split%d", qt, bk, split), func(t *testing.T) {
 				o := texOps(t, KeysPerSplit(split))
 				saved := attnTexTune
 				defer func() { attnTexTune = saved }()
-				attnTexTune.QT, attnTexTune.QTWide = qt, qt
+				attnTexTune.QT, attnTexTune.QTWide, attnTexTune.BK = qt, qt, bk
 				rng := rand.New(rand.NewPCG(43, 44))
 				for _, c := range cases {
 					t.Run(c.String(), func(t *testing.T) { runTexAttention(t, o, rng, c, 4, true) })
@@ -144,7 +147,7 @@ func TestAttentionTexFor(t *testing.T) {
 	}
 	o.setCPU(true)
 	c, name, texel, ok := o.attnTexFor(a, srcs)
-	if !ok || name != "attention_tex" || texel != 3 || c.cpu == nil || c.BQ != c.cpu.WG*c.cpu.QT || c.BK != 1 || c.cpu.BK != 1 || c.cpu.DH != 64 || c.MaxDH != 64 {
+	if !ok || name != "attention_tex" || texel != 3 || c.cpu == nil || c.BQ != c.cpu.WG*c.cpu.QT || c.BK != attnTexTune.BK || c.cpu.BK != attnTexTune.BK || c.cpu.DH != 64 || c.MaxDH != 64 {
 		t.Fatalf("CPU configuration for dh 64: %+v %q %#x %v", c, name, texel, ok)
 	}
 	if c.WG < 8 || c.WG < int(o.info.SubgroupSize) || c.cpu.QT != attnTexTune.QT {

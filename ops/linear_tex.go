@@ -90,8 +90,9 @@ func (o *Ops) linTexBind(b *vk.Buffer, off, n int64) (vk.Binding, uint32, error)
 // about 7 s, which is why smaller products keep the small tiles.
 //
 // Otherwise each thread keeps TM x TN = 20 x 8 outputs (16 x 8 where that
-// pads the rows by at least 4% less, as for 128 rows), workgroups of 8
-// threads, no K unroll: with [16384, 512] x [512, 512]^T, tiles of 20 x 8,
+// pads the rows by at least 4% less, as for 128 rows), workgroups of one
+// subgroup (at least 8 threads: with 8 threads on 16 lanes half the lanes
+// idle, 31 GFLOP/s against 56), no K unroll: with [16384, 512] x [512, 512]^T, tiles of 20 x 8,
 // 24 x 4 and 28 x 4 ran at 50-52 GFLOP/s, 16 x 8 and 16 x 12 at 48-50,
 // 12 x 8 at 45, 8 x 4 at 40, 4 x 4 at 15, and unrolling K by 2 gained
 // nothing. Either way fetches dominate: without the x fetches 20 x 8 ran at
@@ -105,7 +106,8 @@ func (o *Ops) linTexConfig(m, n, k int) (linTexTiles, bool) {
 		if m <= 16 || ceilDivInt(m, 16)*16*25 <= ceilDivInt(m, 20)*20*24 {
 			tm = 16
 		}
-		c = linTexTiles{WG: 8, TM: min(tm, m), TN: min(8, ceilDivInt(n, 8)), KU: 1}
+		wg := max(8, int(o.info.SubgroupSize))
+		c = linTexTiles{WG: wg, TM: min(tm, m), TN: min(8, ceilDivInt(n, wg)), KU: 1}
 	}
 	if o.loopBudget > 0 && c.loops(k) > o.loopBudget {
 		return c, false

@@ -246,6 +246,7 @@ var (
 // only the -dev package installs, so isab-vk does this itself.
 func load() error {
 	loadOnce.Do(func() {
+		preferWideLavapipe()
 		var errs []string
 		for _, name := range libraryNames() {
 			cname := C.CString(name)

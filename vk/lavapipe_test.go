@@ -1,0 +1,59 @@
+package vk
+
+import (
+	"os"
+	"runtime"
+	"strings"
+	"testing"
+
+	"golang.org/x/sys/cpu"
+)
+
+// TestPreferWideLavapipe checks the rule for LavapipeVectorEnv: a value the
+// process set is kept, and an unset variable becomes 512 exactly on amd64
+// CPUs with AVX-512 F and VL.
+func TestPreferWideLavapipe(t *testing.T) {
+	old, had := os.LookupEnv(LavapipeVectorEnv)
+	t.Cleanup(func() {
+		if had {
+			os.Setenv(LavapipeVectorEnv, old)
+		} else {
+			os.Unsetenv(LavapipeVectorEnv)
+		}
+	})
+
+	os.Setenv(LavapipeVectorEnv, "256")
+	if preferWideLavapipe() || os.Getenv(LavapipeVectorEnv) != "256" {
+		t.Errorf("a set %s was changed to %q", LavapipeVectorEnv, os.Getenv(LavapipeVectorEnv))
+	}
+
+	os.Unsetenv(LavapipeVectorEnv)
+	want := runtime.GOARCH == "amd64" && cpu.X86.HasAVX512F && cpu.X86.HasAVX512VL
+	if got := preferWideLavapipe(); got != want {
+		t.Errorf("preferWideLavapipe() = %v on this CPU, want %v", got, want)
+	}
+	if v, set := os.LookupEnv(LavapipeVectorEnv); set != want || (want && v != "512") {
+		t.Errorf("%s = %q (set %v), want 512 set %v", LavapipeVectorEnv, v, set, want)
+	}
+}
+
+// TestLavapipeWidth checks that lavapipe took the width: its subgroup size
+// is the width over 32 (its device name also says the width in bits).
+func TestLavapipeWidth(t *testing.T) {
+	d := openTest(t)
+	in := d.Info()
+	if in.Type != "cpu" || !strings.Contains(in.Name, "llvmpipe") {
+		t.Skipf("device %q is not lavapipe", in.Name)
+	}
+	width := os.Getenv(LavapipeVectorEnv)
+	if width == "" {
+		width = "256"
+	}
+	if !strings.Contains(in.Name, width+" bits") {
+		t.Errorf("device %q with %s=%s", in.Name, LavapipeVectorEnv, os.Getenv(LavapipeVectorEnv))
+	}
+	want := map[string]uint32{"128": 4, "256": 8, "512": 16}[width]
+	if want != 0 && in.SubgroupSize != want {
+		t.Errorf("subgroup size %d with %s bits, want %d", in.SubgroupSize, width, want)
+	}
+}
