@@ -49,7 +49,7 @@ func (o *Ops) attnTexFor(a AttnArgs, srcs []KVSource) (cfg attnConfig, name stri
 	dh := a.DimHead
 	t := attnTexTune
 	if t.Off || !o.isCPU() || o.attnOverride != nil || a.half() || dh < 4 || dh > attnTexMaxDH || dh%4 != 0 ||
-		o.info.SubgroupSize > 64 || !o.texelAligned() {
+		!o.info.SubgroupQuad || o.info.SubgroupSize%4 != 0 || o.info.SubgroupSize > 64 || !o.texelAligned() {
 		return attnConfig{}, "", 0, false
 	}
 	if a.Q.Off%4 != 0 || a.Q.ld()%4 != 0 || a.QBatchStride%4 != 0 {

@@ -7,21 +7,26 @@ import (
 )
 
 // linTexTiles configures matmul_tex.comp, the Linear kernel for CPU rasterisers
-// that reads x and w as texel buffers: workgroups of WG threads share TM rows
-// of x, each thread computes TN columns, and the K loop steps by KU texels
-// (4*KU floats; unrolled).
+// that reads x and w as texel buffers: workgroups of WG threads (whole
+// subgroups) in quads, each quad computing TM rows (a multiple of 4) and
+// each thread TN columns of them.
 type linTexTiles struct {
-	WG, TM, TN, KU int
+	WG, TM, TN int
 }
 
 func (c linTexTiles) spec() []uint32 {
-	return []uint32{uint32(c.WG), uint32(c.TM), uint32(c.TN), uint32(c.KU)}
+	return []uint32{uint32(c.WG), uint32(c.TM), uint32(c.TN)}
+}
+
+// block returns the rows and columns of the output one workgroup computes.
+func (c linTexTiles) block() (rows, cols int64) {
+	return int64(c.WG/4) * int64(c.TM), 4 * int64(c.TN)
 }
 
 // loops is the most loop iterations one invocation runs for an inner size
-// of k: the main loop, the whole texels left over and the partial one.
+// of k: one per whole texel of K.
 func (c linTexTiles) loops(k int) int64 {
-	return ceilDiv(int64(k), int64(4*c.KU)) + int64(c.KU)
+	return ceilDiv(int64(k), 4)
 }
 
 // linTexTexel is the size of one texel of matmul_tex's texel bindings: four
@@ -72,42 +77,35 @@ func (o *Ops) linTexBind(b *vk.Buffer, off, n int64) (vk.Binding, uint32, error)
 }
 
 // linTexConfig picks matmul_tex.comp's tiles for an m x n output with inner
-// size k; ok is false when one invocation would loop past the budget (about
-// k/4 iterations: k up to about 131000).
+// size k; ok is false when the device lacks subgroup quad operations or
+// one invocation would loop past the budget (about k/4 iterations: k up to
+// about 262000).
 //
-// Products of at least linTexBigRows x linTexBigCols take linTexBig:
-// each thread keeps 64 x 16 outputs, in workgroups of 16 threads (one
-// subgroup with lavapipe's 512-bit vectors, two with 256-bit ones). On
-// lavapipe (Mesa 22.3, 2 Zen 5 cores) with the ISAB's projections,
-// [16384, 512] x [512 or 1024, 512]^T, that ran at 71 GFLOP/s with 256-bit
-// vectors (8 threads of 64 x 16: the same) and at 94 with 512-bit ones,
-// against 51 for the small tiles below (56 with 16 threads of 20 x 8 at
-// 512 bits). At 512 bits 32 x 16 ran at 83, 48 x 16 at 84, 80 x 16 at 97,
-// 64 x 32 at 99 (but a 35 s cold compile), 96 x 16 at 95 and 128 x 16 at
-// 91; the kernel keeps its accumulators on the stack (lavapipe calls a
-// function per texel fetch, which clobbers every vector register), so what
-// counts is fetches per multiply-add. The cold compile of 64 x 16 takes
-// about 7 s, which is why smaller products keep the small tiles.
-//
-// Otherwise each thread keeps TM x TN = 20 x 8 outputs (16 x 8 where that
-// pads the rows by at least 4% less, as for 128 rows), workgroups of one
-// subgroup (at least 8 threads: with 8 threads on 16 lanes half the lanes
-// idle, 31 GFLOP/s against 56), no K unroll: with [16384, 512] x [512, 512]^T, tiles of 20 x 8,
-// 24 x 4 and 28 x 4 ran at 50-52 GFLOP/s, 16 x 8 and 16 x 12 at 48-50,
-// 12 x 8 at 45, 8 x 4 at 40, 4 x 4 at 15, and unrolling K by 2 gained
-// nothing. Either way fetches dominate: without the x fetches 20 x 8 ran at
-// 108.
+// Workgroups are one subgroup, at least 8 threads (with 8 threads on
+// lavapipe's 16 lanes half the lanes idle). Products of at least
+// linTexBigRows x linTexBigCols take quads of 32 rows and 16 columns per
+// thread (linTexBigTM, linTexBigTN); smaller ones 8 rows and 8 columns,
+// whose kernel compiles in a fraction of the time. On lavapipe (Mesa 22.3,
+// 2 Zen 5 cores, 512-bit vectors) with the ISAB's projections,
+// [16384, 512] x [512 or 1024, 512]^T, 32 x 16 ran at 112-117 GFLOP/s, as
+// did 64 x 16 (whose cold compile takes twice as long); 24 x 16 and 40 x 16
+// at 111-116, 32 x 32 at 114, 64 x 8 at 111, 32 x 20 at 103-113, 32 x 24 at
+// 101, 16 x 32 at 101 and 32 x 12 at 85. With 256-bit vectors 32 x 16 in
+// workgroups of 8 ran at 77 (64 x 16: 71-73). The kernel before quads,
+// with every thread fetching the X texels of all its rows itself, peaked at
+// 94 (64 rows x 16 columns per thread at 512 bits; 71 at 256) and at 51
+// with 20 x 8: lavapipe calls a function for each texel fetch, so what
+// counts is fetches per multiply-add, and a quad broadcast costs far less
+// than a fetch (broadcasts across the whole subgroup cost more: 47
+// GFLOP/s, and subgroupShuffleXor over groups of 8 107-112).
 func (o *Ops) linTexConfig(m, n, k int) (linTexTiles, bool) {
-	var c linTexTiles
+	wg := max(8, int(o.info.SubgroupSize))
+	c := linTexTiles{WG: wg, TM: 8, TN: 8}
 	if m >= linTexBigRows && n >= linTexBigCols {
-		c = linTexBig
-	} else {
-		tm := 20
-		if m <= 16 || ceilDivInt(m, 16)*16*25 <= ceilDivInt(m, 20)*20*24 {
-			tm = 16
-		}
-		wg := max(8, int(o.info.SubgroupSize))
-		c = linTexTiles{WG: wg, TM: min(tm, m), TN: min(8, ceilDivInt(n, wg)), KU: 1}
+		c.TM, c.TN = linTexBigTM, linTexBigTN
+	}
+	if !o.info.SubgroupQuad || wg%4 != 0 || wg > 64 {
+		return c, false
 	}
 	if o.loopBudget > 0 && c.loops(k) > o.loopBudget {
 		return c, false
@@ -115,13 +113,13 @@ func (o *Ops) linTexConfig(m, n, k int) (linTexTiles, bool) {
 	return c, true
 }
 
-// linTexBig is matmul_tex.comp's configuration for large products (see
-// linTexConfig), used from linTexBigRows rows and linTexBigCols columns.
-var linTexBig = linTexTiles{WG: 16, TM: 64, TN: 16, KU: 1}
-
+// matmul_tex.comp's tiles for large products (see linTexConfig), used from
+// linTexBigRows rows and linTexBigCols columns.
 const (
 	linTexBigRows = 256
 	linTexBigCols = 256
+	linTexBigTM   = 32
+	linTexBigTN   = 16
 )
 
 // linearTexel records Linear (y = x w^T (+ b), see Linear) with
@@ -162,7 +160,7 @@ func (o *Ops) linearTexel(seq *vk.Sequence, x, w Mat, b *Mat, y Mat) (handled bo
 	if !ok {
 		return false, nil
 	}
-	bm, bn := int64(c.TM), int64(c.WG*c.TN)
+	bm, bn := c.block()
 
 	tcap, capacity := o.linTexCapElems(), o.capElems()
 	// Column pieces: rows of w (and columns of y and b).

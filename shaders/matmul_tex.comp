@@ -1,5 +1,7 @@
 #version 450
 #extension GL_EXT_control_flow_attributes : require
+#extension GL_KHR_shader_subgroup_basic : require
+#extension GL_KHR_shader_subgroup_quad : require
 // matmul_tex.comp: PyTorch Linear, Y[r, o] = sum_k X[r, k] * W[o, k] (+ B[o]),
 // for CPU rasterisers (lavapipe), reading X and W through uniform texel
 // buffers of four-float texels (R32G32B32A32_SFLOAT). Bindings and push
@@ -7,33 +9,38 @@
 // samplerBuffers: x_off, ldx, w_off and ldw count floats and must be
 // multiples of 4 (the host checks), so that texel (x_off + r*ldx)/4 + q holds
 // X[r, 4q .. 4q+3]. B (binding 2) and Y (binding 3) stay storage buffers.
+// The device needs subgroup quad operations in compute shaders, and WG must
+// be a multiple of 4 and of the subgroup size (whole subgroups).
 //
-// On lavapipe (Mesa 22.3) a storage-buffer load is a loop over the 8 SIMD
-// lanes with a branch per lane and component, but texelFetch is one gather
-// per component, several times cheaper. Thread t of a workgroup of WG
-// threads computes rows row0 .. row0+TM-1 (shared by the workgroup) and
-// columns col0 + t + j*WG, j < TN, walking K one texel (4 floats) at a time:
-// TM + TN fetches feed 4*TM*TN multiply-adds. Out-of-range rows and columns
-// are clamped for loading, so every fetch stays inside the bound windows and
-// the control flow stays uniform; they are skipped when storing.
+// On lavapipe (Mesa 22.3) a storage-buffer load is a loop over the SIMD
+// lanes with a branch per lane and component, and a texelFetch is a call
+// that loads one texel per lane (clobbering every vector register), while a
+// subgroupQuadBroadcast with a constant lane is a cheap shuffle. So the
+// threads work in quads (four consecutive subgroup invocations): lane
+// li = 0..3 of quad q computes rows row0 .. row0+TM-1 of its quad
+// (row0 = group row start + q*TM) and columns col0 + li + 4*j, j < TN.
+// Per texel of K (4 floats) a thread fetches TN texels of W (its columns)
+// and TM/4 texels of X: lane li fetches row 4*c + li, and four quad
+// broadcasts hand every lane of the quad rows 4*c .. 4*c+3. So TM/4 + TN
+// fetches feed 4*TM*TN multiply-adds. Out-of-range rows and columns are
+// clamped for loading, so every fetch stays inside the bound windows and the
+// control flow stays uniform; they are skipped when storing.
 //
 // When K is not a multiple of 4, the last texel of a row also holds the
 // start of the next row (or padding): its W part is masked to the K % 4 valid
 // floats, so the host binds X and W windows rounded up to whole texels
 // (inside their buffers).
 //
-// The main K loop steps by KU texels (its body unrolled), a second loop
-// takes the remaining whole texels, and the partial texel is straight-line
-// code, so one invocation runs at most ceil(K / (4*KU)) + KU loop
+// The K loop takes one whole texel per iteration and the partial texel is
+// straight-line code, so one invocation runs at most ceil(K / 4) loop
 // iterations (lavapipe's loop cap, see README.md). Dispatch grid:
-// (ceil(N / (WG*TN)), ceil(M / TM), 1).
+// (ceil(N / (4*TN)), ceil(M / ((WG/4)*TM)), 1).
 
-layout(constant_id = 0) const uint WG = 8;  // threads, along N
-layout(constant_id = 1) const uint TM = 8;  // rows per workgroup
-layout(constant_id = 2) const uint TN = 2;  // columns per thread
-layout(constant_id = 3) const uint KU = 1;  // K unroll, in texels
+layout(constant_id = 0) const uint WG = 16; // threads, a multiple of 4
+layout(constant_id = 1) const uint TM = 32; // rows per quad, a multiple of 4
+layout(constant_id = 2) const uint TN = 16; // columns per thread
 
-layout(local_size_x = 8, local_size_x_id = 0, local_size_y = 1, local_size_z = 1) in;
+layout(local_size_x = 16, local_size_x_id = 0, local_size_y = 1, local_size_z = 1) in;
 
 layout(set = 0, binding = 0) uniform samplerBuffer X;
 layout(set = 0, binding = 1) uniform samplerBuffer W;
@@ -54,69 +61,70 @@ layout(push_constant) uniform Push {
 	uint has_bias;
 } pc;
 
-void main() {
-	const uint lx = gl_LocalInvocationID.x;
-	const uint row0 = gl_WorkGroupID.y * TM;
-	const uint col0 = gl_WorkGroupID.x * (WG * TN);
+const uint TQ = TM / 4; // X fetches per texel of K
 
-	float acc[TM * TN];
+float acc[TM * TN];
+int wt[TN];
+int xt[TQ];
+
+// step adds one texel of K (texel offset k from each row start) to the
+// accumulators, W masked by m.
+void step(int k, vec4 m) {
+	vec4 b[TN];
+	[[unroll]] for (uint j = 0; j < TN; j++) {
+		b[j] = texelFetch(W, wt[j] + k) * m;
+	}
+	[[unroll]] for (uint c = 0; c < TQ; c++) {
+		const vec4 xv = texelFetch(X, xt[c] + k);
+		vec4 a4[4];
+		a4[0] = subgroupQuadBroadcast(xv, 0u);
+		a4[1] = subgroupQuadBroadcast(xv, 1u);
+		a4[2] = subgroupQuadBroadcast(xv, 2u);
+		a4[3] = subgroupQuadBroadcast(xv, 3u);
+		[[unroll]] for (uint r = 0; r < 4; r++) {
+			const uint i = 4 * c + r;
+			[[unroll]] for (uint j = 0; j < TN; j++) {
+				float s = acc[i * TN + j];
+				s = fma(a4[r].x, b[j].x, s);
+				s = fma(a4[r].y, b[j].y, s);
+				s = fma(a4[r].z, b[j].z, s);
+				acc[i * TN + j] = fma(a4[r].w, b[j].w, s);
+			}
+		}
+	}
+}
+
+void main() {
+	// Thread index in the workgroup, in subgroup order, so that quads are
+	// four consecutive subgroup invocations.
+	const uint t = gl_SubgroupID * gl_SubgroupSize + gl_SubgroupInvocationID;
+	const uint li = t & 3u;
+	const uint row0 = gl_WorkGroupID.y * ((WG / 4) * TM) + (t >> 2) * TM;
+	const uint col0 = gl_WorkGroupID.x * (4 * TN) + li;
+
 	[[unroll]] for (uint i = 0; i < TM * TN; i++) {
 		acc[i] = 0.0;
 	}
 	// First texel of each row of W and X this thread reads.
-	int wt[TN];
 	[[unroll]] for (uint j = 0; j < TN; j++) {
-		wt[j] = int((pc.w_off + min(col0 + lx + j * WG, pc.N - 1) * pc.ldw) / 4);
+		wt[j] = int((pc.w_off + min(col0 + 4 * j, pc.N - 1) * pc.ldw) / 4);
 	}
-	int xt[TM];
-	[[unroll]] for (uint i = 0; i < TM; i++) {
-		xt[i] = int((pc.x_off + min(row0 + i, pc.M - 1) * pc.ldx) / 4);
+	[[unroll]] for (uint c = 0; c < TQ; c++) {
+		xt[c] = int((pc.x_off + min(row0 + 4 * c + li, pc.M - 1) * pc.ldx) / 4);
 	}
 
 	const int kt = int(pc.K / 4); // whole texels
-	const int kmain = kt - kt % int(KU);
-	for (int k = 0; k < kmain; k += int(KU)) {
-		[[unroll]] for (int u = 0; u < int(KU); u++) {
-			vec4 b[TN];
-			[[unroll]] for (uint j = 0; j < TN; j++) {
-				b[j] = texelFetch(W, wt[j] + k + u);
-			}
-			[[unroll]] for (uint i = 0; i < TM; i++) {
-				const vec4 a = texelFetch(X, xt[i] + k + u);
-				[[unroll]] for (uint j = 0; j < TN; j++) {
-					float s = acc[i * TN + j];
-					s = fma(a.x, b[j].x, s);
-					s = fma(a.y, b[j].y, s);
-					s = fma(a.z, b[j].z, s);
-					acc[i * TN + j] = fma(a.w, b[j].w, s);
-				}
-			}
-		}
+	for (int k = 0; k < kt; k++) {
+		step(k, vec4(1.0));
 	}
-	// The remaining whole texels, then the partial one with W masked.
+	// The partial texel, with W masked to its K % 4 valid floats.
 	const uint rem = pc.K % 4;
-	const vec4 mask = vec4(greaterThan(uvec4(rem), uvec4(0, 1, 2, 3)));
-	const int kend = kt + int(rem != 0);
-	for (int k = kmain; k < kend; k++) {
-		const vec4 m = k == kt ? mask : vec4(1.0);
-		vec4 b[TN];
-		[[unroll]] for (uint j = 0; j < TN; j++) {
-			b[j] = texelFetch(W, wt[j] + k) * m;
-		}
-		[[unroll]] for (uint i = 0; i < TM; i++) {
-			const vec4 a = texelFetch(X, xt[i] + k);
-			[[unroll]] for (uint j = 0; j < TN; j++) {
-				float s = acc[i * TN + j];
-				s = fma(a.x, b[j].x, s);
-				s = fma(a.y, b[j].y, s);
-				s = fma(a.z, b[j].z, s);
-				acc[i * TN + j] = fma(a.w, b[j].w, s);
-			}
-		}
+	if (rem != 0) {
+		step(kt, vec4(greaterThan(uvec4(rem), uvec4(0, 1, 2, 3))));
 	}
 
 	[[unroll]] for (uint j = 0; j < TN; j++) {
-		const uint col = col0 + lx + j * WG;
+		const uint col = col0 + 4 * j;
 		if (col < pc.N) {
 			float bias = 0.0;
 			if (pc.has_bias != 0) {

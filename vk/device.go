@@ -42,15 +42,18 @@ func (s CoopMatrixShape) String() string {
 
 // Info describes a physical device.
 type Info struct {
-	Index         int    // position in Devices()
-	Name          string // e.g. "llvmpipe (LLVM 15.0.6, 256 bits)"
-	Vendor        string // "NVIDIA", "AMD", "Intel", "Apple", "Mesa", ...
-	VendorID      uint32
-	DeviceID      uint32
-	Type          string // "discrete", "integrated", "virtual", "cpu", "other"
-	APIVersion    string // e.g. "1.3.230"
-	Driver        string // driver name and info, or its version number
-	SubgroupSize  uint32 // 0 when the device cannot report it (Vulkan 1.0)
+	Index        int    // position in Devices()
+	Name         string // e.g. "llvmpipe (LLVM 15.0.6, 256 bits)"
+	Vendor       string // "NVIDIA", "AMD", "Intel", "Apple", "Mesa", ...
+	VendorID     uint32
+	DeviceID     uint32
+	Type         string // "discrete", "integrated", "virtual", "cpu", "other"
+	APIVersion   string // e.g. "1.3.230"
+	Driver       string // driver name and info, or its version number
+	SubgroupSize uint32 // 0 when the device cannot report it (Vulkan 1.0)
+	// SubgroupQuad says whether compute shaders may use subgroup quad
+	// operations (subgroupQuadBroadcast and the quad swaps).
+	SubgroupQuad  bool
 	SharedMemory  uint32 // maxComputeSharedMemorySize in bytes
 	MaxWorkgroup  uint32 // maxComputeWorkGroupInvocations
 	MaxGroupCount [3]uint32
@@ -337,6 +340,7 @@ func (in *instance) describe(index int, p vk.PhysicalDevice, exts []string) Info
 		haveF16 := api >= minAPIForDriver || hasName(exts, float16Int8Ext)
 		if e, ok := queryExt(in.handle, p, haveDriver, haveF16); ok {
 			info.SubgroupSize = e.subgroupSize
+			info.SubgroupQuad = e.subgroupQuad
 			info.Float16 = e.float16
 			info.Storage16 = e.storage16
 			if e.driverName != "" {

@@ -89,7 +89,7 @@ typedef struct {
 #define ISAB_STYPE_COOPMAT 1000506001
 
 typedef struct {
-	uint32_t subgroupSize;
+	uint32_t subgroupSize, subgroupStages, subgroupOps;
 	uint32_t driverID;
 	char driverName[256];
 	char driverInfo[256];
@@ -110,6 +110,8 @@ static int isabQueryExt(void* instance, void* phys, int haveDriver, int haveF16,
 	if (haveDriver) sg.pNext = &dr;
 	props(phys, &p2);
 	info->subgroupSize = sg.subgroupSize;
+	info->subgroupStages = sg.supportedStages;
+	info->subgroupOps = sg.supportedOperations;
 	if (haveDriver) {
 		info->driverID = dr.driverID;
 		memcpy(info->driverName, dr.driverName, 256); info->driverName[255] = 0;
@@ -266,9 +268,16 @@ func load() error {
 	return loadErr
 }
 
+// VkShaderStageFlagBits' compute bit and VkSubgroupFeatureFlagBits' quad bit.
+const (
+	computeStageBit = 0x20
+	subgroupQuadBit = 0x80
+)
+
 // extInfo is what the Vulkan 1.1+ queries report about a physical device.
 type extInfo struct {
 	subgroupSize uint32
+	subgroupQuad bool // quad operations in compute shaders
 	driverID     uint32
 	driverName   string
 	driverInfo   string
@@ -284,6 +293,7 @@ func queryExt(inst vk.Instance, phys vk.PhysicalDevice, haveDriver, haveF16 bool
 	}
 	return extInfo{
 		subgroupSize: uint32(ci.subgroupSize),
+		subgroupQuad: ci.subgroupStages&computeStageBit != 0 && ci.subgroupOps&subgroupQuadBit != 0,
 		driverID:     uint32(ci.driverID),
 		driverName:   C.GoString(&ci.driverName[0]),
 		driverInfo:   C.GoString(&ci.driverInfo[0]),

@@ -34,6 +34,7 @@ func runDevices(args []string, stdout, stderr io.Writer) error {
 		row("vendor / type", fmt.Sprintf("%s (0x%04x:0x%04x) / %s", in.Vendor, in.VendorID, in.DeviceID, in.Type))
 		row("Vulkan / driver", in.APIVersion+" / "+in.Driver)
 		row("subgroup size", fmt.Sprint(in.SubgroupSize))
+		row("subgroup quads", fmt.Sprint(in.SubgroupQuad))
 		row("shared memory", fmt.Sprintf("%d KiB", in.SharedMemory/1024))
 		row("max storage buffer range", fmt.Sprintf("%d MiB", in.MaxStorageBufferRange>>20))
 		row("device memory", fmt.Sprintf("%.1f GiB (host-visible: %v)", float64(in.DeviceMemory)/(1<<30), in.HostVisible))
