@@ -41,7 +41,7 @@ test: deps view-deps vet
 # Recompiles every shader with glslc (the .spv files are committed).
 shaders: deps
 	bash shaders/build.sh
-	cd vk/testdata && glslc --target-env=vulkan1.1 -O -o axpy.spv axpy.comp && glslc --target-env=vulkan1.1 -O -o wide.spv wide.comp && glslc --target-env=vulkan1.1 -O -o texel.spv texel.comp
+	cd vk/testdata && glslc --target-env=vulkan1.1 -O -o axpy.spv axpy.comp && glslc --target-env=vulkan1.1 -O -o wide.spv wide.comp && glslc --target-env=vulkan1.1 -O -o texel.spv texel.comp && glslc --target-env=vulkan1.1 -O -o texel_store.spv texel_store.comp
 	cd view/shaders && glslc --target-env=vulkan1.1 -O -o frame.spv frame.comp
 
 # Runs the safetensors fuzzer for FUZZTIME (default 3m).

@@ -350,7 +350,7 @@ func (o *Ops) newAttnRun(a AttnArgs, scratch func(bytes int64) (*vk.Buffer, erro
 	}
 	r := &attnRun{o: o, a: a, srcs: srcs, nk: nk, reach: reach, cfg: cfg, plan: plan, esize: esize,
 		B: B, NQ: NQ, H: H, dh: dh, ldq: ldq, qbs: qbs, ldo: ldo}
-	if r.attn, err = o.kernelTexel(name, 5, 23, texel, cfg.spec()...); err != nil {
+	if r.attn, err = o.kernelTexel(name, 5, 23, texel, 0, cfg.spec()...); err != nil {
 		return nil, err
 	}
 	for b0 := int64(0); b0 < B; b0 += plan.bc {

@@ -33,8 +33,12 @@ func (c linTexTiles) loops(k int) int64 {
 // float32.
 const linTexTexel = 16
 
-// linTexBindings marks matmul_tex's bindings 0 (x) and 1 (w) as texel buffers.
-const linTexBindings = 0b11
+// linTexBindings marks matmul_tex's bindings 0 (x) and 1 (w) as uniform
+// texel buffers, linTexStores binding 3 (y) as a storage texel buffer.
+const (
+	linTexBindings = 0b11
+	linTexStores   = 0b1000
+)
 
 // linTexAlign returns the byte alignment of texel-binding offsets (a multiple
 // of a texel) and the largest texel binding in bytes: the device's texel
@@ -124,14 +128,15 @@ const (
 
 // linearTexel records Linear (y = x w^T (+ b), see Linear) with
 // matmul_tex.comp, which reads x and w as uniform texel buffers of four
-// floats: on lavapipe a texel fetch is a vector gather, several times
-// cheaper than a storage-buffer load. handled is false, with nothing
-// recorded, where the kernel does not apply and Linear's other kernels
-// must run: on GPUs, for half operands, for invalid views (Linear reports
-// them), when the offsets or row strides of x or w are not multiples of 4
-// floats, when the last row of x or w rounded up to a whole texel leaves
-// its buffer, when a row does not fit one binding, and when K is too long
-// for lavapipe's loop budget. Large operands are cut into row and column
+// floats and writes y as a storage texel buffer of them: on lavapipe a
+// texel fetch or store costs about what a storage-buffer load or store of
+// one float does. handled is false, with nothing recorded, where the
+// kernel does not apply and Linear's other kernels must run: on GPUs and
+// devices without subgroup quad operations, for half operands, for invalid
+// views (Linear reports them), when the offsets or row strides of x, w or
+// y, or y's width, are not multiples of 4 floats, when the last row of x or
+// w rounded up to a whole texel leaves its buffer, when a row does not fit
+// one binding, and when K is too long for lavapipe's loop budget. Large operands are cut into row and column
 // pieces whose texel bindings hold at most MaxTexelBufferElements texels
 // and, like every binding, at most the range limit.
 func (o *Ops) linearTexel(seq *vk.Sequence, x, w Mat, b *Mat, y Mat) (handled bool, err error) {
@@ -148,7 +153,7 @@ func (o *Ops) linearTexel(seq *vk.Sequence, x, w Mat, b *Mat, y Mat) (handled bo
 	if b != nil && (b.check("b") != nil || b.Rows*b.Cols != N || (b.Rows > 1 && b.ld() != b.Cols)) {
 		return false, nil
 	}
-	if (x.Off|x.ld()|w.Off|w.ld())%4 != 0 {
+	if (x.Off|x.ld()|w.Off|w.ld()|y.Off|y.ld()|N)%4 != 0 {
 		return false, nil
 	}
 	ldx, ldw, ldy := int64(x.ld()), int64(w.ld()), int64(y.ld())
@@ -166,18 +171,22 @@ func (o *Ops) linearTexel(seq *vk.Sequence, x, w Mat, b *Mat, y Mat) (handled bo
 	// Column pieces: rows of w (and columns of y and b).
 	nc := min(maxCount(ldw, k4, tcap, int64(N)), capacity, int64(o.groups[0])*bn)
 	// Row pieces: rows of x and y.
-	rc := min(maxCount(ldx, k4, tcap, int64(M)), maxCount(ldy, nc, capacity, int64(M)), int64(o.groups[1])*bm)
+	rc := min(maxCount(ldx, k4, tcap, int64(M)), maxCount(ldy, nc, min(tcap, capacity), int64(M)), int64(o.groups[1])*bm)
 	if nc < 1 || rc < 1 {
 		return false, nil
 	}
 	if nc < int64(N) && nc >= bn {
 		nc -= nc % bn
 	}
+	nc -= nc % 4 // column pieces keep y's texels whole
+	if nc < 1 {
+		return false, nil
+	}
 	if rc < int64(M) && rc >= bm {
 		rc -= rc % bm
 	}
 
-	k, err := o.kernelTexel("matmul_tex", 4, 11, linTexBindings, c.spec()...)
+	k, err := o.kernelTexel("matmul_tex", 4, 11, linTexBindings, linTexStores, c.spec()...)
 	if err != nil {
 		return true, err
 	}
@@ -201,10 +210,11 @@ func (o *Ops) linearTexel(seq *vk.Sequence, x, w Mat, b *Mat, y Mat) (handled bo
 			if err != nil {
 				return true, err
 			}
-			yb, yoff, err := o.bind(y.Buf, int64(y.Off)+r0*ldy+n0, (r-1)*ldy+n, true)
+			yb, yoff, err := o.linTexBind(y.Buf, int64(y.Off)+r0*ldy+n0, (r-1)*ldy+n)
 			if err != nil {
 				return true, err
 			}
+			yb.Write = true
 			push := vk.Push(uint32(r), uint32(n), uint32(K), uint32(ldx), uint32(ldw), uint32(ldy),
 				xoff, woff, boff, yoff, hasBias)
 			groups := [3]uint32{uint32(ceilDiv(n, bn)), uint32(ceilDiv(r, bm)), 1}

@@ -21,13 +21,23 @@ func linTexOps(t testing.TB, opts ...Option) *Ops {
 
 // linTexCase is one Linear for linearTexel: x is m x k with row stride ldx
 // after xoff elements, w is n x k with stride ldw after woff, y is m x n
-// with stride n+1 after 2 elements, b (when bias) n elements after 3.
+// with stride ldy after yoff (ldy 0: stride n+4 after 4 elements), b (when
+// bias) n elements after 3.
 type linTexCase struct {
 	m, k, n    int
 	xoff, ldx  int
 	woff, ldw  int
+	yoff, ldy  int
 	bias       bool
 	wantHandle bool
+}
+
+// yLayout returns y's offset and row stride.
+func (c linTexCase) yLayout() (off, ld int) {
+	if c.ldy == 0 {
+		return 4, c.n + 4
+	}
+	return c.yoff, c.ldy
 }
 
 func (c linTexCase) String() string {
@@ -44,7 +54,14 @@ func runLinTexCase(t *testing.T, o *Ops, rng *rand.Rand, c linTexCase) {
 	w := randMat(rng, c.woff, c.n, c.k, c.ldw, 1/math.Sqrt(float64(c.k)))
 	xm := Mat{Buf: upload(t, d, x.host), Off: c.xoff, Rows: c.m, Cols: c.k, Ld: c.ldx}
 	wm := Mat{Buf: upload(t, d, w.host), Off: c.woff, Rows: c.n, Cols: c.k, Ld: c.ldw}
-	ym := Mat{Buf: newBuf(t, d, 2+c.m*(c.n+1)), Off: 2, Rows: c.m, Cols: c.n, Ld: c.n + 1}
+	yoff, ldy := c.yLayout()
+	ylen := yoff + (c.m-1)*ldy + c.n + 4
+	const sentinel = 7.25
+	fill := make([]float32, ylen)
+	for i := range fill {
+		fill[i] = sentinel
+	}
+	ym := Mat{Buf: upload(t, d, fill), Off: yoff, Rows: c.m, Cols: c.n, Ld: ldy}
 	var bm *Mat
 	var bd []float64
 	if c.bias {
@@ -71,6 +88,15 @@ func runLinTexCase(t *testing.T, o *Ops, rng *rand.Rand, c linTexCase) {
 		t.Fatal(err)
 	}
 	checkNMSE(t, "Linear (texel)", readMat(t, ym), ref.Linear(x.dense, c.m, c.k, w.dense, c.n, bd))
+	// Whole texels are stored: nothing outside y's view may change.
+	all := readMat(t, Mat{Buf: ym.Buf, Rows: 1, Cols: ylen})
+	for i, v := range all {
+		r, col := (i-yoff)/ldy, (i-yoff)%ldy
+		inside := i >= yoff && r < c.m && col < c.n
+		if !inside && v != sentinel {
+			t.Fatalf("element %d outside y's view (offset %d, stride %d) changed to %v", i, yoff, ldy, v)
+		}
+	}
 }
 
 // TestLinearTexSizes runs matmul_tex over every combination of the sizes
@@ -92,11 +118,14 @@ func TestLinearTexSizes(t *testing.T) {
 				if k4%8 == 0 {
 					ldx = k4 + 4
 				}
-				c := linTexCase{m: m, k: k, n: n, xoff: 4, ldx: ldx, woff: 12, ldw: ldx + 8, bias: i%2 == 0, wantHandle: true}
+				// y is n+4 wide with n columns: an odd n leaves y's rows
+				// off texels (Linear's other kernels take it).
+				c := linTexCase{m: m, k: k, n: n, xoff: 4, ldx: ldx, woff: 12, ldw: ldx + 8, bias: i%2 == 0, wantHandle: n%4 == 0}
 				t.Run(c.String(), func(t *testing.T) { runLinTexCase(t, o, rng, c) })
-				// Dense, K a multiple of 4 (so the last row of each
+				// Dense, K and n multiples of 4 (so the last row of each
 				// buffer ends on a texel).
-				c = linTexCase{m: m, k: k4, n: n, xoff: 0, ldx: k4, woff: 0, ldw: k4, bias: i%2 == 1, wantHandle: true}
+				n4 := (n + 3) / 4 * 4
+				c = linTexCase{m: m, k: k4, n: n4, xoff: 0, ldx: k4, woff: 0, ldw: k4, yoff: 0, ldy: n4, bias: i%2 == 1, wantHandle: true}
 				t.Run(c.String(), func(t *testing.T) { runLinTexCase(t, o, rng, c) })
 			}
 		}
@@ -160,9 +189,11 @@ func TestLinearTexChunking(t *testing.T) {
 	o := linTexOps(t, MaxBindingRange(4096))
 	rng := rand.New(rand.NewPCG(75, 76))
 	for _, c := range []linTexCase{
-		{m: 300, k: 65, n: 70, xoff: 4, ldx: 68, woff: 8, ldw: 76, bias: true, wantHandle: true},
-		{m: 33, k: 257, n: 129, xoff: 12, ldx: 260, woff: 4, ldw: 268, bias: false, wantHandle: true},
-		{m: 1, k: 1000, n: 7, xoff: 4, ldx: 1000, woff: 4, ldw: 1004, bias: true, wantHandle: true},
+		{m: 300, k: 65, n: 72, xoff: 4, ldx: 68, woff: 8, ldw: 76, bias: true, wantHandle: true},
+		{m: 33, k: 129, n: 132, xoff: 12, ldx: 132, woff: 4, ldw: 140, bias: false, wantHandle: true},
+		// w windows of fewer than 4 rows cannot feed whole texels of y.
+		{m: 33, k: 257, n: 132, xoff: 12, ldx: 260, woff: 4, ldw: 268, bias: false, wantHandle: false},
+		{m: 1, k: 200, n: 8, xoff: 4, ldx: 200, woff: 4, ldw: 204, bias: true, wantHandle: true},
 	} {
 		t.Run(c.String(), func(t *testing.T) { runLinTexCase(t, o, rng, c) })
 	}
@@ -177,9 +208,9 @@ func TestLinearTexTexelLimit(t *testing.T) {
 	o.info.MaxTexelBufferElements = 300 // 1200 floats
 	rng := rand.New(rand.NewPCG(81, 82))
 	for _, c := range []linTexCase{
-		{m: 100, k: 130, n: 50, xoff: 4, ldx: 132, woff: 8, ldw: 140, bias: true, wantHandle: true},
-		{m: 3, k: 1197, n: 2, xoff: 4, ldx: 1204, woff: 4, ldw: 1204, bias: false, wantHandle: true},
-		{m: 3, k: 1201, n: 2, xoff: 4, ldx: 1204, woff: 4, ldw: 1204, bias: false, wantHandle: false},
+		{m: 100, k: 130, n: 52, xoff: 4, ldx: 132, woff: 8, ldw: 140, bias: true, wantHandle: true},
+		{m: 3, k: 290, n: 8, xoff: 4, ldx: 292, woff: 4, ldw: 292, bias: false, wantHandle: true},
+		{m: 3, k: 1201, n: 4, xoff: 4, ldx: 1204, woff: 4, ldw: 1204, bias: false, wantHandle: false},
 	} {
 		t.Run(c.String(), func(t *testing.T) { runLinTexCase(t, o, rng, c) })
 	}
@@ -191,10 +222,10 @@ func TestLinearTexLongK(t *testing.T) {
 	o := linTexOps(t)
 	rng := rand.New(rand.NewPCG(77, 78))
 	k := 4*(lavapipeLoopBudget-8) + 3
-	if c, _ := o.linTexConfig(3, 9, k); c.loops(k) > o.loopBudget {
+	if c, _ := o.linTexConfig(3, 12, k); c.loops(k) > o.loopBudget {
 		t.Fatalf("K = %d loops %d times, past the budget %d", k, c.loops(k), o.loopBudget)
 	}
-	runLinTexCase(t, o, rng, linTexCase{m: 3, k: k, n: 9, xoff: 4, ldx: k + 1, woff: 8, ldw: k + 1, bias: true, wantHandle: true})
+	runLinTexCase(t, o, rng, linTexCase{m: 3, k: k, n: 12, xoff: 4, ldx: k + 1, woff: 8, ldw: k + 1, bias: true, wantHandle: true})
 	k2 := 4 * (lavapipeLoopBudget + 8)
 	runLinTexCase(t, o, rng, linTexCase{m: 1, k: k2, n: 1, xoff: 0, ldx: k2, woff: 0, ldw: k2})
 }

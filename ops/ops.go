@@ -119,13 +119,15 @@ func (o *Ops) Device() *vk.Device { return o.d }
 // kernel returns the pipeline of the named shader with the given
 // specialization constants; all its bindings are storage buffers.
 func (o *Ops) kernel(name string, buffers, pushWords int, spec ...uint32) (*vk.Kernel, error) {
-	return o.kernelTexel(name, buffers, pushWords, 0, spec...)
+	return o.kernelTexel(name, buffers, pushWords, 0, 0, spec...)
 }
 
 // kernelTexel is kernel for a shader whose bindings in the texel mask
 // (bit i for binding i) are uniform texel buffers of four-float texels
-// (vk.KernelSpec.Texel); the rest are storage buffers.
-func (o *Ops) kernelTexel(name string, buffers, pushWords int, texel uint32, spec ...uint32) (*vk.Kernel, error) {
+// (vk.KernelSpec.Texel) and whose bindings in the store mask are storage
+// texel buffers of them (vk.KernelSpec.StorageTexel); the rest are storage
+// buffers.
+func (o *Ops) kernelTexel(name string, buffers, pushWords int, texel, store uint32, spec ...uint32) (*vk.Kernel, error) {
 	o.mu.Lock()
 	code, ok := o.code[name]
 	if !ok {
@@ -138,7 +140,7 @@ func (o *Ops) kernelTexel(name string, buffers, pushWords int, texel uint32, spe
 		o.code[name] = code
 	}
 	o.mu.Unlock()
-	k, err := o.d.Kernel(vk.KernelSpec{Name: name, Code: code, Buffers: buffers, PushSize: 4 * pushWords, Spec: spec, Texel: texel})
+	k, err := o.d.Kernel(vk.KernelSpec{Name: name, Code: code, Buffers: buffers, PushSize: 4 * pushWords, Spec: spec, Texel: texel, StorageTexel: store})
 	if err != nil {
 		return nil, fmt.Errorf("ops: %w", err)
 	}

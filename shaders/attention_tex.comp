@@ -20,13 +20,17 @@
 // The host keeps dh (== DH), q_off, ldq, q_bstride, kv_off, ldkv,
 // kv_bstride, koff and voff multiples of 4, so every row starts on a texel.
 //
-// On lavapipe a storage-buffer load is a loop over the 8 SIMD lanes with a
-// branch per lane, but a texelFetch is one vectorised gather, several times
-// cheaper per float. So there is no sharing between invocations: invocation
-// t owns queries x*WG*QT + t + i*WG, i < QT, keeps their q and accumulators
-// in registers (DH/4 vec4s each) and fetches every key and value row of the
-// split itself, each texel feeding QT queries. Queries past nq are clamped
-// for loading and not stored, so control flow stays uniform.
+// On lavapipe a storage-buffer load is a loop over the SIMD lanes with a
+// branch per lane, and a texelFetch is a call that loads one texel per lane,
+// while a subgroupQuadBroadcast with a constant lane is a cheap shuffle.
+// Invocation t (numbered in subgroup order) owns queries
+// x*WG*QT + t + i*WG, i < QT, keeps their q and accumulators in registers
+// (DH/4 vec4s each), and every thread reads the same key and value rows:
+// lane li of a quad fetches texels li, li + 4, ... of a row and four quad
+// broadcasts per fetch give each lane of the quad the whole row (fetchRow).
+// Queries past nq are clamped for loading and not stored, so control flow
+// stays uniform. The device needs subgroup quad operations in compute
+// shaders, and WG must be whole subgroups and a multiple of 4.
 //
 // Keys go in blocks of BK: the logits s = (q . k) * scale of the block's
 // keys (-FLT_MAX where masked, -inf for keys past the split's end, whose

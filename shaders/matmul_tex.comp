@@ -6,9 +6,11 @@
 // for CPU rasterisers (lavapipe), reading X and W through uniform texel
 // buffers of four-float texels (R32G32B32A32_SFLOAT). Bindings and push
 // constants as matmul_cpu.comp, but X (binding 0) and W (binding 1) are
-// samplerBuffers: x_off, ldx, w_off and ldw count floats and must be
-// multiples of 4 (the host checks), so that texel (x_off + r*ldx)/4 + q holds
-// X[r, 4q .. 4q+3]. B (binding 2) and Y (binding 3) stay storage buffers.
+// samplerBuffers and Y (binding 3) is an rgba32f imageBuffer (a storage
+// texel buffer): x_off, ldx, w_off, ldw, y_off and ldy count floats and must
+// be multiples of 4, and so must N (the host checks), so that texel
+// (x_off + r*ldx)/4 + q holds X[r, 4q .. 4q+3] and each thread stores whole
+// texels of Y. B (binding 2) stays a storage buffer.
 // The device needs subgroup quad operations in compute shaders, and WG must
 // be a multiple of 4 and of the subgroup size (whole subgroups).
 //
@@ -18,7 +20,10 @@
 // subgroupQuadBroadcast with a constant lane is a cheap shuffle. So the
 // threads work in quads (four consecutive subgroup invocations): lane
 // li = 0..3 of quad q computes rows row0 .. row0+TM-1 of its quad
-// (row0 = group row start + q*TM) and columns col0 + li + 4*j, j < TN.
+// (row0 = group row start + q*TM) and the column groups
+// c0 + 16*g + 4*li .. +3, g < TN/4 (c0 the group's first column), which it
+// stores as texels: on lavapipe an imageStore of a texel costs about what a
+// storage-buffer store of one float does.
 // Per texel of K (4 floats) a thread fetches TN texels of W (its columns)
 // and TM/4 texels of X: lane li fetches row 4*c + li, and four quad
 // broadcasts hand every lane of the quad rows 4*c .. 4*c+3. So TM/4 + TN
@@ -35,17 +40,19 @@
 // straight-line code, so one invocation runs at most ceil(K / 4) loop
 // iterations (lavapipe's loop cap, see README.md). Dispatch grid:
 // (ceil(N / (4*TN)), ceil(M / ((WG/4)*TM)), 1).
+// With N a multiple of 4, a column group either starts past N or lies
+// inside it.
 
 layout(constant_id = 0) const uint WG = 16; // threads, a multiple of 4
 layout(constant_id = 1) const uint TM = 32; // rows per quad, a multiple of 4
-layout(constant_id = 2) const uint TN = 16; // columns per thread
+layout(constant_id = 2) const uint TN = 16; // columns per thread, a multiple of 4
 
 layout(local_size_x = 16, local_size_x_id = 0, local_size_y = 1, local_size_z = 1) in;
 
 layout(set = 0, binding = 0) uniform samplerBuffer X;
 layout(set = 0, binding = 1) uniform samplerBuffer W;
 layout(std430, set = 0, binding = 2) readonly buffer BBuf { float B[]; };
-layout(std430, set = 0, binding = 3) writeonly buffer YBuf { float Y[]; };
+layout(set = 0, binding = 3, rgba32f) uniform writeonly imageBuffer Y;
 
 layout(push_constant) uniform Push {
 	uint M;
@@ -100,14 +107,15 @@ void main() {
 	const uint t = gl_SubgroupID * gl_SubgroupSize + gl_SubgroupInvocationID;
 	const uint li = t & 3u;
 	const uint row0 = gl_WorkGroupID.y * ((WG / 4) * TM) + (t >> 2) * TM;
-	const uint col0 = gl_WorkGroupID.x * (4 * TN) + li;
+	const uint col0 = gl_WorkGroupID.x * (4 * TN) + 4 * li;
 
 	[[unroll]] for (uint i = 0; i < TM * TN; i++) {
 		acc[i] = 0.0;
 	}
 	// First texel of each row of W and X this thread reads.
 	[[unroll]] for (uint j = 0; j < TN; j++) {
-		wt[j] = int((pc.w_off + min(col0 + 4 * j, pc.N - 1) * pc.ldw) / 4);
+		// Column j of the thread: col0 + 16*(j/4) + j%4.
+		wt[j] = int((pc.w_off + min(col0 + 16 * (j / 4) + j % 4, pc.N - 1) * pc.ldw) / 4);
 	}
 	[[unroll]] for (uint c = 0; c < TQ; c++) {
 		xt[c] = int((pc.x_off + min(row0 + 4 * c + li, pc.M - 1) * pc.ldx) / 4);
@@ -123,16 +131,18 @@ void main() {
 		step(kt, vec4(greaterThan(uvec4(rem), uvec4(0, 1, 2, 3))));
 	}
 
-	[[unroll]] for (uint j = 0; j < TN; j++) {
-		const uint col = col0 + 4 * j;
+	[[unroll]] for (uint g = 0; g < TN / 4; g++) {
+		const uint col = col0 + 16 * g;
 		if (col < pc.N) {
-			float bias = 0.0;
+			vec4 bias = vec4(0.0);
 			if (pc.has_bias != 0) {
-				bias = B[pc.b_off + col];
+				bias = vec4(B[pc.b_off + col], B[pc.b_off + col + 1], B[pc.b_off + col + 2], B[pc.b_off + col + 3]);
 			}
 			[[unroll]] for (uint i = 0; i < TM; i++) {
 				if (row0 + i < pc.M) {
-					Y[pc.y_off + (row0 + i) * pc.ldy + col] = acc[i * TN + j] + bias;
+					const uint a = i * TN + 4 * g;
+					imageStore(Y, int((pc.y_off + (row0 + i) * pc.ldy + col) / 4),
+						vec4(acc[a], acc[a + 1], acc[a + 2], acc[a + 3]) + bias);
 				}
 			}
 		}

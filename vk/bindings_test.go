@@ -145,3 +145,79 @@ func TestWindowBindingErrors(t *testing.T) {
 		t.Error("a texel mask past the buffer count was accepted")
 	}
 }
+
+// TestStorageTexelBinding writes texels through a storage texel buffer bound
+// as a window at an aligned offset of a larger buffer, and checks that
+// everything outside the window keeps its value; and that Kernel refuses a
+// binding in both texel masks and Dispatch partial or misaligned windows.
+func TestStorageTexelBinding(t *testing.T) {
+	d := openTest(t)
+	code, err := os.ReadFile("testdata/texel_store.spv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.Kernel(KernelSpec{Name: "texel_store", Code: code, Buffers: 2, PushSize: 4, Texel: 3, StorageTexel: 2}); err == nil ||
+		!strings.Contains(err.Error(), "both texel masks") {
+		t.Errorf("a binding in both masks: got %v", err)
+	}
+	k, err := d.Kernel(KernelSpec{Name: "texel_store", Code: code, Buffers: 2, PushSize: 4, Texel: 1, StorageTexel: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	align := max(int64(d.Info().MinTexelBufferOffsetAlignment), 16)
+	const sentinel = -3.5
+	for _, n := range []int{1, 7, 33, 257} {
+		in := make([]float32, 4*n)
+		for i := range in {
+			in[i] = float32(i%13) - 6
+		}
+		out := make([]float32, int(2*align)/4+4*n+8)
+		for i := range out {
+			out[i] = sentinel
+		}
+		bi, _ := BufferFrom(d, in)
+		bo, _ := BufferFrom(d, out)
+		seq := d.NewSequence()
+		win := Binding{Buf: bo, Offset: 2 * align, Size: int64(16 * n), Write: true}
+		if err := seq.Dispatch(k, groups(n, 32), Push(uint32(n)), In(bi), win); err != nil {
+			t.Fatal(err)
+		}
+		if err := seq.Run(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		got, err := Download[float32](bo, 0, len(out))
+		if err != nil {
+			t.Fatal(err)
+		}
+		start := int(2 * align / 4)
+		for i, v := range got {
+			want := float32(sentinel)
+			if i >= start && i < start+4*n {
+				want = 2*in[i-start] + 1
+			}
+			if v != want {
+				t.Fatalf("n=%d element %d: got %v want %v", n, i, v, want)
+			}
+		}
+		for _, c := range []struct {
+			name string
+			b    Binding
+			want string
+		}{
+			{"partial texel", Binding{Buf: bo, Offset: 0, Size: 20, Write: true}, "whole 16-byte texels"},
+			{"misaligned", Binding{Buf: bo, Offset: 4, Size: 16, Write: true}, "not a multiple"},
+		} {
+			if c.name == "misaligned" && align <= 4 {
+				continue
+			}
+			bad := d.NewSequence()
+			if err := bad.Dispatch(k, [3]uint32{1, 1, 1}, Push(uint32(1)), In(bi), c.b); err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Errorf("%s: got %v, want an error containing %q", c.name, err, c.want)
+			}
+			bad.Close()
+		}
+		seq.Close()
+		bi.Free()
+		bo.Free()
+	}
+}

@@ -36,7 +36,7 @@ func (d *Device) NewBuffer(size int64) (*Buffer, error) {
 		return nil, fmt.Errorf("vk: a buffer of %d bytes exceeds the %d bytes of device memory of %q: %w",
 			size, d.info.DeviceMemory, d.info.Name, ErrOutOfMemory)
 	}
-	usage := vk.BufferUsageStorageBufferBit | vk.BufferUsageUniformTexelBufferBit |
+	usage := vk.BufferUsageStorageBufferBit | vk.BufferUsageUniformTexelBufferBit | vk.BufferUsageStorageTexelBufferBit |
 		vk.BufferUsageTransferSrcBit | vk.BufferUsageTransferDstBit
 	h, mem, mapped, err := d.allocBuffer(size, usage, true)
 	if err != nil {

@@ -23,19 +23,35 @@ type KernelSpec struct {
 	// lavapipe a texel fetch is a vectorised gather, several times cheaper
 	// than a storage-buffer load, which is a loop over the SIMD lanes.
 	Texel uint32
+	// StorageTexel marks the bindings that are storage texel buffers of
+	// four-float texels (R32G32B32A32_SFLOAT; GLSL imageBuffer with the
+	// rgba32f format, read with imageLoad, written with imageStore), with
+	// the range rules of Texel. On lavapipe an imageStore of a texel costs
+	// about what a storage-buffer store of one float does (a loop over the
+	// SIMD lanes), four times less per float. A binding may not be in both
+	// masks.
+	StorageTexel uint32
 }
 
 // descriptorType is the descriptor type of binding i.
 func (s KernelSpec) descriptorType(i int) vk.DescriptorType {
-	if i < 32 && s.Texel&(1<<i) != 0 {
+	switch {
+	case i < 32 && s.Texel&(1<<i) != 0:
 		return vk.DescriptorTypeUniformTexelBuffer
+	case i < 32 && s.StorageTexel&(1<<i) != 0:
+		return vk.DescriptorTypeStorageTexelBuffer
 	}
 	return vk.DescriptorTypeStorageBuffer
 }
 
+// isTexel reports whether t is one of the texel-buffer descriptor types.
+func isTexel(t vk.DescriptorType) bool {
+	return t == vk.DescriptorTypeUniformTexelBuffer || t == vk.DescriptorTypeStorageTexelBuffer
+}
+
 func (s KernelSpec) key() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s/%d/%d/%d/%x", s.Name, len(s.Code), s.Buffers, s.PushSize, s.Texel)
+	fmt.Fprintf(&b, "%s/%d/%d/%d/%x/%x", s.Name, len(s.Code), s.Buffers, s.PushSize, s.Texel, s.StorageTexel)
 	for _, v := range s.Spec {
 		fmt.Fprintf(&b, ",%d", v)
 	}
@@ -64,8 +80,11 @@ func (d *Device) Kernel(spec KernelSpec) (*Kernel, error) {
 	if spec.Buffers < 0 || spec.PushSize < 0 || spec.PushSize%4 != 0 {
 		return nil, fmt.Errorf("vk: kernel %s: bad layout (%d buffers, %d push bytes)", spec.Name, spec.Buffers, spec.PushSize)
 	}
-	if spec.Buffers < 32 && spec.Texel>>uint(spec.Buffers) != 0 {
-		return nil, fmt.Errorf("vk: kernel %s: texel mask %#x names bindings past its %d buffers", spec.Name, spec.Texel, spec.Buffers)
+	if spec.Buffers < 32 && (spec.Texel|spec.StorageTexel)>>uint(spec.Buffers) != 0 {
+		return nil, fmt.Errorf("vk: kernel %s: texel masks %#x, %#x name bindings past its %d buffers", spec.Name, spec.Texel, spec.StorageTexel, spec.Buffers)
+	}
+	if spec.Texel&spec.StorageTexel != 0 {
+		return nil, fmt.Errorf("vk: kernel %s: bindings %#x are in both texel masks", spec.Name, spec.Texel&spec.StorageTexel)
 	}
 	if uint32(spec.PushSize) > d.info.MaxPushConstants {
 		return nil, fmt.Errorf("vk: kernel %s: %d bytes of push constants exceed the device's %d", spec.Name, spec.PushSize, d.info.MaxPushConstants)

@@ -14,7 +14,8 @@ import (
 
 // Binding is one buffer bound to a kernel: a byte range of a buffer, and
 // whether the dispatch writes it (which decides where barriers go). Whether
-// it is a storage or a texel buffer comes from the kernel (KernelSpec.Texel).
+// it is a storage or a texel buffer comes from the kernel (KernelSpec.Texel
+// and KernelSpec.StorageTexel).
 type Binding struct {
 	Buf    *Buffer
 	Offset int64 // bytes; a multiple of Info.MinStorageBufferOffsetAlignment (MinTexelBufferOffsetAlignment for texel buffers)
@@ -145,8 +146,8 @@ func (s *Sequence) Dispatch(k *Kernel, groups [3]uint32, push []byte, bindings .
 		if start < 0 || end > b.Buf.size || end <= start {
 			return fmt.Errorf("vk: kernel %s: binding %d range [%d, %d) is outside its buffer of %d bytes", k.spec.Name, i, start, end, b.Buf.size)
 		}
-		if k.spec.descriptorType(i) == vk.DescriptorTypeUniformTexelBuffer {
-			if b.Write {
+		if typ := k.spec.descriptorType(i); isTexel(typ) {
+			if b.Write && typ == vk.DescriptorTypeUniformTexelBuffer {
 				return fmt.Errorf("vk: kernel %s: binding %d is a uniform texel buffer and cannot be written", k.spec.Name, i)
 			}
 			if a := int64(info.MinTexelBufferOffsetAlignment); a > 1 && start%a != 0 {
@@ -284,7 +285,7 @@ func (s *Sequence) record() error {
 		}
 	}
 	var sizes []vk.DescriptorPoolSize
-	for _, t := range []vk.DescriptorType{vk.DescriptorTypeStorageBuffer, vk.DescriptorTypeUniformTexelBuffer} {
+	for _, t := range []vk.DescriptorType{vk.DescriptorTypeStorageBuffer, vk.DescriptorTypeUniformTexelBuffer, vk.DescriptorTypeStorageTexelBuffer} {
 		if n, ok := counts[t]; ok {
 			sizes = append(sizes, vk.DescriptorPoolSize{Type: t, DescriptorCount: uint32(max(n, 1))})
 		}
@@ -336,7 +337,7 @@ func (s *Sequence) record() error {
 			start, end := b.span()
 			typ := op.k.spec.descriptorType(j)
 			writes[j] = descriptorWrite{typ: typ, buf: b.Buf.handle, offset: start, length: end - start}
-			if typ == vk.DescriptorTypeUniformTexelBuffer {
+			if isTexel(typ) {
 				view, err := d.newTexelView(b.Buf, start, end-start)
 				if err != nil {
 					return err
