@@ -336,10 +336,12 @@ func (o *Ops) newAttnRun(a AttnArgs, scratch func(bytes int64) (*vk.Buffer, erro
 	if err != nil {
 		return nil, err
 	}
-	name, texel := "attention"+variant, uint32(0)
+	name, texel, store := "attention"+variant, uint32(0), uint32(0)
 	if !half {
 		if c, n, tm, ok := o.attnTexFor(a, srcs); ok {
-			cfg, name, texel = c, n, tm // texel fetches of Q and KV (attention_tex.go)
+			// Texel fetches of Q and KV, texel stores of the output
+			// (attention_tex.go).
+			cfg, name, texel, store = c, n, tm, attnTexStores
 		} else if c, ok := o.attnCPUFor(a, srcs); ok {
 			cfg, name = c, "attention_cpu"
 		}
@@ -350,7 +352,7 @@ func (o *Ops) newAttnRun(a AttnArgs, scratch func(bytes int64) (*vk.Buffer, erro
 	}
 	r := &attnRun{o: o, a: a, srcs: srcs, nk: nk, reach: reach, cfg: cfg, plan: plan, esize: esize,
 		B: B, NQ: NQ, H: H, dh: dh, ldq: ldq, qbs: qbs, ldo: ldo}
-	if r.attn, err = o.kernelTexel(name, 5, 23, texel, 0, cfg.spec()...); err != nil {
+	if r.attn, err = o.kernelTexel(name, 5, 23, texel, store, cfg.spec()...); err != nil {
 		return nil, err
 	}
 	for b0 := int64(0); b0 < B; b0 += plan.bc {

@@ -6,9 +6,14 @@ package ops
 // load is a loop over the 8 SIMD lanes, so each invocation fetches whole
 // rows itself and no subgroup sharing is needed.
 
-// Texel-buffer bindings of attention_tex.comp: Q (binding 0) and KV
-// (binding 1), for Ops.kernelTexel.
-const attnTexBindings = 1<<0 | 1<<1
+// Texel-buffer bindings of attention_tex.comp, for Ops.kernelTexel: Q
+// (binding 0) and KV (binding 1) are read as uniform texel buffers, the
+// output (binding 3: Out, or the partial results) is written as a storage
+// texel buffer.
+const (
+	attnTexBindings = 1<<0 | 1<<1
+	attnTexStores   = 1 << 3
+)
 
 // attnTexMaxDH is the widest head attention_tex.comp takes. The kernel keeps
 // 2*QT*DH floats per invocation in registers, and lavapipe's compile time
@@ -29,8 +34,9 @@ var attnTexTune = struct {
 // devices (not with a configuration forced by a test) whose heads are at
 // most attnTexMaxDH wide, when every texel binding that Attention makes is
 // whole aligned texels:
-//   - dh, and every element offset and stride of Q and of the key/value
-//     rows (Off, Ld, batch strides, KOff, VOff), are multiples of 4, so each
+//   - dh, and every element offset and stride of Q, of the key/value rows
+//     (Off, Ld, batch strides, KOff, VOff) and of Out are multiples of 4,
+//     so each
 //     row starts on a texel and every bound range (from an element offset
 //     that is a multiple of 4 to one past a row end, also a multiple of 4)
 //     spans whole texels;
@@ -52,7 +58,7 @@ func (o *Ops) attnTexFor(a AttnArgs, srcs []KVSource) (cfg attnConfig, name stri
 		!o.info.SubgroupQuad || o.info.SubgroupSize%4 != 0 || o.info.SubgroupSize > 64 || !o.texelAligned() {
 		return attnConfig{}, "", 0, false
 	}
-	if a.Q.Off%4 != 0 || a.Q.ld()%4 != 0 || a.QBatchStride%4 != 0 {
+	if a.Q.Off%4 != 0 || a.Q.ld()%4 != 0 || a.QBatchStride%4 != 0 || a.Out.Off%4 != 0 || a.Out.ld()%4 != 0 {
 		return attnConfig{}, "", 0, false
 	}
 	for _, s := range srcs {

@@ -138,7 +138,8 @@ func TestAttentionTexFor(t *testing.T) {
 	}
 	base := func() (AttnArgs, []KVSource) {
 		srcs := []KVSource{{KV: Mat{Off: 8, Cols: 1024, Ld: 1032}, VOff: 512, NK: 9, BatchStride: 9 * 1032}}
-		return AttnArgs{DimHead: 64, Heads: 8, Q: Mat{Off: 4, Cols: 512, Ld: 516}, QBatchStride: 16 * 516, Sources: srcs}, srcs
+		return AttnArgs{DimHead: 64, Heads: 8, Q: Mat{Off: 4, Cols: 512, Ld: 516}, QBatchStride: 16 * 516, Sources: srcs,
+			Out: Mat{Off: 8, Cols: 512, Ld: 520}}, srcs
 	}
 	o.setCPU(false)
 	a, srcs := base()
@@ -165,6 +166,8 @@ func TestAttentionTexFor(t *testing.T) {
 		"KOff 2":         func(a *AttnArgs, s *KVSource) { s.KOff = 2 },
 		"VOff 510":       func(a *AttnArgs, s *KVSource) { s.VOff = 510 },
 		"half Q":         func(a *AttnArgs, s *KVSource) { a.Q.Half = true },
+		"Out offset 2":   func(a *AttnArgs, s *KVSource) { a.Out.Off = 2 },
+		"Out stride 518": func(a *AttnArgs, s *KVSource) { a.Out.Ld = 518 },
 	} {
 		a, srcs := base()
 		change(&a, &srcs[0])

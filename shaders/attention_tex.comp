@@ -5,8 +5,10 @@
 // attention_tex.comp: attention.comp for CPU rasterisers (lavapipe), reading
 // Q and KV through uniform texel buffers. Same bindings, push constants and
 // output contract as attention.comp, except that bindings 0 (Q) and 1 (KV)
-// are uniform texel buffers of four-float texels (R32G32B32A32_SFLOAT):
-// texel t holds elements 4t .. 4t+3 of the bound range. Workgroup (x, y, z)
+// are uniform texel buffers of four-float texels (R32G32B32A32_SFLOAT) and
+// binding 3 (O) is a storage texel buffer of them (rgba32f imageBuffer):
+// texel t holds elements 4t .. 4t+3 of the bound range. On lavapipe a
+// texel store costs about what a storage-buffer store of one float does. Workgroup (x, y, z)
 // covers queries [x*WG*QT, (x+1)*WG*QT) of head h = y % heads and batch
 // element b = y / heads over the keys [z*keys_per_split,
 // min((z+1)*keys_per_split, nk)); grid (ceil(nq / (WG*QT)), heads*batch,
@@ -18,7 +20,8 @@
 //   KV[kv_off + b*kv_bstride + j*ldkv + koff + h*dh + d] and the same with voff;
 // the key mask is Mask[mask_off + b*mask_bstride + j] (nonzero = keep).
 // The host keeps dh (== DH), q_off, ldq, q_bstride, kv_off, ldkv,
-// kv_bstride, koff and voff multiples of 4, so every row starts on a texel.
+// kv_bstride, koff, voff, o_off and ldo multiples of 4, so every row starts
+// on a texel.
 //
 // On lavapipe a storage-buffer load is a loop over the SIMD lanes with a
 // branch per lane, and a texelFetch is a call that loads one texel per lane,
@@ -68,7 +71,7 @@ layout(local_size_x = 8, local_size_x_id = 0, local_size_y = 1, local_size_z = 1
 layout(set = 0, binding = 0) uniform samplerBuffer Qt;
 layout(set = 0, binding = 1) uniform samplerBuffer KVt;
 layout(std430, set = 0, binding = 2) readonly buffer MaskBuf { uint Mask[]; };
-layout(std430, set = 0, binding = 3) writeonly buffer OBuf { float O[]; };
+layout(set = 0, binding = 3, rgba32f) uniform writeonly imageBuffer O;
 layout(std430, set = 0, binding = 4) writeonly buffer MLBuf { float ML[]; };
 
 layout(push_constant) uniform Push {
@@ -97,12 +100,10 @@ layout(push_constant) uniform Push {
 	float scale;
 } pc;
 
+// store4 writes r to elements e + 4j .. e + 4j + 3 of O, one texel (e is a
+// multiple of 4).
 void store4(uint e, uint j, vec4 r) {
-	[[unroll]] for (uint c = 0; c < 4; c++) {
-		if (4 * j + c < DH) {
-			O[e + 4 * j + c] = r[c];
-		}
-	}
+	imageStore(O, int(e / 4 + j), r);
 }
 
 // fetchRow reads the DH4 texels of the row at texel t0, which every thread
