@@ -91,8 +91,9 @@ func (o *Ops) linTexBind(b *vk.Buffer, off, n int64) (vk.Binding, uint32, error)
 // thread (linTexBigTM, linTexBigTN); smaller ones 8 rows and 8 columns,
 // whose kernel compiles in a fraction of the time. On lavapipe (Mesa 22.3,
 // 2 Zen 5 cores, 512-bit vectors) with the ISAB's projections,
-// [16384, 512] x [512 or 1024, 512]^T, 32 x 16 ran at 112-117 GFLOP/s, as
-// did 64 x 16 (whose cold compile takes twice as long); 24 x 16 and 40 x 16
+// [16384, 512] x [512 or 1024, 512]^T, 32 x 16 ran at 118-123 GFLOP/s
+// (106-117 before y was stored as whole texels, as did 64 x 16, whose cold
+// compile takes twice as long); before the texel stores 24 x 16 and 40 x 16
 // at 111-116, 32 x 32 at 114, 64 x 8 at 111, 32 x 20 at 103-113, 32 x 24 at
 // 101, 16 x 32 at 101 and 32 x 12 at 85. With 256-bit vectors 32 x 16 in
 // workgroups of 8 ran at 77 (64 x 16: 71-73). The kernel before quads,
@@ -108,7 +109,7 @@ func (o *Ops) linTexConfig(m, n, k int) (linTexTiles, bool) {
 	if m >= linTexBigRows && n >= linTexBigCols {
 		c.TM, c.TN = linTexBigTM, linTexBigTN
 	}
-	if !o.info.SubgroupQuad || wg%4 != 0 || wg > 64 {
+	if !o.info.SubgroupQuad || o.info.SubgroupSize%4 != 0 || wg > 64 {
 		return c, false
 	}
 	if o.loopBudget > 0 && c.loops(k) > o.loopBudget {
@@ -135,10 +136,11 @@ const (
 // devices without subgroup quad operations, for half operands, for invalid
 // views (Linear reports them), when the offsets or row strides of x, w or
 // y, or y's width, are not multiples of 4 floats, when the last row of x or
-// w rounded up to a whole texel leaves its buffer, when a row does not fit
-// one binding, and when K is too long for lavapipe's loop budget. Large operands are cut into row and column
-// pieces whose texel bindings hold at most MaxTexelBufferElements texels
-// and, like every binding, at most the range limit.
+// w rounded up to a whole texel leaves its buffer, when a row (or four rows
+// of w) does not fit one binding, and when K is too long for lavapipe's
+// loop budget. Large operands are cut into row and column pieces whose
+// texel bindings hold at most MaxTexelBufferElements texels and, like every
+// binding, at most the range limit.
 func (o *Ops) linearTexel(seq *vk.Sequence, x, w Mat, b *Mat, y Mat) (handled bool, err error) {
 	if !o.isCPU() || o.noTexelLinear || x.Half || w.Half || y.Half || (b != nil && b.Half) {
 		return false, nil
