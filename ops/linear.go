@@ -136,7 +136,8 @@ func (o *Ops) Linear(seq *vk.Sequence, x, w Mat, b *Mat, y Mat) error {
 			return err
 		}
 		esize = 2
-	} else if ok, err := o.linearTexel(seq, x, w, b, y); ok || err != nil {
+	}
+	if ok, err := o.linearTexel(seq, x, w, b, y); ok || err != nil {
 		return err // matmul_tex.comp on CPU devices (linear_tex.go)
 	}
 	if err := x.check("ops: Linear x"); err != nil {

@@ -29,55 +29,57 @@ func (c linTexTiles) loops(k int) int64 {
 	return ceilDiv(int64(k), 4)
 }
 
-// linTexTexel is the size of one texel of matmul_tex's texel bindings: four
-// float32.
-const linTexTexel = 16
-
 // linTexBindings marks matmul_tex's bindings 0 (x) and 1 (w) as uniform
-// texel buffers, linTexStores binding 3 (y) as a storage texel buffer.
+// texel buffers, linTexStores binding 3 (y) as a storage texel buffer; in
+// matmul_tex_f16 all three hold halves (vk.KernelSpec.HalfTexel).
 const (
 	linTexBindings = 0b11
 	linTexStores   = 0b1000
 )
 
 // linTexAlign returns the byte alignment of texel-binding offsets (a multiple
-// of a texel) and the largest texel binding in bytes: the device's texel
-// limit, capped like every binding by the range limit (MaxBindingRange).
-func (o *Ops) linTexAlign() (align, maxBytes int64) {
-	align = max(int64(o.info.MinTexelBufferOffsetAlignment), linTexTexel)
-	if align%linTexTexel != 0 {
-		align = ceilDiv(align, linTexTexel) * linTexTexel
+// of a texel) and the largest texel binding in bytes for texels of four
+// elements of esize bytes: the device's texel limit, capped like every
+// binding by the range limit (MaxBindingRange).
+func (o *Ops) linTexAlign(esize int64) (align, maxBytes int64) {
+	texel := 4 * esize
+	align = max(int64(o.info.MinTexelBufferOffsetAlignment), 16)
+	if align%16 != 0 {
+		align = ceilDiv(align, 16) * 16
 	}
 	maxBytes = o.maxRange
 	if t := o.info.MaxTexelBufferElements; t < uint64(1<<58) {
-		maxBytes = min(maxBytes, int64(t)*linTexTexel)
+		maxBytes = min(maxBytes, int64(t)*texel)
 	}
 	return align, maxBytes
 }
 
-// linTexCapElems is the most floats, a multiple of 4, that one texel binding
-// may cover from any element offset that is a multiple of 4.
-func (o *Ops) linTexCapElems() int64 {
-	align, maxBytes := o.linTexAlign()
-	return (maxBytes - (align - linTexTexel)) / linTexTexel * 4
+// linTexCapElems is the most elements of esize bytes, a multiple of 4, that
+// one texel binding may cover from any element offset that is a multiple of
+// 4.
+func (o *Ops) linTexCapElems(esize int64) int64 {
+	align, maxBytes := o.linTexAlign(esize)
+	texel := 4 * esize
+	return (maxBytes - (align - texel)) / texel * 4
 }
 
-// linTexBind returns a texel binding of b covering the n floats from float
-// off (a multiple of 4), its start rounded down to the texel offset
-// alignment and its end up to a whole texel, and the float offset of off
-// inside the binding.
-func (o *Ops) linTexBind(b *vk.Buffer, off, n int64) (vk.Binding, uint32, error) {
-	align, maxBytes := o.linTexAlign()
-	start := 4 * off
+// linTexBind returns a texel binding of b covering the n elements of esize
+// bytes from element off (a multiple of 4), its start rounded down to the
+// texel offset alignment and its end up to a whole texel, and the element
+// offset of off inside the binding.
+func (o *Ops) linTexBind(b *vk.Buffer, off, n, esize int64) (vk.Binding, uint32, error) {
+	align, maxBytes := o.linTexAlign(esize)
+	texel := 4 * esize
+	start := esize * off
 	start -= start % align
-	end := ceilDiv(4*(off+n), linTexTexel) * linTexTexel
+	end := ceilDiv(esize*(off+n), texel) * texel
 	if end-start > maxBytes {
 		return vk.Binding{}, 0, fmt.Errorf("ops: internal error: texel binding of %d bytes exceeds the limit %d", end-start, maxBytes)
 	}
 	if end > b.Size() {
 		return vk.Binding{}, 0, fmt.Errorf("ops: internal error: texel binding [%d, %d) outside a buffer of %d bytes", start, end, b.Size())
 	}
-	return vk.Binding{Buf: b, Offset: start, Size: end - start}, uint32(off - start/4), nil
+	return vk.Binding{Buf: b, Offset: start, Size: end - start}, uint32(off - start/esize), nil
 }
 
 // linTexConfig picks matmul_tex.comp's tiles for an m x n output with inner
@@ -142,8 +144,13 @@ const (
 // texel bindings hold at most MaxTexelBufferElements texels and, like every
 // binding, at most the range limit.
 func (o *Ops) linearTexel(seq *vk.Sequence, x, w Mat, b *Mat, y Mat) (handled bool, err error) {
-	if !o.isCPU() || o.noTexelLinear || x.Half || w.Half || y.Half || (b != nil && b.Half) {
+	half := x.Half
+	if !o.isCPU() || o.noTexelLinear || w.Half != half || y.Half != half || (b != nil && b.Half != half) {
 		return false, nil
+	}
+	name, esize, halfMask := "matmul_tex", int64(4), uint32(0)
+	if half {
+		name, esize, halfMask = "matmul_tex_f16", 2, linTexBindings|linTexStores
 	}
 	if x.check("x") != nil || w.check("w") != nil || y.check("y") != nil {
 		return false, nil
@@ -160,7 +167,7 @@ func (o *Ops) linearTexel(seq *vk.Sequence, x, w Mat, b *Mat, y Mat) (handled bo
 	}
 	ldx, ldw, ldy := int64(x.ld()), int64(w.ld()), int64(y.ld())
 	k4 := ceilDiv(int64(K), 4) * 4
-	if 4*(int64(x.Off)+int64(M-1)*ldx+k4) > x.Buf.Size() || 4*(int64(w.Off)+int64(N-1)*ldw+k4) > w.Buf.Size() {
+	if esize*(int64(x.Off)+int64(M-1)*ldx+k4) > x.Buf.Size() || esize*(int64(w.Off)+int64(N-1)*ldw+k4) > w.Buf.Size() {
 		return false, nil
 	}
 	c, ok := o.linTexConfig(M, N, K)
@@ -169,7 +176,7 @@ func (o *Ops) linearTexel(seq *vk.Sequence, x, w Mat, b *Mat, y Mat) (handled bo
 	}
 	bm, bn := c.block()
 
-	tcap, capacity := o.linTexCapElems(), o.capElems()
+	tcap, capacity := o.linTexCapElems(esize), o.capElems()
 	// Column pieces: rows of w (and columns of y and b).
 	nc := min(maxCount(ldw, k4, tcap, int64(N)), capacity, int64(o.groups[0])*bn)
 	// Row pieces: rows of x and y.
@@ -188,31 +195,32 @@ func (o *Ops) linearTexel(seq *vk.Sequence, x, w Mat, b *Mat, y Mat) (handled bo
 		rc -= rc % bm
 	}
 
-	k, err := o.kernelTexel("matmul_tex", 4, 11, linTexBindings, linTexStores, c.spec()...)
+	k, err := o.kernelSpec(vk.KernelSpec{Name: name, Buffers: 4, PushSize: 4 * 11, Spec: c.spec(),
+		Texel: linTexBindings, StorageTexel: linTexStores, HalfTexel: halfMask})
 	if err != nil {
 		return true, err
 	}
 	hasBias := uint32(0)
 	for n0 := int64(0); n0 < int64(N); n0 += nc {
 		n := min(nc, int64(N)-n0)
-		wb, woff, err := o.linTexBind(w.Buf, int64(w.Off)+n0*ldw, (n-1)*ldw+k4)
+		wb, woff, err := o.linTexBind(w.Buf, int64(w.Off)+n0*ldw, (n-1)*ldw+k4, esize)
 		if err != nil {
 			return true, err
 		}
 		bb, boff := o.dummyBinding(), uint32(0)
 		if b != nil {
 			hasBias = 1
-			if bb, boff, err = o.bind(b.Buf, int64(b.Off)+n0, n, false); err != nil {
+			if bb, boff, err = o.bindSized(b.Buf, int64(b.Off)+n0, n, esize, false); err != nil {
 				return true, err
 			}
 		}
 		for r0 := int64(0); r0 < int64(M); r0 += rc {
 			r := min(rc, int64(M)-r0)
-			xb, xoff, err := o.linTexBind(x.Buf, int64(x.Off)+r0*ldx, (r-1)*ldx+k4)
+			xb, xoff, err := o.linTexBind(x.Buf, int64(x.Off)+r0*ldx, (r-1)*ldx+k4, esize)
 			if err != nil {
 				return true, err
 			}
-			yb, yoff, err := o.linTexBind(y.Buf, int64(y.Off)+r0*ldy+n0, (r-1)*ldy+n)
+			yb, yoff, err := o.linTexBind(y.Buf, int64(y.Off)+r0*ldy+n0, (r-1)*ldy+n, esize)
 			if err != nil {
 				return true, err
 			}

@@ -240,3 +240,60 @@ func TestLinearTexLarge(t *testing.T) {
 	rng := rand.New(rand.NewPCG(79, 80))
 	runLinTexCase(t, o, rng, linTexCase{m: 16384, k: 512, n: 1024, xoff: 4, ldx: 516, woff: 0, ldw: 512, bias: true, wantHandle: true})
 }
+
+// TestLinearTexHalf runs matmul_tex_f16 (half texel views, fp32 arithmetic)
+// on texel-aligned half operands, small and large tiles, with the odd K
+// remainders and row pieces of TestLinearTexSizes, and checks that it
+// declines half layouts off texels.
+func TestLinearTexHalf(t *testing.T) {
+	o := linTexOps(t)
+	if !o.SupportsHalf() {
+		t.Skip("no 16-bit storage")
+	}
+	d := o.Device()
+	rng := rand.New(rand.NewPCG(83, 84))
+	for _, c := range []struct {
+		m, k, n, pad int
+		bias, want   bool
+	}{
+		{1, 1, 4, 4, true, true},
+		{7, 33, 8, 8, false, true},
+		{33, 257, 36, 4, true, true},
+		{300, 64, 260, 4, true, true},
+		{257, 130, 256, 0, false, true},
+		{7, 33, 8, 2, false, false}, // offsets off texels
+		{7, 32, 6, 4, false, false}, // y's width off texels
+	} {
+		t.Run(fmt.Sprintf("%dx%dx%d_pad%d_bias%v", c.m, c.k, c.n, c.pad, c.bias), func(t *testing.T) {
+			k4 := (c.k + 3) / 4 * 4
+			x := randMat(rng, c.pad, c.m, c.k, k4+c.pad, 1)
+			w := randMat(rng, 2*c.pad, c.n, c.k, k4+2*c.pad, 1/math.Sqrt(float64(c.k)))
+			xm := Mat{Buf: upload(t, d, quantize(&x, c.pad, c.m, c.k, k4+c.pad)), Off: c.pad, Rows: c.m, Cols: c.k, Ld: k4 + c.pad, Half: true}
+			wm := Mat{Buf: upload(t, d, quantize(&w, 2*c.pad, c.n, c.k, k4+2*c.pad)), Off: 2 * c.pad, Rows: c.n, Cols: c.k, Ld: k4 + 2*c.pad, Half: true}
+			ym := Mat{Buf: newHalfBuf(t, d, 3*c.pad+c.m*(c.n+c.pad)+4), Off: 3 * c.pad, Rows: c.m, Cols: c.n, Ld: c.n + c.pad, Half: true}
+			var bm *Mat
+			var bias []float64
+			if c.bias {
+				b := randMat(rng, c.pad, 1, c.n, c.n, 1)
+				bm = &Mat{Buf: upload(t, d, quantize(&b, c.pad, 1, c.n, c.n)), Off: c.pad, Rows: 1, Cols: c.n, Half: true}
+				bias = b.dense
+			}
+			seq := d.NewSequence()
+			defer seq.Close()
+			handled, err := o.linearTexel(seq, xm, wm, bm, ym)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if handled != c.want {
+				t.Fatalf("handled = %v, want %v", handled, c.want)
+			}
+			if !handled {
+				return
+			}
+			if err := seq.Run(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+			checkHalfNMSE(t, "Linear (texel, fp16)", readHalf(t, ym), ref.Linear(x.dense, c.m, c.k, w.dense, c.n, bias))
+		})
+	}
+}

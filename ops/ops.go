@@ -128,6 +128,13 @@ func (o *Ops) kernel(name string, buffers, pushWords int, spec ...uint32) (*vk.K
 // texel buffers of them (vk.KernelSpec.StorageTexel); the rest are storage
 // buffers.
 func (o *Ops) kernelTexel(name string, buffers, pushWords int, texel, store uint32, spec ...uint32) (*vk.Kernel, error) {
+	return o.kernelSpec(vk.KernelSpec{Name: name, Buffers: buffers, PushSize: 4 * pushWords, Spec: spec, Texel: texel, StorageTexel: store})
+}
+
+// kernelSpec returns the pipeline for s, whose Code it fills with the
+// embedded SPIR-V of the shader s.Name.
+func (o *Ops) kernelSpec(s vk.KernelSpec) (*vk.Kernel, error) {
+	name := s.Name
 	o.mu.Lock()
 	code, ok := o.code[name]
 	if !ok {
@@ -140,7 +147,8 @@ func (o *Ops) kernelTexel(name string, buffers, pushWords int, texel, store uint
 		o.code[name] = code
 	}
 	o.mu.Unlock()
-	k, err := o.d.Kernel(vk.KernelSpec{Name: name, Code: code, Buffers: buffers, PushSize: 4 * pushWords, Spec: spec, Texel: texel, StorageTexel: store})
+	s.Code = code
+	k, err := o.d.Kernel(s)
 	if err != nil {
 		return nil, fmt.Errorf("ops: %w", err)
 	}

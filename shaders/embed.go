@@ -4,8 +4,8 @@
 //
 // Kernels:
 //   - matmul: PyTorch Linear, Y = X W^T (+ b), shared-memory tiles.
-//   - matmul_tex: the same for CPU rasterisers, register tiles, x and w read
-//     through texel buffers.
+//   - matmul_tex: the same for CPU rasterisers, register tiles in quads, x and w read
+//     through texel buffers, y written through one.
 //   - matmul_cpu: the same for CPU rasterisers where operands are not
 //     texel-aligned: register tiles, u64vec4, vec4 or scalar loads.
 //   - softmax: masked, scaled softmax over rows.

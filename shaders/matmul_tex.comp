@@ -42,6 +42,11 @@
 // (ceil(N / (4*TN)), ceil(M / ((WG/4)*TM)), 1).
 // With N a multiple of 4, a column group either starts past N or lies
 // inside it.
+//
+// variants: f16 (built with -DF16: X and W are texel buffers of four halves
+// (R16G16B16A16_SFLOAT views), Y an rgba16f imageBuffer and B float16_t, so
+// offsets and strides count halves and a texel is 8 bytes; the arithmetic
+// stays fp32).
 
 layout(constant_id = 0) const uint WG = 16; // threads, a multiple of 4
 layout(constant_id = 1) const uint TM = 32; // rows per quad, a multiple of 4
@@ -49,10 +54,19 @@ layout(constant_id = 2) const uint TN = 16; // columns per thread, a multiple of
 
 layout(local_size_x = 16, local_size_x_id = 0, local_size_y = 1, local_size_z = 1) in;
 
+#ifdef F16
+#extension GL_EXT_shader_16bit_storage : require
+#define ELEM float16_t
+#define YFORMAT rgba16f
+#else
+#define ELEM float
+#define YFORMAT rgba32f
+#endif
+
 layout(set = 0, binding = 0) uniform samplerBuffer X;
 layout(set = 0, binding = 1) uniform samplerBuffer W;
-layout(std430, set = 0, binding = 2) readonly buffer BBuf { float B[]; };
-layout(set = 0, binding = 3, rgba32f) uniform writeonly imageBuffer Y;
+layout(std430, set = 0, binding = 2) readonly buffer BBuf { ELEM B[]; };
+layout(set = 0, binding = 3, YFORMAT) uniform writeonly imageBuffer Y;
 
 layout(push_constant) uniform Push {
 	uint M;
@@ -136,7 +150,8 @@ void main() {
 		if (col < pc.N) {
 			vec4 bias = vec4(0.0);
 			if (pc.has_bias != 0) {
-				bias = vec4(B[pc.b_off + col], B[pc.b_off + col + 1], B[pc.b_off + col + 2], B[pc.b_off + col + 3]);
+				bias = vec4(float(B[pc.b_off + col]), float(B[pc.b_off + col + 1]),
+					float(B[pc.b_off + col + 2]), float(B[pc.b_off + col + 3]));
 			}
 			[[unroll]] for (uint i = 0; i < TM; i++) {
 				if (row0 + i < pc.M) {

@@ -160,6 +160,10 @@ func TestStorageTexelBinding(t *testing.T) {
 		!strings.Contains(err.Error(), "both texel masks") {
 		t.Errorf("a binding in both masks: got %v", err)
 	}
+	if _, err := d.Kernel(KernelSpec{Name: "texel_store", Code: code, Buffers: 2, PushSize: 4, Texel: 1, StorageTexel: 2, HalfTexel: 4}); err == nil ||
+		!strings.Contains(err.Error(), "not texel buffers") {
+		t.Errorf("a half-texel mask past the texel bindings: got %v", err)
+	}
 	k, err := d.Kernel(KernelSpec{Name: "texel_store", Code: code, Buffers: 2, PushSize: 4, Texel: 1, StorageTexel: 2})
 	if err != nil {
 		t.Fatal(err)

@@ -31,6 +31,26 @@ type KernelSpec struct {
 	// SIMD lanes), four times less per float. A binding may not be in both
 	// masks.
 	StorageTexel uint32
+	// HalfTexel marks the texel bindings (of Texel or StorageTexel) whose
+	// texels are four IEEE halves (R16G16B16A16_SFLOAT, 8 bytes; GLSL
+	// rgba16f for images) instead of four floats; reads still return vec4.
+	HalfTexel uint32
+}
+
+// texelSize is the size in bytes of one texel of texel binding i.
+func (s KernelSpec) texelSize(i int) int64 {
+	if i < 32 && s.HalfTexel&(1<<i) != 0 {
+		return 8
+	}
+	return 16
+}
+
+// texelFormat is the view format of texel binding i.
+func (s KernelSpec) texelFormat(i int) vk.Format {
+	if i < 32 && s.HalfTexel&(1<<i) != 0 {
+		return vk.FormatR16g16b16a16Sfloat
+	}
+	return vk.FormatR32g32b32a32Sfloat
 }
 
 // descriptorType is the descriptor type of binding i.
@@ -51,7 +71,7 @@ func isTexel(t vk.DescriptorType) bool {
 
 func (s KernelSpec) key() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s/%d/%d/%d/%x/%x", s.Name, len(s.Code), s.Buffers, s.PushSize, s.Texel, s.StorageTexel)
+	fmt.Fprintf(&b, "%s/%d/%d/%d/%x/%x/%x", s.Name, len(s.Code), s.Buffers, s.PushSize, s.Texel, s.StorageTexel, s.HalfTexel)
 	for _, v := range s.Spec {
 		fmt.Fprintf(&b, ",%d", v)
 	}
@@ -82,6 +102,9 @@ func (d *Device) Kernel(spec KernelSpec) (*Kernel, error) {
 	}
 	if spec.Buffers < 32 && (spec.Texel|spec.StorageTexel)>>uint(spec.Buffers) != 0 {
 		return nil, fmt.Errorf("vk: kernel %s: texel masks %#x, %#x name bindings past its %d buffers", spec.Name, spec.Texel, spec.StorageTexel, spec.Buffers)
+	}
+	if spec.HalfTexel&^(spec.Texel|spec.StorageTexel) != 0 {
+		return nil, fmt.Errorf("vk: kernel %s: half-texel mask %#x names bindings that are not texel buffers", spec.Name, spec.HalfTexel)
 	}
 	if spec.Texel&spec.StorageTexel != 0 {
 		return nil, fmt.Errorf("vk: kernel %s: bindings %#x are in both texel masks", spec.Name, spec.Texel&spec.StorageTexel)

@@ -153,9 +153,9 @@ func (s *Sequence) Dispatch(k *Kernel, groups [3]uint32, push []byte, bindings .
 			if a := int64(info.MinTexelBufferOffsetAlignment); a > 1 && start%a != 0 {
 				return fmt.Errorf("vk: kernel %s: texel binding %d offset %d is not a multiple of %d", k.spec.Name, i, start, a)
 			}
-			if (end-start)%texelBytes != 0 || uint64((end-start)/texelBytes) > info.MaxTexelBufferElements {
+			if tb := k.spec.texelSize(i); (end-start)%tb != 0 || uint64((end-start)/tb) > info.MaxTexelBufferElements {
 				return fmt.Errorf("vk: kernel %s: texel binding %d covers %d bytes: want whole %d-byte texels, at most %d of them",
-					k.spec.Name, i, end-start, texelBytes, info.MaxTexelBufferElements)
+					k.spec.Name, i, end-start, tb, info.MaxTexelBufferElements)
 			}
 			continue
 		}
@@ -338,7 +338,7 @@ func (s *Sequence) record() error {
 			typ := op.k.spec.descriptorType(j)
 			writes[j] = descriptorWrite{typ: typ, buf: b.Buf.handle, offset: start, length: end - start}
 			if isTexel(typ) {
-				view, err := d.newTexelView(b.Buf, start, end-start)
+				view, err := d.newTexelView(b.Buf, start, end-start, op.k.spec.texelFormat(j))
 				if err != nil {
 					return err
 				}
@@ -486,16 +486,13 @@ func Push(vals ...any) []byte {
 	return out
 }
 
-// texelBytes is the size of one texel of a texel binding (four float32).
-const texelBytes = 16
-
-// newTexelView creates a view of size bytes of b from byte off as
-// four-float texels.
-func (d *Device) newTexelView(b *Buffer, off, size int64) (vk.BufferView, error) {
+// newTexelView creates a view of size bytes of b from byte off as texels of
+// the given format.
+func (d *Device) newTexelView(b *Buffer, off, size int64, format vk.Format) (vk.BufferView, error) {
 	ci := &vk.BufferViewCreateInfo{
 		SType:  vk.StructureTypeBufferViewCreateInfo,
 		Buffer: b.handle,
-		Format: vk.FormatR32g32b32a32Sfloat,
+		Format: format,
 		Offset: vk.DeviceSize(off),
 		Range:  vk.DeviceSize(size),
 	}
