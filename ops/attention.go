@@ -337,22 +337,30 @@ func (o *Ops) newAttnRun(a AttnArgs, scratch func(bytes int64) (*vk.Buffer, erro
 		return nil, err
 	}
 	name, texel, store := "attention"+variant, uint32(0), uint32(0)
-	if !half {
-		if c, n, tm, ok := o.attnTexFor(a, srcs); ok {
-			// Texel fetches of Q and KV, texel stores of the output
-			// (attention_tex.go).
-			cfg, name, texel, store = c, n, tm, attnTexStores
-		} else if c, ok := o.attnCPUFor(a, srcs); ok {
-			cfg, name = c, "attention_cpu"
-		}
+	if c, n, tm, ok := o.attnTexFor(a, srcs); ok {
+		// Texel fetches of Q and KV, texel stores of the output
+		// (attention_tex.go).
+		cfg, name, texel, store = c, n, tm, attnTexStores
+	} else if c, ok := o.attnCPUFor(a, srcs); ok && !half {
+		cfg, name = c, "attention_cpu"
 	}
 	plan, err := o.planAttention(a, cfg, srcs, nk, reach)
 	if err != nil {
 		return nil, err
 	}
+	var halfTexel uint32
+	if half && texel != 0 {
+		// Half Q and KV; the output binding holds halves when it is Out,
+		// floats when it holds the partial results.
+		halfTexel = texel
+		if plan.direct {
+			halfTexel |= store
+		}
+	}
 	r := &attnRun{o: o, a: a, srcs: srcs, nk: nk, reach: reach, cfg: cfg, plan: plan, esize: esize,
 		B: B, NQ: NQ, H: H, dh: dh, ldq: ldq, qbs: qbs, ldo: ldo}
-	if r.attn, err = o.kernelTexel(name, 5, 23, texel, store, cfg.spec()...); err != nil {
+	if r.attn, err = o.kernelSpec(vk.KernelSpec{Name: name, Buffers: 5, PushSize: 4 * 23, Spec: cfg.spec(),
+		Texel: texel, StorageTexel: store, HalfTexel: halfTexel}); err != nil {
 		return nil, err
 	}
 	for b0 := int64(0); b0 < B; b0 += plan.bc {

@@ -54,7 +54,7 @@ var attnTexTune = struct {
 func (o *Ops) attnTexFor(a AttnArgs, srcs []KVSource) (cfg attnConfig, name string, texel uint32, ok bool) {
 	dh := a.DimHead
 	t := attnTexTune
-	if t.Off || !o.isCPU() || o.attnOverride != nil || a.half() || dh < 4 || dh > attnTexMaxDH || dh%4 != 0 ||
+	if t.Off || !o.isCPU() || o.attnOverride != nil || (a.half() && !o.info.WriteWithoutFormat) || dh < 4 || dh > attnTexMaxDH || dh%4 != 0 ||
 		!o.info.SubgroupQuad || o.info.SubgroupSize%4 != 0 || o.info.SubgroupSize > 64 || !o.texelAligned() {
 		return attnConfig{}, "", 0, false
 	}
@@ -71,7 +71,11 @@ func (o *Ops) attnTexFor(a AttnArgs, srcs []KVSource) (cfg attnConfig, name stri
 		c.QT = t.QTWide
 	}
 	c.QT = max(c.QT, 1)
-	return attnConfig{BQ: c.WG * c.QT, MaxDH: dh, WG: c.WG, BK: c.BK, cpu: &c}, "attention_tex", attnTexBindings, true
+	name = "attention_tex"
+	if a.half() {
+		name = "attention_tex_f16"
+	}
+	return attnConfig{BQ: c.WG * c.QT, MaxDH: dh, WG: c.WG, BK: c.BK, cpu: &c}, name, attnTexBindings, true
 }
 
 // texelAligned reports whether o's storage-binding starts (rounded down to

@@ -154,6 +154,19 @@ func TestAttentionTexFor(t *testing.T) {
 	if c.WG < 8 || c.WG < int(o.info.SubgroupSize) || c.cpu.QT != attnTexTune.QT {
 		t.Errorf("workgroup %d, %d queries per invocation", c.WG, c.cpu.QT)
 	}
+	// Half operands take attention_tex_f16 where the device can store to
+	// images declared without a format.
+	h, hsrcs := base()
+	h.Q.Half, hsrcs[0].KV.Half, h.Out.Half = true, true, true
+	if _, name, _, ok := o.attnTexFor(h, hsrcs); ok != o.info.WriteWithoutFormat || (ok && name != "attention_tex_f16") {
+		t.Errorf("half operands: %q %v with shaderStorageImageWriteWithoutFormat %v", name, ok, o.info.WriteWithoutFormat)
+	}
+	saved := o.info.WriteWithoutFormat
+	o.info.WriteWithoutFormat = false
+	if _, _, _, ok := o.attnTexFor(h, hsrcs); ok {
+		t.Error("half operands taken without shaderStorageImageWriteWithoutFormat")
+	}
+	o.info.WriteWithoutFormat = saved
 	for what, change := range map[string]func(a *AttnArgs, s *KVSource){
 		"dh 6":           func(a *AttnArgs, s *KVSource) { a.DimHead = 6 },
 		"dh 132":         func(a *AttnArgs, s *KVSource) { a.DimHead = attnTexMaxDH + 4 },
@@ -165,7 +178,6 @@ func TestAttentionTexFor(t *testing.T) {
 		"KV batch":       func(a *AttnArgs, s *KVSource) { s.BatchStride = 6 },
 		"KOff 2":         func(a *AttnArgs, s *KVSource) { s.KOff = 2 },
 		"VOff 510":       func(a *AttnArgs, s *KVSource) { s.VOff = 510 },
-		"half Q":         func(a *AttnArgs, s *KVSource) { a.Q.Half = true },
 		"Out offset 2":   func(a *AttnArgs, s *KVSource) { a.Out.Off = 2 },
 		"Out stride 518": func(a *AttnArgs, s *KVSource) { a.Out.Ld = 518 },
 	} {
@@ -206,5 +218,32 @@ func TestAttentionTexLongKeys(t *testing.T) {
 		{batch: 1, nq: 2, heads: 2, dh: 8, nk: []int{7, 3*maxKeys + 5}, sharedKV: []bool{tr, f}, masked: []bool{f, tr}, sharedQ: true},
 	} {
 		t.Run(c.String(), func(t *testing.T) { runTexAttention(t, o, rng, c, 4, true) })
+	}
+}
+
+// TestAttentionTexHalf runs attention_tex_f16 (half texel views of Q and
+// KV, the output as halves or, split, as float32 partials) on texCases with
+// offsets and strides that are multiples of 4 and 8 halves, with automatic
+// and forced key splits.
+func TestAttentionTexHalf(t *testing.T) {
+	for _, split := range []int{0, 8} {
+		o := texOps(t, KeysPerSplit(split))
+		if !o.SupportsHalf() || !o.info.WriteWithoutFormat {
+			t.Skip("no 16-bit storage or no shaderStorageImageWriteWithoutFormat")
+		}
+		rng := rand.New(rand.NewPCG(47, 48))
+		d := o.Device()
+		for _, c := range texCases() {
+			for _, pad := range []int{4, 8} {
+				t.Run(fmt.Sprintf("%v_pad%d_split%d", c, pad, split), func(t *testing.T) {
+					f := newAttnFixture(t, d, rng, c, attnLayout{pad: pad, maskOff: 5, swap: true, half: true})
+					seq := run(t, d, func(seq *vk.Sequence) error { return o.Attention(seq, f.a, scratchFor(t, d)) })
+					if !slices.Contains(seq.Names(), "attention_tex_f16") {
+						t.Fatalf("dispatches %v: attention_tex_f16 did not run", seq.Names())
+					}
+					f.check(t, c)
+				})
+			}
+		}
 	}
 }

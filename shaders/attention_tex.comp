@@ -58,6 +58,13 @@
 // Spec constants 0-3 have the ids and meanings of attention_cpu.comp's
 // (ops configures both through one type), and the host may pass
 // attention_cpu's ids 4 to 6, which this shader ignores.
+//
+// variants: f16 (built with -DF16: Q and KV are texel buffers of four
+// halves, R16G16B16A16_SFLOAT views; O is declared without a format, so the
+// view decides: halves for the direct output, four floats for the partial
+// results, which stay float32 as in attention_f16; the device needs
+// shaderStorageImageWriteWithoutFormat. ML stays float32, the arithmetic
+// fp32. Offsets and strides of Q, KV and the direct O count halves.)
 
 layout(constant_id = 0) const uint WG = 8;  // invocations per workgroup
 layout(constant_id = 1) const uint QT = 4;  // queries per invocation
@@ -71,7 +78,11 @@ layout(local_size_x = 8, local_size_x_id = 0, local_size_y = 1, local_size_z = 1
 layout(set = 0, binding = 0) uniform samplerBuffer Qt;
 layout(set = 0, binding = 1) uniform samplerBuffer KVt;
 layout(std430, set = 0, binding = 2) readonly buffer MaskBuf { uint Mask[]; };
+#ifdef F16
+layout(set = 0, binding = 3) uniform writeonly imageBuffer O;
+#else
 layout(set = 0, binding = 3, rgba32f) uniform writeonly imageBuffer O;
+#endif
 layout(std430, set = 0, binding = 4) writeonly buffer MLBuf { float ML[]; };
 
 layout(push_constant) uniform Push {

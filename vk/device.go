@@ -72,13 +72,17 @@ type Info struct {
 	// Int64 and Float64 are shaderInt64 and shaderFloat64, enabled when
 	// present: CPU kernels load 64-bit components, which lavapipe moves at
 	// the cost of one 32-bit component each.
-	Int64           bool
-	Float64         bool
-	CoopMatrix      []CoopMatrixShape
-	Timestamps      bool    // compute queue supports timestamps
-	TimestampPeriod float32 // nanoseconds per timestamp tick
-	DeviceMemory    uint64  // size of the largest device-local heap
-	HostVisible     bool    // device-local memory is host-visible (buffers are mapped directly)
+	Int64   bool
+	Float64 bool
+	// WriteWithoutFormat is shaderStorageImageWriteWithoutFormat, enabled
+	// when supported: a shader may store to an image (storage texel
+	// buffer) declared without a format, the view's format deciding.
+	WriteWithoutFormat bool
+	CoopMatrix         []CoopMatrixShape
+	Timestamps         bool    // compute queue supports timestamps
+	TimestampPeriod    float32 // nanoseconds per timestamp tick
+	DeviceMemory       uint64  // size of the largest device-local heap
+	HostVisible        bool    // device-local memory is host-visible (buffers are mapped directly)
 }
 
 // instance is the process-wide Vulkan instance, shared by every Device.
@@ -334,6 +338,7 @@ func (in *instance) describe(index int, p vk.PhysicalDevice, exts []string) Info
 	feats.Deref()
 	info.Int64 = feats.ShaderInt64 == vk.True
 	info.Float64 = feats.ShaderFloat64 == vk.True
+	info.WriteWithoutFormat = feats.ShaderStorageImageWriteWithoutFormat == vk.True
 	api := props.ApiVersion
 	if in.version >= minAPIForProps2 && api >= minAPIForProps2 {
 		haveDriver := api >= minAPIForDriver || hasName(exts, driverPropsExt)
@@ -569,13 +574,13 @@ func newDevice(in *instance, idx int) (*Device, error) {
 			enable = append(enable, float16Int8Ext+nullTerminator)
 			haveF16 = true
 		}
-		p, free := featureChain(info.Storage16, info.Float16 && haveF16, haveF16, info.Int64, info.Float64)
+		p, free := featureChain(info.Storage16, info.Float16 && haveF16, haveF16, info.Int64, info.Float64, info.WriteWithoutFormat)
 		if p != nil {
 			ci.PNext = p
 			chain = free
 		}
 	}
-	if ci.PNext == nil && (info.Int64 || info.Float64) {
+	if ci.PNext == nil && (info.Int64 || info.Float64 || info.WriteWithoutFormat) {
 		// Without a Features2 chain the core features go here instead.
 		var f vk.PhysicalDeviceFeatures
 		if info.Int64 {
@@ -583,6 +588,9 @@ func newDevice(in *instance, idx int) (*Device, error) {
 		}
 		if info.Float64 {
 			f.ShaderFloat64 = vk.True
+		}
+		if info.WriteWithoutFormat {
+			f.ShaderStorageImageWriteWithoutFormat = vk.True
 		}
 		ci.PEnabledFeatures = []vk.PhysicalDeviceFeatures{f}
 	}

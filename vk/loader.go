@@ -150,14 +150,17 @@ static int isabCoopMatrix(void* instance, void* phys, uint32_t* out, int max) {
 	return (int)n;
 }
 
-// Indices of shaderFloat64 and shaderInt64 in VkPhysicalDeviceFeatures.
+// Indices of shaderFloat64, shaderInt64 and shaderStorageImageWriteWithoutFormat
+// in VkPhysicalDeviceFeatures.
 #define ISAB_FEATURE_FLOAT64 39
 #define ISAB_FEATURE_INT64 40
+#define ISAB_FEATURE_WRITE_NO_FORMAT 32
 
 // isabFeatureChain builds, in C memory, the pNext chain that enables 16-bit
-// storage, shaderFloat16, shaderInt64 and shaderFloat64 at device creation.
+// storage, shaderFloat16, shaderInt64, shaderFloat64 and
+// shaderStorageImageWriteWithoutFormat at device creation.
 // Free it with isabFreeChain.
-static void* isabFeatureChain(int storage16, int float16, int haveF16, int int64, int float64) {
+static void* isabFeatureChain(int storage16, int float16, int haveF16, int int64, int float64, int writeNoFormat) {
 	isabFeatures2* f2 = (isabFeatures2*)calloc(1, sizeof *f2);
 	isab16BitStorage* s16 = (isab16BitStorage*)calloc(1, sizeof *s16);
 	isabFloat16Int8* f16 = (isabFloat16Int8*)calloc(1, sizeof *f16);
@@ -165,6 +168,7 @@ static void* isabFeatureChain(int storage16, int float16, int haveF16, int int64
 	f2->sType = ISAB_STYPE_FEATURES2; f2->pNext = s16;
 	f2->features[ISAB_FEATURE_FLOAT64] = float64 ? 1 : 0;
 	f2->features[ISAB_FEATURE_INT64] = int64 ? 1 : 0;
+	f2->features[ISAB_FEATURE_WRITE_NO_FORMAT] = writeNoFormat ? 1 : 0;
 	s16->sType = ISAB_STYPE_16BIT; s16->storageBuffer16BitAccess = storage16 ? 1 : 0;
 	f16->sType = ISAB_STYPE_F16I8; f16->shaderFloat16 = float16 ? 1 : 0;
 	if (haveF16) s16->pNext = f16; else free(f16);
@@ -344,10 +348,11 @@ func instanceVersion() uint32 { return uint32(C.isabInstanceVersion()) }
 func gipaPointer() unsafe.Pointer { return C.isabGIPAPointer() }
 
 // featureChain returns a C-allocated pNext chain enabling 16-bit storage,
-// shaderFloat16, shaderInt64 and shaderFloat64 where supported, and the
-// function that frees it.
-func featureChain(storage16, float16, haveF16, int64, float64 bool) (unsafe.Pointer, func()) {
-	p := C.isabFeatureChain(cbool(storage16), cbool(float16), cbool(haveF16), cbool(int64), cbool(float64))
+// shaderFloat16, shaderInt64, shaderFloat64 and
+// shaderStorageImageWriteWithoutFormat where supported, and the function
+// that frees it.
+func featureChain(storage16, float16, haveF16, int64, float64, writeNoFormat bool) (unsafe.Pointer, func()) {
+	p := C.isabFeatureChain(cbool(storage16), cbool(float16), cbool(haveF16), cbool(int64), cbool(float64), cbool(writeNoFormat))
 	return p, func() { C.isabFreeChain(p) }
 }
 
