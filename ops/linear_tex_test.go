@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/isab-vk/isab-vk/ref"
+	"github.com/isab-vk/isab-vk/safetensors"
+	"github.com/isab-vk/isab-vk/vk"
 )
 
 // linTexOps returns Ops with the CPU (lavapipe) configurations, whatever the
@@ -295,5 +297,55 @@ func TestLinearTexHalf(t *testing.T) {
 			}
 			checkHalfNMSE(t, "Linear (texel, fp16)", readHalf(t, ym), ref.Linear(x.dense, c.m, c.k, w.dense, c.n, bias))
 		})
+	}
+}
+
+// TestLinearTexHalfRounding checks that matmul_tex_f16 rounds its results
+// to the nearest half (ties to even), as the generic fp16 kernels do: each
+// row of y is a + b for halves a and b whose float32 sum falls between two
+// halves (lavapipe's conversion to a half image alone truncates).
+func TestLinearTexHalfRounding(t *testing.T) {
+	o := linTexOps(t)
+	if !o.SupportsHalf() {
+		t.Skip("no 16-bit storage")
+	}
+	d := o.Device()
+	pairs := [][2]float32{
+		{1, 1.0/2048 + 1.0/8192},   // 0.625 ulp above 1: up
+		{1, 1.0/2048 - 1.0/8192},   // 0.375 ulp: down
+		{-1, -1.0/2048 - 1.0/8192}, // negative, up in magnitude
+		{1, 1.0 / 2048},            // a tie: to even (1)
+		{1 + 1.0/1024, 1.0 / 2048}, // a tie: to even (1 + 2/1024)
+		{3, 1.0 / 512},             // below 3's half spacing: down
+	}
+	const n = 4
+	var xs, ws []uint16
+	for _, p := range pairs {
+		xs = append(xs, halfBits(p[0]), halfBits(p[1]), 0, 0)
+	}
+	for i := 0; i < n; i++ {
+		ws = append(ws, halfBits(1), halfBits(1), 0, 0)
+	}
+	m := len(pairs)
+	xm := Mat{Buf: upload(t, d, xs), Rows: m, Cols: 4, Half: true}
+	wm := Mat{Buf: upload(t, d, ws), Rows: n, Cols: 4, Half: true}
+	ym := Mat{Buf: newHalfBuf(t, d, m*n), Rows: m, Cols: n, Half: true}
+	seq := d.NewSequence()
+	defer seq.Close()
+	if ok, err := o.linearTexel(seq, xm, wm, nil, ym); !ok || err != nil {
+		t.Fatalf("linearTexel: handled %v, %v", ok, err)
+	}
+	if err := seq.Run(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	got, err := vk.Download[uint16](ym.Buf, 0, m*n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, p := range pairs {
+		sum := safetensors.F16ToFloat32(halfBits(p[0])) + safetensors.F16ToFloat32(halfBits(p[1]))
+		if want := halfBits(sum); got[i*n] != want {
+			t.Errorf("%v + %v = %v stored as %#04x, want %#04x", p[0], p[1], sum, got[i*n], want)
+		}
 	}
 }

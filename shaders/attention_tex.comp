@@ -112,8 +112,15 @@ layout(push_constant) uniform Push {
 } pc;
 
 // store4 writes r to elements e + 4j .. e + 4j + 3 of O, one texel (e is a
-// multiple of 4).
+// multiple of 4). In the fp16 variant the direct output is rounded to the
+// nearest half first: lavapipe converts to a half image by truncation, and
+// then stores the rounded value exactly (the partials stay float32).
 void store4(uint e, uint j, vec4 r) {
+#ifdef F16
+	if (pc.direct != 0) {
+		r = vec4(unpackHalf2x16(packHalf2x16(r.xy)), unpackHalf2x16(packHalf2x16(r.zw)));
+	}
+#endif
 	imageStore(O, int(e / 4 + j), r);
 }
 

@@ -63,6 +63,17 @@ layout(local_size_x = 16, local_size_x_id = 0, local_size_y = 1, local_size_z = 
 #define YFORMAT rgba32f
 #endif
 
+// toStored returns v as Y stores it. Lavapipe converts to an rgba16f image
+// by truncation, so the fp16 variant rounds to the nearest half first
+// (packHalf2x16 rounds to nearest even) and the store is then exact.
+vec4 toStored(vec4 v) {
+#ifdef F16
+	return vec4(unpackHalf2x16(packHalf2x16(v.xy)), unpackHalf2x16(packHalf2x16(v.zw)));
+#else
+	return v;
+#endif
+}
+
 layout(set = 0, binding = 0) uniform samplerBuffer X;
 layout(set = 0, binding = 1) uniform samplerBuffer W;
 layout(std430, set = 0, binding = 2) readonly buffer BBuf { ELEM B[]; };
@@ -157,7 +168,7 @@ void main() {
 				if (row0 + i < pc.M) {
 					const uint a = i * TN + 4 * g;
 					imageStore(Y, int((pc.y_off + (row0 + i) * pc.ldy + col) / 4),
-						vec4(acc[a], acc[a + 1], acc[a + 2], acc[a + 3]) + bias);
+						toStored(vec4(acc[a], acc[a + 1], acc[a + 2], acc[a + 3]) + bias));
 				}
 			}
 		}
