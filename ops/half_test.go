@@ -242,22 +242,50 @@ func testLinearHalf(t *testing.T, o *Ops, cases []linearHalfCase) {
 	rng := rand.New(rand.NewPCG(33, 34))
 	for _, c := range cases {
 		t.Run(fmt.Sprintf("%dx%dx%d_bias%v_pad%d", c.m, c.k, c.n, c.bias, c.pad), func(t *testing.T) {
-			x := randMat(rng, c.pad, c.m, c.k, c.k+c.pad, 1)
-			w := randMat(rng, 2*c.pad, c.n, c.k, c.k+2*c.pad, 1/math.Sqrt(float64(c.k)))
-			xm := Mat{Buf: upload(t, d, quantize(&x, c.pad, c.m, c.k, c.k+c.pad)), Off: c.pad, Rows: c.m, Cols: c.k, Ld: c.k + c.pad, Half: true}
-			wm := Mat{Buf: upload(t, d, quantize(&w, 2*c.pad, c.n, c.k, c.k+2*c.pad)), Off: 2 * c.pad, Rows: c.n, Cols: c.k, Ld: c.k + 2*c.pad, Half: true}
-			ym := Mat{Buf: newHalfBuf(t, d, 3*c.pad+c.m*(c.n+c.pad)), Off: 3 * c.pad, Rows: c.m, Cols: c.n, Ld: c.n + c.pad, Half: true}
-			var bm *Mat
-			var bias []float64
-			if c.bias {
-				b := randMat(rng, c.pad, 1, c.n, c.n, 1)
-				bm = &Mat{Buf: upload(t, d, quantize(&b, c.pad, 1, c.n, c.n)), Off: c.pad, Rows: 1, Cols: c.n, Half: true}
-				bias = b.dense
-			}
-			run(t, d, func(seq *vk.Sequence) error { return o.Linear(seq, xm, wm, bm, ym) })
-			checkHalfNMSE(t, "Linear fp16", readHalf(t, ym), ref.Linear(x.dense, c.m, c.k, w.dense, c.n, bias))
+			h := newHalfLinear(t, d, rng, c, c.k)
+			run(t, d, func(seq *vk.Sequence) error { return o.Linear(seq, h.x, h.w, h.b, h.y) })
+			h.check(t, "Linear fp16")
 		})
 	}
+}
+
+// halfLinear is one fp16 Linear's operands, quantized to half, and the
+// float64 inputs of its reference.
+type halfLinear struct {
+	x, w, y    Mat
+	b          *Mat
+	c          linearHalfCase
+	xd, wd, bd []float64
+}
+
+// newHalfLinear makes c's operands on d: x [m, k] with row stride
+// kld + pad after pad halves, w [n, k] with stride kld + 2*pad after
+// 2*pad, y [m, n] with stride n + pad after 3*pad, and the bias (when
+// c.bias) n halves after pad.
+func newHalfLinear(t *testing.T, d *vk.Device, rng *rand.Rand, c linearHalfCase, kld int) halfLinear {
+	t.Helper()
+	x := randMat(rng, c.pad, c.m, c.k, kld+c.pad, 1)
+	w := randMat(rng, 2*c.pad, c.n, c.k, kld+2*c.pad, 1/math.Sqrt(float64(c.k)))
+	h := halfLinear{
+		x:  Mat{Buf: upload(t, d, quantize(&x, c.pad, c.m, c.k, kld+c.pad)), Off: c.pad, Rows: c.m, Cols: c.k, Ld: kld + c.pad, Half: true},
+		w:  Mat{Buf: upload(t, d, quantize(&w, 2*c.pad, c.n, c.k, kld+2*c.pad)), Off: 2 * c.pad, Rows: c.n, Cols: c.k, Ld: kld + 2*c.pad, Half: true},
+		y:  Mat{Buf: newHalfBuf(t, d, 3*c.pad+c.m*(c.n+c.pad)+4), Off: 3 * c.pad, Rows: c.m, Cols: c.n, Ld: c.n + c.pad, Half: true},
+		c:  c,
+		xd: x.dense,
+		wd: w.dense,
+	}
+	if c.bias {
+		b := randMat(rng, c.pad, 1, c.n, c.n, 1)
+		h.b = &Mat{Buf: upload(t, d, quantize(&b, c.pad, 1, c.n, c.n)), Off: c.pad, Rows: 1, Cols: c.n, Half: true}
+		h.bd = b.dense
+	}
+	return h
+}
+
+// check compares y with the float64 reference.
+func (h halfLinear) check(t *testing.T, what string) {
+	t.Helper()
+	checkHalfNMSE(t, what, readHalf(t, h.y), ref.Linear(h.xd, h.c.m, h.c.k, h.wd, h.c.n, h.bd))
 }
 
 // runAttentionHalf is runAttention with half queries, keys, values and

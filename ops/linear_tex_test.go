@@ -71,23 +71,8 @@ func runLinTexCase(t *testing.T, o *Ops, rng *rand.Rand, c linTexCase) {
 		bm = &Mat{Buf: upload(t, d, b.host), Off: 3, Rows: 1, Cols: c.n}
 		bd = b.dense
 	}
-	seq := d.NewSequence()
-	defer seq.Close()
-	handled, err := o.linearTexel(seq, xm, wm, bm, ym)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if handled != c.wantHandle {
-		t.Fatalf("handled = %v, want %v", handled, c.wantHandle)
-	}
-	if !handled {
-		if n := seq.Len(); n != 0 {
-			t.Fatalf("declined but recorded %d dispatches", n)
-		}
+	if !runTexel(t, o, xm, wm, bm, ym, c.wantHandle) {
 		return
-	}
-	if err := seq.Run(t.Context()); err != nil {
-		t.Fatal(err)
 	}
 	checkNMSE(t, "Linear (texel)", readMat(t, ym), ref.Linear(x.dense, c.m, c.k, w.dense, c.n, bd))
 	// Whole texels are stored: nothing outside y's view may change.
@@ -99,6 +84,32 @@ func runLinTexCase(t *testing.T, o *Ops, rng *rand.Rand, c linTexCase) {
 			t.Fatalf("element %d outside y's view (offset %d, stride %d) changed to %v", i, yoff, ldy, v)
 		}
 	}
+}
+
+// runTexel records x w^T (+ b) into y with linearTexel, checks that it
+// handled the call exactly when want (recording nothing when it declined),
+// runs it, and reports whether it ran.
+func runTexel(t *testing.T, o *Ops, x, w Mat, b *Mat, y Mat, want bool) bool {
+	t.Helper()
+	seq := o.Device().NewSequence()
+	defer seq.Close()
+	handled, err := o.linearTexel(seq, x, w, b, y)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if handled != want {
+		t.Fatalf("handled = %v, want %v", handled, want)
+	}
+	if !handled {
+		if n := seq.Len(); n != 0 {
+			t.Fatalf("declined but recorded %d dispatches", n)
+		}
+		return false
+	}
+	if err := seq.Run(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	return true
 }
 
 // TestLinearTexSizes runs matmul_tex over every combination of the sizes
@@ -267,35 +278,11 @@ func TestLinearTexHalf(t *testing.T) {
 		{7, 32, 6, 4, false, false}, // y's width off texels
 	} {
 		t.Run(fmt.Sprintf("%dx%dx%d_pad%d_bias%v", c.m, c.k, c.n, c.pad, c.bias), func(t *testing.T) {
-			k4 := (c.k + 3) / 4 * 4
-			x := randMat(rng, c.pad, c.m, c.k, k4+c.pad, 1)
-			w := randMat(rng, 2*c.pad, c.n, c.k, k4+2*c.pad, 1/math.Sqrt(float64(c.k)))
-			xm := Mat{Buf: upload(t, d, quantize(&x, c.pad, c.m, c.k, k4+c.pad)), Off: c.pad, Rows: c.m, Cols: c.k, Ld: k4 + c.pad, Half: true}
-			wm := Mat{Buf: upload(t, d, quantize(&w, 2*c.pad, c.n, c.k, k4+2*c.pad)), Off: 2 * c.pad, Rows: c.n, Cols: c.k, Ld: k4 + 2*c.pad, Half: true}
-			ym := Mat{Buf: newHalfBuf(t, d, 3*c.pad+c.m*(c.n+c.pad)+4), Off: 3 * c.pad, Rows: c.m, Cols: c.n, Ld: c.n + c.pad, Half: true}
-			var bm *Mat
-			var bias []float64
-			if c.bias {
-				b := randMat(rng, c.pad, 1, c.n, c.n, 1)
-				bm = &Mat{Buf: upload(t, d, quantize(&b, c.pad, 1, c.n, c.n)), Off: c.pad, Rows: 1, Cols: c.n, Half: true}
-				bias = b.dense
-			}
-			seq := d.NewSequence()
-			defer seq.Close()
-			handled, err := o.linearTexel(seq, xm, wm, bm, ym)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if handled != c.want {
-				t.Fatalf("handled = %v, want %v", handled, c.want)
-			}
-			if !handled {
+			h := newHalfLinear(t, d, rng, linearHalfCase{m: c.m, k: c.k, n: c.n, bias: c.bias, pad: c.pad}, (c.k+3)/4*4)
+			if !runTexel(t, o, h.x, h.w, h.b, h.y, c.want) {
 				return
 			}
-			if err := seq.Run(t.Context()); err != nil {
-				t.Fatal(err)
-			}
-			checkHalfNMSE(t, "Linear (texel, fp16)", readHalf(t, ym), ref.Linear(x.dense, c.m, c.k, w.dense, c.n, bias))
+			h.check(t, "Linear (texel, fp16)")
 		})
 	}
 }
@@ -330,14 +317,7 @@ func TestLinearTexHalfRounding(t *testing.T) {
 	xm := Mat{Buf: upload(t, d, xs), Rows: m, Cols: 4, Half: true}
 	wm := Mat{Buf: upload(t, d, ws), Rows: n, Cols: 4, Half: true}
 	ym := Mat{Buf: newHalfBuf(t, d, m*n), Rows: m, Cols: n, Half: true}
-	seq := d.NewSequence()
-	defer seq.Close()
-	if ok, err := o.linearTexel(seq, xm, wm, nil, ym); !ok || err != nil {
-		t.Fatalf("linearTexel: handled %v, %v", ok, err)
-	}
-	if err := seq.Run(t.Context()); err != nil {
-		t.Fatal(err)
-	}
+	runTexel(t, o, xm, wm, nil, ym, true)
 	got, err := vk.Download[uint16](ym.Buf, 0, m*n)
 	if err != nil {
 		t.Fatal(err)
