@@ -6,7 +6,7 @@ package ops
 // load is a loop over the 8 SIMD lanes, so each invocation fetches whole
 // rows itself and no subgroup sharing is needed.
 
-// Texel-buffer bindings of attention_tex.comp, for Ops.kernelTexel: Q
+// Texel-buffer bindings of attention_tex.comp (vk.KernelSpec): Q
 // (binding 0) and KV (binding 1) are read as uniform texel buffers, the
 // output (binding 3: Out, or the partial results) is written as a storage
 // texel buffer.

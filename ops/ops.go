@@ -119,20 +119,12 @@ func (o *Ops) Device() *vk.Device { return o.d }
 // kernel returns the pipeline of the named shader with the given
 // specialization constants; all its bindings are storage buffers.
 func (o *Ops) kernel(name string, buffers, pushWords int, spec ...uint32) (*vk.Kernel, error) {
-	return o.kernelTexel(name, buffers, pushWords, 0, 0, spec...)
-}
-
-// kernelTexel is kernel for a shader whose bindings in the texel mask
-// (bit i for binding i) are uniform texel buffers of four-float texels
-// (vk.KernelSpec.Texel) and whose bindings in the store mask are storage
-// texel buffers of them (vk.KernelSpec.StorageTexel); the rest are storage
-// buffers.
-func (o *Ops) kernelTexel(name string, buffers, pushWords int, texel, store uint32, spec ...uint32) (*vk.Kernel, error) {
-	return o.kernelSpec(vk.KernelSpec{Name: name, Buffers: buffers, PushSize: 4 * pushWords, Spec: spec, Texel: texel, StorageTexel: store})
+	return o.kernelSpec(vk.KernelSpec{Name: name, Buffers: buffers, PushSize: 4 * pushWords, Spec: spec})
 }
 
 // kernelSpec returns the pipeline for s, whose Code it fills with the
-// embedded SPIR-V of the shader s.Name.
+// embedded SPIR-V of the shader s.Name (for kernels with texel bindings:
+// vk.KernelSpec.Texel, StorageTexel, HalfTexel).
 func (o *Ops) kernelSpec(s vk.KernelSpec) (*vk.Kernel, error) {
 	name := s.Name
 	o.mu.Lock()
