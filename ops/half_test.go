@@ -107,22 +107,6 @@ func newHalfBuf(t testing.TB, d *vk.Device, n int) *vk.Buffer {
 	return upload(t, d, make([]uint16, n+n%2))
 }
 
-// readHalf downloads the logical rows x cols matrix of a half view.
-func readHalf(t testing.TB, m Mat) []float32 {
-	t.Helper()
-	all, err := vk.Download[uint16](m.Buf, 0, int(m.Buf.Size()/2))
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := make([]float32, 0, m.Rows*m.Cols)
-	for r := 0; r < m.Rows; r++ {
-		for _, h := range all[m.Off+r*m.ld() : m.Off+r*m.ld()+m.Cols] {
-			out = append(out, safetensors.F16ToFloat32(h))
-		}
-	}
-	return out
-}
-
 func checkHalfNMSE(t *testing.T, what string, got []float32, want []float64) {
 	t.Helper()
 	checkNMSEBound(t, what, got, want, halfBound)
@@ -179,7 +163,7 @@ func testConvert(t *testing.T, o *Ops) {
 				}
 				return o.Convert(seq, hm, back)
 			})
-			halves := readHalf(t, hm)
+			halves := readMat(t, hm)
 			got := readMat(t, back)
 			bad := 0
 			for r := 0; r < c.rows; r++ {
@@ -285,7 +269,7 @@ func newHalfLinear(t *testing.T, d *vk.Device, rng *rand.Rand, c linearHalfCase,
 // check compares y with the float64 reference.
 func (h halfLinear) check(t *testing.T, what string) {
 	t.Helper()
-	checkHalfNMSE(t, what, readHalf(t, h.y), ref.Linear(h.xd, h.c.m, h.c.k, h.wd, h.c.n, h.bd))
+	checkHalfNMSE(t, what, readMat(t, h.y), ref.Linear(h.xd, h.c.m, h.c.k, h.wd, h.c.n, h.bd))
 }
 
 // runAttentionHalf is runAttention with half queries, keys, values and
@@ -440,9 +424,9 @@ func testSetOpsHalf(t *testing.T, o *Ops) {
 					want[r*c.cols+j] = a.dense[(r%c.aRows)*c.cols+j] + max(b.dense[r*c.cols+j], 0)
 				}
 			}
-			checkHalfNMSE(t, "Add fp16", readHalf(t, ay), want)
-			checkHalfNMSE(t, "LayerNorm fp16", readHalf(t, ly), ref.LayerNorm(x.dense, c.rows, c.cols, lw.dense, lb.dense, 1e-5))
-			checkHalfNMSE(t, "Softmax fp16", readHalf(t, sy), softmaxWant(x.dense, c.rows, c.cols, 0.37, keep, 1))
+			checkHalfNMSE(t, "Add fp16", readMat(t, ay), want)
+			checkHalfNMSE(t, "LayerNorm fp16", readMat(t, ly), ref.LayerNorm(x.dense, c.rows, c.cols, lw.dense, lb.dense, 1e-5))
+			checkHalfNMSE(t, "Softmax fp16", readMat(t, sy), softmaxWant(x.dense, c.rows, c.cols, 0.37, keep, 1))
 		})
 	}
 }

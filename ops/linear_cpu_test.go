@@ -38,9 +38,7 @@ func linearCase(t *testing.T, o *Ops, rng *rand.Rand, m, k, n, xoff, ldx, woff, 
 // device.
 func linearCPUOps(t testing.TB, opts ...Option) *Ops {
 	t.Helper()
-	o := testOps(t, opts...)
-	o.setCPU(true)
-	o.loopBudget = lavapipeLoopBudget
+	o := linTexOps(t, opts...)
 	o.noTexelLinear = true // matmul_cpu.comp, not matmul_tex.comp
 	return o
 }

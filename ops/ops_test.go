@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/isab-vk/isab-vk/ref"
+	"github.com/isab-vk/isab-vk/safetensors"
 	"github.com/isab-vk/isab-vk/vk"
 )
 
@@ -159,12 +160,25 @@ func randMat(rng *rand.Rand, off, rows, cols, ld int, scale float64) strided {
 	return s
 }
 
-// readMat downloads the logical rows x cols matrix of a strided view.
+// readMat downloads the logical rows x cols matrix of a strided view, float32
+// or (m.Half) half, as float32.
 func readMat(t testing.TB, m Mat) []float32 {
 	t.Helper()
-	all, err := vk.Download[float32](m.Buf, 0, int(m.Buf.Size()/4))
-	if err != nil {
-		t.Fatal(err)
+	var all []float32
+	if m.Half {
+		bits, err := vk.Download[uint16](m.Buf, 0, int(m.Buf.Size()/2))
+		if err != nil {
+			t.Fatal(err)
+		}
+		all = make([]float32, len(bits))
+		for i, h := range bits {
+			all[i] = safetensors.F16ToFloat32(h)
+		}
+	} else {
+		var err error
+		if all, err = vk.Download[float32](m.Buf, 0, int(m.Buf.Size()/4)); err != nil {
+			t.Fatal(err)
+		}
 	}
 	out := make([]float32, 0, m.Rows*m.Cols)
 	for r := 0; r < m.Rows; r++ {
@@ -496,7 +510,7 @@ func (f *attnFixture) check(t *testing.T, c attnCase) {
 	t.Helper()
 	want := attnReference(c, f.q, f.srcs, f.scale)
 	if f.a.Out.Half {
-		checkHalfNMSE(t, "Attention fp16", readHalf(t, f.a.Out), want)
+		checkHalfNMSE(t, "Attention fp16", readMat(t, f.a.Out), want)
 		return
 	}
 	checkNMSE(t, "Attention", readMat(t, f.a.Out), want)
