@@ -11,9 +11,10 @@ import (
 // resolvePrecision turns a requested precision into the one a device with
 // info runs: "" and FP32 give FP32; FP16 needs 16-bit storage buffers
 // (storageBuffer16BitAccess) and is an error without them; Auto gives FP16
-// only where the device has shaderFloat16 and 16-bit storage and reports a
-// cooperative-matrix shape with fp16 A and B (hardware that runs fp16 matrix
-// products faster than fp32), else FP32.
+// only on GPUs (not CPU devices such as lavapipe, where the fp32 kernels
+// are faster) with shaderFloat16 and 16-bit storage that report a
+// cooperative-matrix shape the fp16 Linear runs on (ops.CoopShape: fp16 A
+// and B, fp32 accumulator, subgroup scope), else FP32.
 func resolvePrecision(info vk.Info, p Precision) (Precision, error) {
 	switch p {
 	case "", FP32:
@@ -24,23 +25,12 @@ func resolvePrecision(info vk.Info, p Precision) (Precision, error) {
 		}
 		return FP16, nil
 	case Auto:
-		if info.Float16 && info.Storage16 && hasF16CoopMatrix(info.CoopMatrix) {
+		if _, ok := ops.CoopShape(info); ok && info.Type != "cpu" && info.Float16 && info.Storage16 {
 			return FP16, nil
 		}
 		return FP32, nil
 	}
 	return "", fmt.Errorf("isab: unknown precision %q (want fp32, fp16 or auto)", string(p))
-}
-
-// hasF16CoopMatrix reports whether one of the shapes multiplies fp16 A and
-// B.
-func hasF16CoopMatrix(shapes []vk.CoopMatrixShape) bool {
-	for _, s := range shapes {
-		if s.A == "f16" && s.B == "f16" {
-			return true
-		}
-	}
-	return false
 }
 
 // Precision returns the precision the model runs in (FP32 or FP16; Auto is

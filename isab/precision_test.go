@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/isab-vk/isab-vk/internal/testutil"
+	"github.com/isab-vk/isab-vk/ops"
 	"github.com/isab-vk/isab-vk/vk"
 )
 
@@ -62,7 +63,7 @@ func TestPrecisionDefault(t *testing.T) {
 }
 
 // TestAutoPrecision checks that Auto resolves on the test device as the
-// rule says (FP32 on lavapipe, which reports no cooperative matrices).
+// rule says (FP32 on lavapipe, a CPU device).
 func TestAutoPrecision(t *testing.T) {
 	dev := testutil.Device(t)
 	info := dev.Info()
@@ -73,7 +74,7 @@ func TestAutoPrecision(t *testing.T) {
 	}
 	defer m.Close()
 	want := FP32
-	if info.Float16 && info.Storage16 && hasF16CoopMatrix(info.CoopMatrix) {
+	if _, ok := ops.CoopShape(info); ok && info.Type != "cpu" && info.Float16 && info.Storage16 {
 		want = FP16
 	}
 	if p := m.Precision(); p != want {
@@ -93,6 +94,8 @@ func TestResolvePrecision(t *testing.T) {
 	onlyI8 := vk.Info{Name: "i8", Float16: true, Storage16: true, CoopMatrix: []vk.CoopMatrixShape{i8}}
 	noStorage := vk.Info{Name: "old", Float16: true, CoopMatrix: []vk.CoopMatrixShape{f16}}
 	noFloat16 := vk.Info{Name: "nof16", Storage16: true, CoopMatrix: []vk.CoopMatrixShape{f16}}
+	f16Acc := vk.Info{Name: "f16acc", Float16: true, Storage16: true, CoopMatrix: []vk.CoopMatrixShape{{M: 16, N: 16, K: 16, A: "f16", B: "f16", C: "f16", Result: "f16", Subgroup: true}}}
+	cpu := vk.Info{Name: "lavapipe 26", Type: "cpu", Float16: true, Storage16: true, CoopMatrix: []vk.CoopMatrixShape{f16}}
 	for _, c := range []struct {
 		info vk.Info
 		p    Precision
@@ -108,6 +111,9 @@ func TestResolvePrecision(t *testing.T) {
 		{onlyI8, Auto, FP32, ""},
 		{noFloat16, Auto, FP32, ""},
 		{noStorage, Auto, FP32, ""},
+		{f16Acc, Auto, FP32, ""},
+		{cpu, Auto, FP32, ""},
+		{cpu, FP16, FP16, ""},
 		{noStorage, FP16, "", "16-bit storage"},
 		{noStorage, FP32, FP32, ""},
 		{full, "bf16", "", "unknown precision"},

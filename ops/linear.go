@@ -137,8 +137,14 @@ func (o *Ops) Linear(seq *vk.Sequence, x, w Mat, b *Mat, y Mat) error {
 		}
 		esize = 2
 	}
-	if ok, err := o.linearTexel(seq, x, w, b, y); ok || err != nil {
-		return err // matmul_tex.comp on CPU devices (linear_tex.go)
+	shape, coop := vk.CoopMatrixShape{}, false
+	if half {
+		shape, coop = o.useCoop()
+	}
+	if !coop {
+		if ok, err := o.linearTexel(seq, x, w, b, y); ok || err != nil {
+			return err // matmul_tex.comp on CPU devices (linear_tex.go)
+		}
 	}
 	if err := x.check("ops: Linear x"); err != nil {
 		return err
@@ -165,14 +171,22 @@ func (o *Ops) Linear(seq *vk.Sequence, x, w Mat, b *Mat, y Mat) error {
 		}
 	}
 
-	// k runs every piece; with matmul_cpu, vec is its load width (see
-	// cpuVec), which every piece's offsets allow. t.BM x t.BN is the output
-	// block of one workgroup.
+	// k runs every piece; every piece's element offsets of x and w must be
+	// multiples of vecAlign (1 for any), which the loads of matmul_cpu
+	// (see cpuVec) and matmul_coop need. t.BM x t.BN is the output block
+	// of one workgroup.
 	var t matmulTiles
 	var k *vk.Kernel
 	var err error
-	vec := -1
-	if half {
+	vecAlign := uint32(1)
+	if c, ok := o.coopFor(shape, K, x.Off, x.ld(), w.Off, w.ld()); coop && ok {
+		// matmul_coop.comp (linear_coop.go): fp16 on cooperative matrices.
+		t = matmulTiles{BM: c.bm(), BN: c.bn()}
+		if k, err = o.kernel("matmul_coop", 4, 11, c.spec()...); err != nil {
+			return err
+		}
+		vecAlign = uint32(c.VEC)
+	} else if half {
 		// The fp16 variant of matmul.comp: the CPU kernel is fp32 only.
 		if t, err = o.linearTiles(M, N, K); err != nil {
 			return err
@@ -185,7 +199,7 @@ func (o *Ops) Linear(seq *vk.Sequence, x, w Mat, b *Mat, y Mat) error {
 		if k, err = o.kernel("matmul_cpu", 4, 11, c.spec()...); err != nil {
 			return err
 		}
-		vec = c.VEC
+		vecAlign = uint32(4 * c.VEC)
 	} else {
 		if t, err = o.linearTiles(M, N, K); err != nil {
 			return err
@@ -239,8 +253,8 @@ func (o *Ops) Linear(seq *vk.Sequence, x, w Mat, b *Mat, y Mat) error {
 			push := vk.Push(uint32(r), uint32(n), uint32(K), uint32(ldx), uint32(ldw), uint32(ldy),
 				xoff, woff, boff, yoff, hasBias)
 			groups := [3]uint32{uint32(ceilDiv(n, int64(t.BN))), uint32(ceilDiv(r, int64(t.BM))), 1}
-			if vec > 0 && (xoff|woff|uint32(ldx)|uint32(ldw))%(4*uint32(vec)) != 0 {
-				return fmt.Errorf("ops: internal error: Linear piece offsets %d, %d or strides %d, %d not multiples of %d", xoff, woff, ldx, ldw, 4*vec)
+			if vecAlign > 1 && (xoff|woff|uint32(ldx)|uint32(ldw))%vecAlign != 0 {
+				return fmt.Errorf("ops: internal error: Linear piece offsets %d, %d or strides %d, %d not multiples of %d", xoff, woff, ldx, ldw, vecAlign)
 			}
 			if err := seq.Dispatch(k, groups, push, xb, wb, bb, yb); err != nil {
 				return fmt.Errorf("ops: Linear: %w", err)

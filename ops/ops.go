@@ -30,12 +30,13 @@ type Ops struct {
 	info  vk.Info
 	dummy *vk.Buffer
 
-	maxRange     int64 // largest binding in bytes
-	align        int64 // binding offset alignment in bytes (a multiple of 4)
-	keysPerSplit int   // forced attention keys per split; 0 = automatic
-	target       int   // workgroups wanted in flight for attention
-	cpu          bool  // pick the configurations tuned for CPU rasterisers
-	loopBudget   int64 // loop iterations one invocation may run; 0 = unlimited
+	maxRange     int64    // largest binding in bytes
+	align        int64    // binding offset alignment in bytes (a multiple of 4)
+	keysPerSplit int      // forced attention keys per split; 0 = automatic
+	target       int      // workgroups wanted in flight for attention
+	cpu          bool     // pick the configurations tuned for CPU rasterisers
+	loopBudget   int64    // loop iterations one invocation may run; 0 = unlimited
+	coop         coopMode // where fp16 Linear uses cooperative matrices
 
 	groups        [3]uint32                   // workgroup count limits (tests lower them)
 	noTexelLinear bool                        // tests: Linear skips matmul_tex.comp
@@ -81,6 +82,7 @@ func New(d *vk.Device, opts ...Option) (*Ops, error) {
 		maxRange: int64(min(info.MaxStorageBufferRange, 1<<62)),
 		align:    max(int64(info.MinStorageBufferOffsetAlignment), 4),
 		groups:   info.MaxGroupCount,
+		coop:     coopModeFromEnv(),
 		code:     map[string][]byte{},
 	}
 	if o.align%4 != 0 {

@@ -15,10 +15,27 @@ import (
 var glslcArgs = []string{"--target-env=vulkan1.1", "-O"}
 
 // variant is one SPIR-V output of a source: name.spv built with the extra
-// glslc flags.
+// glslc flags; trixie says that Debian 13's glslc and spirv-val build and
+// check it (the source has a "// compiler: GL_KHR_cooperative_matrix"
+// line, see build.sh).
 type variant struct {
-	name  string
-	flags []string
+	name   string
+	flags  []string
+	trixie bool
+}
+
+// trixieTools is scripts/trixie.sh, which runs Debian 13's glslc and
+// spirv-val once fetched; the tests never fetch them (--offline).
+const trixieTools = "../scripts/trixie.sh"
+
+// trixieCommand returns the command that runs tool (glslc or spirv-val)
+// from scripts/trixie.sh, or skips t when the tools have not been fetched.
+func trixieCommand(t *testing.T, tool string, args ...string) *exec.Cmd {
+	t.Helper()
+	if err := exec.Command(trixieTools, "--offline", "dir").Run(); err != nil {
+		t.Skipf("Debian 13's %s is needed for GL_KHR_cooperative_matrix and is not fetched (run scripts/trixie.sh dir, or make shaders): %v", tool, err)
+	}
+	return exec.Command(trixieTools, append([]string{"--offline", tool}, args...)...)
 }
 
 // variants lists the outputs of the source src: X.spv, and X_f16.spv built
@@ -31,10 +48,17 @@ func variants(t *testing.T, src string) []variant {
 		t.Fatal(err)
 	}
 	name := strings.TrimSuffix(src, ".comp")
-	vs := []variant{{name: name}}
-	for _, line := range strings.Split(string(text), "\n") {
+	lines := strings.Split(string(text), "\n")
+	trixie := false
+	for _, line := range lines {
+		if strings.HasPrefix(line, "// compiler: GL_KHR_cooperative_matrix") {
+			trixie = true
+		}
+	}
+	vs := []variant{{name: name, trixie: trixie}}
+	for _, line := range lines {
 		if strings.HasPrefix(line, "// variants: f16") {
-			vs = append(vs, variant{name: name + "_f16", flags: []string{"-DF16"}})
+			vs = append(vs, variant{name: name + "_f16", flags: []string{"-DF16"}, trixie: trixie})
 			break
 		}
 	}
@@ -75,7 +99,11 @@ func checkVariant(t *testing.T, glslc, dir, src string, v variant) {
 	t.Run(name, func(t *testing.T) {
 		out := filepath.Join(dir, name+".spv")
 		args := append(append(append([]string{}, glslcArgs...), v.flags...), "-o", out, src)
-		if msg, err := exec.Command(glslc, args...).CombinedOutput(); err != nil {
+		cmd := exec.Command(glslc, args...)
+		if v.trixie {
+			cmd = trixieCommand(t, "glslc", args...)
+		}
+		if msg, err := cmd.CombinedOutput(); err != nil {
 			t.Fatalf("glslc %s: %v\n%s", strings.Join(args, " "), err, msg)
 		}
 		want, err := os.ReadFile(out)
@@ -106,18 +134,30 @@ func TestSPIRVValid(t *testing.T) {
 		t.Skip("spirv-val not found: cannot validate the SPIR-V: ", err)
 	}
 	dir := t.TempDir()
+	trixie := map[string]bool{}
+	for _, src := range sources(t) {
+		for _, v := range variants(t, src) {
+			trixie[v.name] = v.trixie
+		}
+	}
 	for _, name := range Names() {
-		code, err := SPIRV(name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		path := filepath.Join(dir, name+".spv")
-		if err := os.WriteFile(path, code, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		if msg, err := exec.Command(val, "--target-env", "vulkan1.1", path).CombinedOutput(); err != nil {
-			t.Errorf("spirv-val %s.spv: %v\n%s", name, err, msg)
-		}
+		t.Run(name, func(t *testing.T) {
+			code, err := SPIRV(name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			path := filepath.Join(dir, name+".spv")
+			if err := os.WriteFile(path, code, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			cmd := exec.Command(val, "--target-env", "vulkan1.1", path)
+			if trixie[name] {
+				cmd = trixieCommand(t, "spirv-val", "--target-env", "vulkan1.1", path)
+			}
+			if msg, err := cmd.CombinedOutput(); err != nil {
+				t.Errorf("spirv-val %s.spv: %v\n%s", name, err, msg)
+			}
+		})
 	}
 }
 

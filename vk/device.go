@@ -78,11 +78,15 @@ type Info struct {
 	// when supported: a shader may store to an image (storage texel
 	// buffer) declared without a format, the view's format deciding.
 	WriteWithoutFormat bool
-	CoopMatrix         []CoopMatrixShape
-	Timestamps         bool    // compute queue supports timestamps
-	TimestampPeriod    float32 // nanoseconds per timestamp tick
-	DeviceMemory       uint64  // size of the largest device-local heap
-	HostVisible        bool    // device-local memory is host-visible (buffers are mapped directly)
+	// CoopMatrix lists the shapes of VK_KHR_cooperative_matrix. It is
+	// filled only when the device has the cooperativeMatrix feature and
+	// vulkanMemoryModel (which shaders written with GL_KHR_cooperative_matrix
+	// need); both are then enabled at device creation.
+	CoopMatrix      []CoopMatrixShape
+	Timestamps      bool    // compute queue supports timestamps
+	TimestampPeriod float32 // nanoseconds per timestamp tick
+	DeviceMemory    uint64  // size of the largest device-local heap
+	HostVisible     bool    // device-local memory is host-visible (buffers are mapped directly)
 }
 
 // instance is the process-wide Vulkan instance, shared by every Device.
@@ -163,6 +167,7 @@ const (
 	driverPropsExt   = "VK_KHR_driver_properties"
 	float16Int8Ext   = "VK_KHR_shader_float16_int8"
 	coopMatrixExt    = "VK_KHR_cooperative_matrix"
+	memoryModelExt   = "VK_KHR_vulkan_memory_model"
 	storage16BitExt  = "VK_KHR_16bit_storage"
 	portabilityFlag  = 0x00000001 // VK_INSTANCE_CREATE_ENUMERATE_PORTABILITY_BIT_KHR
 	maxAPIVersion    = (1 << 22) | (3 << 12)
@@ -343,7 +348,9 @@ func (in *instance) describe(index int, p vk.PhysicalDevice, exts []string) Info
 	if in.version >= minAPIForProps2 && api >= minAPIForProps2 {
 		haveDriver := api >= minAPIForDriver || hasName(exts, driverPropsExt)
 		haveF16 := api >= minAPIForDriver || hasName(exts, float16Int8Ext)
-		if e, ok := queryExt(in.handle, p, haveDriver, haveF16); ok {
+		haveCoop := hasName(exts, coopMatrixExt)
+		haveMM := api >= minAPIForDriver || hasName(exts, memoryModelExt)
+		if e, ok := queryExt(in.handle, p, haveDriver, haveF16, haveCoop, haveMM); ok {
 			info.SubgroupSize = e.subgroupSize
 			info.SubgroupQuad = e.subgroupQuad
 			info.Float16 = e.float16
@@ -351,10 +358,10 @@ func (in *instance) describe(index int, p vk.PhysicalDevice, exts []string) Info
 			if e.driverName != "" {
 				info.Driver = strings.TrimSpace(e.driverName + " " + e.driverInfo)
 			}
+			if haveCoop && e.coopMatrix && e.memoryModel && !lavapipeCoopCrash(info) {
+				info.CoopMatrix = queryCoopMatrix(in.handle, p)
+			}
 		}
-	}
-	if hasName(exts, coopMatrixExt) {
-		info.CoopMatrix = queryCoopMatrix(in.handle, p)
 	}
 	qprops := queueFamilies(in.handle, p)
 	if fam, ok := computeFamily(qprops); ok {
@@ -375,6 +382,16 @@ func (in *instance) describe(index int, p vk.PhysicalDevice, exts []string) Info
 		info.HostVisible = f&vk.MemoryPropertyHostVisibleBit != 0 && f&vk.MemoryPropertyHostCoherentBit != 0
 	}
 	return info
+}
+
+// lavapipeCoopCrash reports a device whose cooperative matrices must not
+// be used: lavapipe with subgroups of other than 8 lanes. Mesa 26.1 and
+// 26.2 (the first lavapipes with VK_KHR_cooperative_matrix) crash inside
+// vkCreateComputePipelines on any cooperative-matrix shader with 16 lanes
+// (LP_NATIVE_VECTOR_WIDTH=512, which vk picks on AVX-512 CPUs), and work
+// with 8.
+func lavapipeCoopCrash(info Info) bool {
+	return info.Type == "cpu" && strings.HasPrefix(info.Name, "llvmpipe") && info.SubgroupSize != 8
 }
 
 // computeFamily returns the queue family used for compute: a compute-only
@@ -574,7 +591,14 @@ func newDevice(in *instance, idx int) (*Device, error) {
 			enable = append(enable, float16Int8Ext+nullTerminator)
 			haveF16 = true
 		}
-		p, free := featureChain(info.Storage16, info.Float16 && haveF16, haveF16, info.Int64, info.Float64, info.WriteWithoutFormat)
+		coop := len(info.CoopMatrix) > 0
+		if coop {
+			enable = append(enable, coopMatrixExt+nullTerminator)
+			if apiOf(info) < minAPIForDriver {
+				enable = append(enable, memoryModelExt+nullTerminator)
+			}
+		}
+		p, free := featureChain(info.Storage16, info.Float16 && haveF16, haveF16, info.Int64, info.Float64, info.WriteWithoutFormat, coop)
 		if p != nil {
 			ci.PNext = p
 			chain = free

@@ -80,6 +80,16 @@ typedef struct {
 	uint32_t M, N, K, A, B, C, Result, saturating, scope;
 } isabCoopMatProps;
 
+typedef struct {
+	int32_t sType; void* pNext;
+	uint32_t cooperativeMatrix, cooperativeMatrixRobustBufferAccess;
+} isabCoopMatFeatures;
+
+typedef struct {
+	int32_t sType; void* pNext;
+	uint32_t vulkanMemoryModel, vulkanMemoryModelDeviceScope, vulkanMemoryModelAvailabilityVisibilityChains;
+} isabMemoryModelFeatures;
+
 #define ISAB_STYPE_PROPS2 1000059001
 #define ISAB_STYPE_FEATURES2 1000059000
 #define ISAB_STYPE_SUBGROUP 1000094000
@@ -87,19 +97,22 @@ typedef struct {
 #define ISAB_STYPE_16BIT 1000083000
 #define ISAB_STYPE_F16I8 1000082000
 #define ISAB_STYPE_COOPMAT 1000506001
+#define ISAB_STYPE_COOPMAT_FEATURES 1000506000
+#define ISAB_STYPE_MEMORY_MODEL 1000211000
 
 typedef struct {
 	uint32_t subgroupSize, subgroupStages, subgroupOps;
 	uint32_t driverID;
 	char driverName[256];
 	char driverInfo[256];
-	uint32_t storage16, float16;
+	uint32_t storage16, float16, coopMatrix, memoryModel;
 } isabExtInfo;
 
 // isabQueryExt fills info from vkGetPhysicalDeviceProperties2/Features2.
 // haveDriver says whether the driver-properties structure may be chained;
-// haveF16 whether the float16/int8 features structure may be chained.
-static int isabQueryExt(void* instance, void* phys, int haveDriver, int haveF16, isabExtInfo* info) {
+// haveF16 whether the float16/int8 features structure may be chained;
+// haveCoop and haveMM the cooperative-matrix and memory-model ones.
+static int isabQueryExt(void* instance, void* phys, int haveDriver, int haveF16, int haveCoop, int haveMM, isabExtInfo* info) {
 	typedef void (*propsFn)(void*, void*);
 	propsFn props = (propsFn)isabGetInstanceProcAddr(instance, "vkGetPhysicalDeviceProperties2");
 	propsFn feats = (propsFn)isabGetInstanceProcAddr(instance, "vkGetPhysicalDeviceFeatures2");
@@ -119,11 +132,18 @@ static int isabQueryExt(void* instance, void* phys, int haveDriver, int haveF16,
 	}
 	isab16BitStorage s16; memset(&s16, 0, sizeof s16); s16.sType = ISAB_STYPE_16BIT;
 	isabFloat16Int8 f16; memset(&f16, 0, sizeof f16); f16.sType = ISAB_STYPE_F16I8;
+	isabCoopMatFeatures cm; memset(&cm, 0, sizeof cm); cm.sType = ISAB_STYPE_COOPMAT_FEATURES;
+	isabMemoryModelFeatures mm; memset(&mm, 0, sizeof mm); mm.sType = ISAB_STYPE_MEMORY_MODEL;
 	isabFeatures2 f2; memset(&f2, 0, sizeof f2); f2.sType = ISAB_STYPE_FEATURES2; f2.pNext = &s16;
-	if (haveF16) s16.pNext = &f16;
+	isabHeader* tail = (isabHeader*)&s16;
+	if (haveF16) { tail->pNext = &f16; tail = (isabHeader*)&f16; }
+	if (haveCoop) { tail->pNext = &cm; tail = (isabHeader*)&cm; }
+	if (haveMM) { tail->pNext = &mm; tail = (isabHeader*)&mm; }
 	feats(phys, &f2);
 	info->storage16 = s16.storageBuffer16BitAccess;
 	info->float16 = f16.shaderFloat16;
+	info->coopMatrix = cm.cooperativeMatrix;
+	info->memoryModel = mm.vulkanMemoryModel;
 	return 0;
 }
 
@@ -157,21 +177,27 @@ static int isabCoopMatrix(void* instance, void* phys, uint32_t* out, int max) {
 #define ISAB_FEATURE_WRITE_NO_FORMAT 32
 
 // isabFeatureChain builds, in C memory, the pNext chain that enables 16-bit
-// storage, shaderFloat16, shaderInt64, shaderFloat64 and
-// shaderStorageImageWriteWithoutFormat at device creation.
-// Free it with isabFreeChain.
-static void* isabFeatureChain(int storage16, int float16, int haveF16, int int64, int float64, int writeNoFormat) {
+// storage, shaderFloat16, shaderInt64, shaderFloat64,
+// shaderStorageImageWriteWithoutFormat, and with coop cooperativeMatrix and
+// vulkanMemoryModel at device creation. Free it with isabFreeChain.
+static void* isabFeatureChain(int storage16, int float16, int haveF16, int int64, int float64, int writeNoFormat, int coop) {
 	isabFeatures2* f2 = (isabFeatures2*)calloc(1, sizeof *f2);
 	isab16BitStorage* s16 = (isab16BitStorage*)calloc(1, sizeof *s16);
 	isabFloat16Int8* f16 = (isabFloat16Int8*)calloc(1, sizeof *f16);
-	if (!f2 || !s16 || !f16) { free(f2); free(s16); free(f16); return NULL; }
+	isabCoopMatFeatures* cm = (isabCoopMatFeatures*)calloc(1, sizeof *cm);
+	isabMemoryModelFeatures* mm = (isabMemoryModelFeatures*)calloc(1, sizeof *mm);
+	if (!f2 || !s16 || !f16 || !cm || !mm) { free(f2); free(s16); free(f16); free(cm); free(mm); return NULL; }
 	f2->sType = ISAB_STYPE_FEATURES2; f2->pNext = s16;
 	f2->features[ISAB_FEATURE_FLOAT64] = float64 ? 1 : 0;
 	f2->features[ISAB_FEATURE_INT64] = int64 ? 1 : 0;
 	f2->features[ISAB_FEATURE_WRITE_NO_FORMAT] = writeNoFormat ? 1 : 0;
 	s16->sType = ISAB_STYPE_16BIT; s16->storageBuffer16BitAccess = storage16 ? 1 : 0;
 	f16->sType = ISAB_STYPE_F16I8; f16->shaderFloat16 = float16 ? 1 : 0;
-	if (haveF16) s16->pNext = f16; else free(f16);
+	cm->sType = ISAB_STYPE_COOPMAT_FEATURES; cm->cooperativeMatrix = 1;
+	mm->sType = ISAB_STYPE_MEMORY_MODEL; mm->vulkanMemoryModel = 1;
+	isabHeader* tail = (isabHeader*)s16;
+	if (haveF16) { tail->pNext = f16; tail = (isabHeader*)f16; } else free(f16);
+	if (coop) { tail->pNext = cm; cm->pNext = mm; } else { free(cm); free(mm); }
 	return f2;
 }
 
@@ -287,11 +313,13 @@ type extInfo struct {
 	driverInfo   string
 	storage16    bool
 	float16      bool
+	coopMatrix   bool // the cooperativeMatrix feature
+	memoryModel  bool // vulkanMemoryModel
 }
 
-func queryExt(inst vk.Instance, phys vk.PhysicalDevice, haveDriver, haveF16 bool) (extInfo, bool) {
+func queryExt(inst vk.Instance, phys vk.PhysicalDevice, haveDriver, haveF16, haveCoop, haveMM bool) (extInfo, bool) {
 	var ci C.isabExtInfo
-	r := C.isabQueryExt(unsafe.Pointer(inst), unsafe.Pointer(phys), cbool(haveDriver), cbool(haveF16), &ci)
+	r := C.isabQueryExt(unsafe.Pointer(inst), unsafe.Pointer(phys), cbool(haveDriver), cbool(haveF16), cbool(haveCoop), cbool(haveMM), &ci)
 	if r != 0 {
 		return extInfo{}, false
 	}
@@ -303,6 +331,8 @@ func queryExt(inst vk.Instance, phys vk.PhysicalDevice, haveDriver, haveF16 bool
 		driverInfo:   C.GoString(&ci.driverInfo[0]),
 		storage16:    ci.storage16 != 0,
 		float16:      ci.float16 != 0,
+		coopMatrix:   ci.coopMatrix != 0,
+		memoryModel:  ci.memoryModel != 0,
 	}, true
 }
 
@@ -349,10 +379,10 @@ func gipaPointer() unsafe.Pointer { return C.isabGIPAPointer() }
 
 // featureChain returns a C-allocated pNext chain enabling 16-bit storage,
 // shaderFloat16, shaderInt64, shaderFloat64 and
-// shaderStorageImageWriteWithoutFormat where supported, and the function
-// that frees it.
-func featureChain(storage16, float16, haveF16, int64, float64, writeNoFormat bool) (unsafe.Pointer, func()) {
-	p := C.isabFeatureChain(cbool(storage16), cbool(float16), cbool(haveF16), cbool(int64), cbool(float64), cbool(writeNoFormat))
+// shaderStorageImageWriteWithoutFormat where supported, with coop also
+// cooperativeMatrix and vulkanMemoryModel, and the function that frees it.
+func featureChain(storage16, float16, haveF16, int64, float64, writeNoFormat, coop bool) (unsafe.Pointer, func()) {
+	p := C.isabFeatureChain(cbool(storage16), cbool(float16), cbool(haveF16), cbool(int64), cbool(float64), cbool(writeNoFormat), cbool(coop))
 	return p, func() { C.isabFreeChain(p) }
 }
 

@@ -1,0 +1,176 @@
+package ops
+
+import (
+	"testing"
+
+	"github.com/isab-vk/isab-vk/vk"
+)
+
+// coopOps returns Ops with the cooperative-matrix Linear forced on, or skips
+// when the test device has no usable shape (Debian 12's lavapipe has none;
+// scripts/trixie.sh run gives one that has).
+func coopOps(t *testing.T, opts ...Option) *Ops {
+	t.Helper()
+	o := testOps(t, append(opts, CoopMatrices(true))...)
+	if _, ok := o.useCoop(); !ok {
+		t.Skipf("%s reports no fp16 x fp16 + fp32 subgroup cooperative-matrix shape (%v): the cooperative-matrix Linear is untested here; "+
+			"run the test binary under scripts/trixie.sh run for lavapipe with VK_KHR_cooperative_matrix", o.info.Name, o.info.CoopMatrix)
+	}
+	return o
+}
+
+// linearCoopCases are linearHalfCases plus shapes that cover several
+// workgroups, ragged block edges and K longer than one staged tile, with
+// vec4 (pad 0 or 4) and scalar (odd pad) loads.
+var linearCoopCases = append(append([]linearHalfCase{}, linearHalfCases...),
+	linearHalfCase{257, 96, 130, true, 4},
+	linearHalfCase{65, 257, 63, false, 1},
+	linearHalfCase{128, 512, 192, true, 0},
+)
+
+func TestLinearCoop(t *testing.T) {
+	o := coopOps(t)
+	shape, _ := o.useCoop()
+	for _, c := range linearCoopCases {
+		if _, ok := o.coopFor(shape, c.k, c.pad, c.k+c.pad, 2*c.pad, c.k+2*c.pad); !ok {
+			t.Fatalf("%v: coopFor declined %dx%dx%d", shape, c.m, c.k, c.n)
+		}
+	}
+	testLinearHalf(t, o, linearCoopCases)
+}
+
+// TestLinearCoopChunking cuts the cooperative-matrix Linear into pieces of
+// at most 4 KiB bindings, at aligned offsets with odd half remainders.
+func TestLinearCoopChunking(t *testing.T) {
+	testLinearHalf(t, coopOps(t, MaxBindingRange(4096)), linearCoopCases[2:6])
+}
+
+// TestLinearCoopRounding checks that results are rounded to the nearest
+// half: y = x*1 with x exactly between two halves (in float32) cannot be
+// tested through half inputs, so it sums two halves whose exact sum lies
+// between two halves and expects round-to-nearest-even.
+func TestLinearCoopRounding(t *testing.T) {
+	o := coopOps(t)
+	d := o.Device()
+	// 1 + 2^-11 lies halfway between 1 and 1 + 2^-10 (rounds to 1, even);
+	// 1 + 3*2^-11 halfway between 1 + 2^-10 and 1 + 2^-9 (rounds up).
+	xs := []float32{1, 0x1p-11, 1 + 0x1p-10, 0x1p-11}
+	x := Mat{Buf: upload(t, d, quantizeSlice(xs)), Rows: 2, Cols: 2, Half: true}
+	w := Mat{Buf: upload(t, d, quantizeSlice([]float32{1, 1})), Rows: 1, Cols: 2, Half: true}
+	y := Mat{Buf: newHalfBuf(t, d, 2), Rows: 2, Cols: 1, Half: true}
+	run(t, d, func(seq *vk.Sequence) error { return o.Linear(seq, x, w, nil, y) })
+	got := readMat(t, y)
+	want := []float32{1, 1 + 0x1p-9}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("y[%d] = %.10g, want %.10g (round to nearest even)", i, got[i], want[i])
+		}
+	}
+}
+
+// quantizeSlice converts float32 values to half bits.
+func quantizeSlice(v []float32) []uint16 {
+	h := make([]uint16, len(v))
+	for i, f := range v {
+		h[i] = halfBits(f)
+	}
+	return h
+}
+
+func TestCoopShape(t *testing.T) {
+	f16 := func(m, n, k uint32, c string, sub bool) vk.CoopMatrixShape {
+		return vk.CoopMatrixShape{M: m, N: n, K: k, A: "f16", B: "f16", C: c, Result: c, Subgroup: sub}
+	}
+	nvidia := vk.Info{CoopMatrix: []vk.CoopMatrixShape{
+		f16(16, 8, 16, "f32", true), f16(16, 16, 16, "f16", true), f16(16, 8, 8, "f32", true),
+		f16(16, 16, 16, "f32", true), {M: 16, N: 16, K: 32, A: "i8", B: "i8", C: "i32", Result: "i32", Subgroup: true},
+	}}
+	if s, ok := coopShape(nvidia); !ok || s != f16(16, 16, 16, "f32", true) {
+		t.Errorf("coopShape(NVIDIA-like) = %v, %v; want 16x16x16 with f32", s, ok)
+	}
+	for _, info := range []vk.Info{
+		{},
+		{CoopMatrix: []vk.CoopMatrixShape{f16(16, 16, 16, "f16", true)}},
+		{CoopMatrix: []vk.CoopMatrixShape{f16(16, 16, 16, "f32", false)}},
+		{CoopMatrix: []vk.CoopMatrixShape{f16(128, 16, 16, "f32", true)}},
+	} {
+		if s, ok := coopShape(info); ok {
+			t.Errorf("coopShape(%v) = %v, want none", info.CoopMatrix, s)
+		}
+	}
+}
+
+func TestCoopFor(t *testing.T) {
+	shape := vk.CoopMatrixShape{M: 16, N: 16, K: 16, A: "f16", B: "f16", C: "f32", Result: "f32", Subgroup: true}
+	o := &Ops{info: vk.Info{SubgroupSize: 32, SharedMemory: 48 << 10, MaxWorkgroup: 1024}}
+	c, ok := o.coopFor(shape, 512, 0, 512, 0, 512)
+	if !ok || c.bm() != 64 || c.bn() != 64 || c.bk() != 32 || c.WG != 128 || c.VEC != 4 {
+		t.Errorf("coopFor(16x16x16, 48 KiB) = %+v, %v; want 64x64x32 blocks of 128 invocations, vec4", c, ok)
+	}
+	if c.sharedBytes() > 48<<10 {
+		t.Errorf("shared memory %d > 48 KiB", c.sharedBytes())
+	}
+	if c, _ := o.coopFor(shape, 513, 0, 513, 0, 513); c.VEC != 1 {
+		t.Errorf("K = 513: VEC = %d, want 1", c.VEC)
+	}
+	if c, _ := o.coopFor(shape, 512, 2, 512, 0, 512); c.VEC != 1 {
+		t.Errorf("x offset 2: VEC = %d, want 1", c.VEC)
+	}
+	// Less shared memory and a smaller workgroup limit shrink the block.
+	o.info.SharedMemory, o.info.MaxWorkgroup = 8<<10, 64
+	c, ok = o.coopFor(shape, 512, 0, 512, 0, 512)
+	if !ok || c.sharedBytes() > 8<<10 || c.WG > 64 {
+		t.Errorf("coopFor(8 KiB, 64 invocations) = %+v (%d bytes), %v", c, c.sharedBytes(), ok)
+	}
+	o.info.SharedMemory = 512
+	if c, ok := o.coopFor(shape, 512, 0, 512, 0, 512); ok {
+		t.Errorf("coopFor(512 bytes of shared memory) = %+v, want declined", c)
+	}
+	// On lavapipe the K loop must stay within the loop budget.
+	o.info.SharedMemory = 48 << 10
+	o.loopBudget = lavapipeLoopBudget
+	if _, ok := o.coopFor(shape, 4096, 0, 4096, 0, 4096); !ok {
+		t.Error("coopFor(K = 4096) declined under the loop budget")
+	}
+	if _, ok := o.coopFor(shape, 1<<22, 0, 1<<22, 0, 1<<22); ok {
+		t.Error("coopFor(K = 4M) accepted past the loop budget")
+	}
+}
+
+func TestParseCoopMode(t *testing.T) {
+	for s, want := range map[string]coopMode{
+		"": coopAuto, "auto": coopAuto, "on": coopOn, " ON ": coopOn, "1": coopOn, "off": coopOff, "0": coopOff, "bogus": coopAuto,
+	} {
+		if got := parseCoopMode(s); got != want {
+			t.Errorf("parseCoopMode(%q) = %d, want %d", s, got, want)
+		}
+	}
+}
+
+// TestCoopMatricesOption checks who decides: the option over the default,
+// which keeps CPU devices off.
+func TestCoopMatricesOption(t *testing.T) {
+	shape := vk.CoopMatrixShape{M: 8, N: 8, K: 8, A: "f16", B: "f16", C: "f32", Result: "f32", Subgroup: true}
+	info := vk.Info{Float16: true, Storage16: true, SubgroupSize: 16, CoopMatrix: []vk.CoopMatrixShape{shape}}
+	for _, c := range []struct {
+		mode coopMode
+		cpu  bool
+		want bool
+	}{
+		{coopAuto, false, true}, {coopAuto, true, false}, {coopOn, true, true}, {coopOff, false, false},
+	} {
+		o := &Ops{info: info, coop: c.mode, cpu: c.cpu}
+		if _, got := o.useCoop(); got != c.want {
+			t.Errorf("mode %d, cpu %v: useCoop = %v, want %v", c.mode, c.cpu, got, c.want)
+		}
+	}
+	o := &Ops{info: vk.Info{Storage16: true, SubgroupSize: 16, CoopMatrix: []vk.CoopMatrixShape{shape}}, coop: coopOn}
+	if _, ok := o.useCoop(); ok {
+		t.Error("useCoop without shaderFloat16 = true")
+	}
+	var opt Ops
+	CoopMatrices(false)(&opt)
+	if opt.coop != coopOff {
+		t.Errorf("CoopMatrices(false) left mode %d", opt.coop)
+	}
+}
