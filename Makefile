@@ -8,7 +8,7 @@ BIN      ?= bin/isab
 TESTENV  ?= ISAB_VALIDATION=1
 TESTARGS ?= -count=1 -timeout 40m
 
-.PHONY: all deps view-deps build demo test test-race vet shaders fuzz gen clean gpu-bundle
+.PHONY: all deps view-deps build demo test test-coop test-race vet shaders fuzz gen clean gpu-bundle
 
 all: build
 
@@ -37,6 +37,24 @@ test: deps view-deps vet
 	$(TESTENV) LP_NATIVE_VECTOR_WIDTH=256 $(GO) test $(TESTARGS) ./ops/ ./vk/
 	$(TESTENV) LP_NATIVE_VECTOR_WIDTH=256 $(GO) test $(TESTARGS) -run 'Golden|Chunked' ./isab/
 	$(TESTENV) $(GO) test -race -count=1 -run 'Concurrent' ./isab/ ./vk/
+	$(MAKE) --no-print-directory test-coop
+
+# The cooperative-matrix kernel (shaders/matmul_coop.comp) needs a device with
+# VK_KHR_cooperative_matrix, which Debian 12's lavapipe lacks: this runs its
+# tests, the fp16 ops tests and the fp16 golden files with it forced on
+# (ISAB_COOPMAT=on), on lavapipe from Debian 13's backports with 8 lanes
+# (scripts/trixie.sh fetches it on first use, about 90 MB). Without network
+# access it says so and skips.
+COOPTESTS ?= Coop|Half|Convert
+test-coop: deps
+	@if ! scripts/trixie.sh dir >/dev/null; then \
+	  echo "test-coop: SKIPPED: could not fetch Debian 13's lavapipe (above); the cooperative-matrix kernel is not tested" >&2; \
+	else \
+	  mkdir -p bin/coop && \
+	  $(GO) test -c -o bin/coop/ops.test ./ops && $(GO) test -c -o bin/coop/isab.test ./isab && \
+	  (cd ops && $(TESTENV) ISAB_COOPMAT=on LP_NATIVE_VECTOR_WIDTH=256 ../scripts/trixie.sh run ../bin/coop/ops.test -test.count=1 -test.run '$(COOPTESTS)') && \
+	  (cd isab && $(TESTENV) ISAB_COOPMAT=on LP_NATIVE_VECTOR_WIDTH=256 ../scripts/trixie.sh run ../bin/coop/isab.test -test.count=1 -test.run 'Golden') ; \
+	fi
 
 # Recompiles every shader with glslc (the .spv files are committed).
 shaders: deps

@@ -174,3 +174,21 @@ func TestCoopMatricesOption(t *testing.T) {
 		t.Errorf("CoopMatrices(false) left mode %d", opt.coop)
 	}
 }
+
+func TestTexelBroken(t *testing.T) {
+	for _, c := range []struct {
+		info vk.Info
+		want bool
+	}{
+		{vk.Info{Type: "cpu", Name: "llvmpipe (LLVM 15.0.6, 512 bits)", Driver: "llvmpipe Mesa 22.3.6 (LLVM 15.0.6)"}, false},
+		{vk.Info{Type: "cpu", Name: "llvmpipe (LLVM 15.0.6, 256 bits)", Driver: "llvmpipe Mesa 25.0.7-2~bpo12+1 (LLVM 15.0.6)"}, true},
+		{vk.Info{Type: "cpu", Name: "llvmpipe (LLVM 19.1.7, 256 bits)", Driver: "llvmpipe Mesa 26.1.6-1~bpo13+1 (LLVM 19.1.7)"}, true},
+		{vk.Info{Type: "cpu", Name: "llvmpipe (LLVM 15.0.6, 256 bits)", Driver: "version 0x5803006"}, true},
+		{vk.Info{Type: "cpu", Name: "SwiftShader Device", Driver: "SwiftShader driver 5.0.0"}, false},
+		{vk.Info{Type: "discrete", Name: "NVIDIA H100", Driver: "NVIDIA 570.1"}, false},
+	} {
+		if got := texelBroken(c.info); got != c.want {
+			t.Errorf("texelBroken(%s, %s) = %v, want %v", c.info.Name, c.info.Driver, got, c.want)
+		}
+	}
+}

@@ -18,6 +18,9 @@ func linTexOps(t testing.TB, opts ...Option) *Ops {
 	o := testOps(t, opts...)
 	o.setCPU(true)
 	o.loopBudget = lavapipeLoopBudget
+	if o.noTexel {
+		t.Skipf("matmul_tex.comp is off on %s (%s), see texelBroken", o.info.Name, o.info.Driver)
+	}
 	return o
 }
 
