@@ -39,16 +39,16 @@ test: deps view-deps vet
 	$(TESTENV) $(GO) test -race -count=1 -run 'Concurrent' ./isab/ ./vk/
 	$(MAKE) --no-print-directory test-coop
 
-# The cooperative-matrix kernel (shaders/matmul_coop.comp) needs a device with
-# VK_KHR_cooperative_matrix, which Debian 12's lavapipe lacks: this runs its
-# tests, the fp16 ops tests and the fp16 golden files with it forced on
-# (ISAB_COOPMAT=on), on lavapipe from Debian 13's backports with 8 lanes
-# (scripts/trixie.sh fetches it on first use, about 90 MB). Without network
-# access it says so and skips.
-COOPTESTS ?= Coop|Half|Convert
+# The cooperative-matrix kernels (shaders/matmul_coop.comp, attention_coop.comp)
+# need a device with VK_KHR_cooperative_matrix, which Debian 12's lavapipe
+# lacks: this runs their tests, the fp16 ops tests and the fp16 golden files
+# with them forced on (ISAB_COOPMAT=on), on lavapipe from Debian 13's
+# backports with 8 lanes (scripts/trixie.sh fetches it on first use, about
+# 90 MB). Without network access it says so and skips.
+COOPTESTS ?= Coop|Half|Convert|Chunking
 test-coop: deps
 	@if ! scripts/trixie.sh dir >/dev/null; then \
-	  echo "test-coop: SKIPPED: could not fetch Debian 13's lavapipe (above); the cooperative-matrix kernel is not tested" >&2; \
+	  echo "test-coop: SKIPPED: could not fetch Debian 13's lavapipe (above); the cooperative-matrix kernels are not tested" >&2; \
 	else \
 	  mkdir -p bin/coop && \
 	  $(GO) test -c -o bin/coop/ops.test ./ops && $(GO) test -c -o bin/coop/isab.test ./isab && \

@@ -51,12 +51,16 @@ type AttnArgs struct {
 // constants.
 type attnConfig struct {
 	BQ, MaxDH, WG, BK int
-	cpu               *attnCPUConfig // attention_cpu.comp instead (attention_cpu.go)
+	cpu               *attnCPUConfig  // attention_cpu.comp instead (attention_cpu.go)
+	coop              *attnCoopConfig // attention_coop.comp instead (attention_coop.go)
 }
 
 func (c attnConfig) spec() []uint32 {
 	if c.cpu != nil {
 		return c.cpu.spec()
+	}
+	if c.coop != nil {
+		return c.coop.spec()
 	}
 	return []uint32{uint32(c.BQ), uint32(c.MaxDH), uint32(c.WG), uint32(c.BK)}
 }
@@ -67,6 +71,9 @@ func (c attnConfig) spec() []uint32 {
 func (c attnConfig) itersPerBlock() int64 {
 	if c.cpu != nil {
 		return attnCPUItersPerBlock
+	}
+	if c.coop != nil {
+		return c.coop.itersPerBlock()
 	}
 	tpq := c.WG / c.BQ
 	sl := ceilDivInt(c.BK*c.MaxDH, c.WG) // staging loads per thread
@@ -337,7 +344,10 @@ func (o *Ops) newAttnRun(a AttnArgs, scratch func(bytes int64) (*vk.Buffer, erro
 		return nil, err
 	}
 	name, texel, store := "attention"+variant, uint32(0), uint32(0)
-	if c, n, tm, ok := o.attnTexFor(a, srcs); ok {
+	if c, ok := o.attnCoopFor(a); ok {
+		// fp16 on cooperative matrices (attention_coop.go).
+		cfg, name = c, "attention_coop"
+	} else if c, n, tm, ok := o.attnTexFor(a, srcs); ok {
 		// Texel fetches of Q and KV, texel stores of the output
 		// (attention_tex.go).
 		cfg, name, texel, store = c, n, tm, attnTexStores

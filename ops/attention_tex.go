@@ -54,7 +54,7 @@ var attnTexTune = struct {
 func (o *Ops) attnTexFor(a AttnArgs, srcs []KVSource) (cfg attnConfig, name string, texel uint32, ok bool) {
 	dh := a.DimHead
 	t := attnTexTune
-	if t.Off || !o.isCPU() || o.noTexel || o.attnOverride != nil || (a.half() && !o.info.WriteWithoutFormat) || dh < 4 || dh > attnTexMaxDH || dh%4 != 0 ||
+	if t.Off || !o.isCPU() || o.attnOverride != nil || (a.half() && !o.info.WriteWithoutFormat) || dh < 4 || dh > attnTexMaxDH || dh%4 != 0 ||
 		!o.info.SubgroupQuad || o.info.SubgroupSize%4 != 0 || o.info.SubgroupSize > 64 || !o.texelAligned() {
 		return attnConfig{}, "", 0, false
 	}

@@ -10,14 +10,12 @@ import (
 )
 
 // texOps returns Ops that pick the CPU configurations, whatever the device,
-// skipping where attention_tex.comp cannot run.
+// with cooperative matrices off, skipping where attention_tex.comp cannot
+// run.
 func texOps(t *testing.T, opts ...Option) *Ops {
 	t.Helper()
-	o := testOps(t, opts...)
+	o := testOps(t, append(opts, CoopMatrices(false))...)
 	o.setCPU(true)
-	if o.noTexel {
-		t.Skipf("attention_tex.comp is off on %s (%s), see texelBroken", o.info.Name, o.info.Driver)
-	}
 	if o.info.SubgroupSize > 64 || !o.texelAligned() {
 		t.Skipf("subgroup size %d, binding alignment %d: attention_tex.comp is not used", o.info.SubgroupSize, o.align)
 	}
@@ -136,9 +134,6 @@ func TestAttentionTexFallback(t *testing.T) {
 // every offset and stride of Q and KV a multiple of 4.
 func TestAttentionTexFor(t *testing.T) {
 	o := testOps(t)
-	if o.noTexel {
-		t.Skipf("attention_tex.comp is off on %s (%s), see texelBroken", o.info.Name, o.info.Driver)
-	}
 	if o.info.SubgroupSize > 64 || !o.texelAligned() {
 		t.Skipf("subgroup size %d, binding alignment %d: attention_tex.comp is not used", o.info.SubgroupSize, o.align)
 	}

@@ -1,6 +1,7 @@
 package ops
 
 import (
+	"math/rand/v2"
 	"testing"
 
 	"github.com/isab-vk/isab-vk/vk"
@@ -175,20 +176,90 @@ func TestCoopMatricesOption(t *testing.T) {
 	}
 }
 
-func TestTexelBroken(t *testing.T) {
-	for _, c := range []struct {
-		info vk.Info
-		want bool
-	}{
-		{vk.Info{Type: "cpu", Name: "llvmpipe (LLVM 15.0.6, 512 bits)", Driver: "llvmpipe Mesa 22.3.6 (LLVM 15.0.6)"}, false},
-		{vk.Info{Type: "cpu", Name: "llvmpipe (LLVM 15.0.6, 256 bits)", Driver: "llvmpipe Mesa 25.0.7-2~bpo12+1 (LLVM 15.0.6)"}, true},
-		{vk.Info{Type: "cpu", Name: "llvmpipe (LLVM 19.1.7, 256 bits)", Driver: "llvmpipe Mesa 26.1.6-1~bpo13+1 (LLVM 19.1.7)"}, true},
-		{vk.Info{Type: "cpu", Name: "llvmpipe (LLVM 15.0.6, 256 bits)", Driver: "version 0x5803006"}, true},
-		{vk.Info{Type: "cpu", Name: "SwiftShader Device", Driver: "SwiftShader driver 5.0.0"}, false},
-		{vk.Info{Type: "discrete", Name: "NVIDIA H100", Driver: "NVIDIA 570.1"}, false},
+// attnCoopCases are halfAttnCases plus wide and odd heads, more queries
+// than one workgroup takes, and a fully masked batch element.
+var attnCoopCases = append(append([]attnCase{}, halfAttnCases...),
+	attnCase{batch: 2, nq: 130, heads: 2, dh: 72, nk: []int{77}, sharedKV: []bool{false}, masked: []bool{true}, fullRows: []int{0}},
+	attnCase{batch: 1, nq: 65, heads: 1, dh: 128, nk: []int{40, 9}, sharedKV: []bool{false, true}, masked: []bool{false, true}},
+	attnCase{batch: 1, nq: 20, heads: 4, dh: 5, nk: []int{300}, sharedKV: []bool{false}, masked: []bool{false}},
+)
+
+// testAttentionCoop runs attnCoopCases (from skip on) on o, checking that
+// attention_coop.comp takes every one of them.
+func testAttentionCoop(t *testing.T, o *Ops, seed uint64, skip int) {
+	rng := rand.New(rand.NewPCG(seed, seed+1))
+	for _, c := range attnCoopCases[skip:] {
+		t.Run(c.String(), func(t *testing.T) {
+			a := AttnArgs{Q: Mat{Half: true}, Out: Mat{Half: true}, Sources: []KVSource{{KV: Mat{Half: true}}},
+				NQ: c.nq, Heads: c.heads, DimHead: c.dh}
+			if _, ok := o.attnCoopFor(a); !ok {
+				t.Fatalf("attnCoopFor declined dh %d", c.dh)
+			}
+			runAttentionHalf(t, o, rng, c)
+		})
+	}
+}
+
+func TestAttentionCoop(t *testing.T) { testAttentionCoop(t, coopOps(t), 51, 0) }
+
+// TestAttentionCoopSplits forces key splits (and partial blocks at their
+// ends): float32 partials merged by attn_combine.
+func TestAttentionCoopSplits(t *testing.T) {
+	testAttentionCoop(t, coopOps(t, KeysPerSplit(24)), 53, 1)
+}
+
+// TestAttentionCoopChunking cuts batch, queries and keys into pieces of at
+// most 4 KiB bindings (TestChunking's attention cases, in fp16).
+func TestAttentionCoopChunking(t *testing.T) {
+	o := coopOps(t, MaxBindingRange(4096))
+	rng := rand.New(rand.NewPCG(55, 56))
+	f, tr := false, true
+	for _, c := range []attnCase{
+		{batch: 3, nq: 9, heads: 2, dh: 8, nk: []int{150}, sharedKV: []bool{f}, masked: []bool{tr}, fullRows: []int{2}},
+		{batch: 2, nq: 40, heads: 2, dh: 16, nk: []int{5, 70}, sharedKV: []bool{tr, f}, masked: []bool{f, tr}, sharedQ: true},
+		{batch: 2, nq: 100, heads: 1, dh: 8, nk: []int{3}, sharedKV: []bool{f}, masked: []bool{f}},
 	} {
-		if got := texelBroken(c.info); got != c.want {
-			t.Errorf("texelBroken(%s, %s) = %v, want %v", c.info.Name, c.info.Driver, got, c.want)
+		t.Run(c.String(), func(t *testing.T) { runAttentionHalf(t, o, rng, c) })
+	}
+}
+
+func TestAttnCoopFor(t *testing.T) {
+	shape := vk.CoopMatrixShape{M: 16, N: 16, K: 16, A: "f16", B: "f16", C: "f32", Result: "f32", Subgroup: true}
+	info := vk.Info{Float16: true, Storage16: true, SubgroupSize: 32, SharedMemory: 48 << 10, MaxWorkgroup: 1024,
+		CoopMatrix: []vk.CoopMatrixShape{shape}}
+	o := &Ops{info: info}
+	half := func(nq, dh int) AttnArgs {
+		return AttnArgs{Q: Mat{Half: true}, Out: Mat{Half: true}, NQ: nq, DimHead: dh}
+	}
+	for _, c := range []struct{ nq, dh, bq, bk, dhp int }{
+		{16384, 64, 64, 16, 64}, {128, 64, 64, 16, 64}, {7, 64, 16, 32, 64}, {1000, 72, 64, 16, 80},
+		{1000, 128, 32, 16, 128}, {1000, 256, 16, 16, 256}, {1000, 1, 64, 32, 16},
+	} {
+		cfg, ok := o.attnCoopFor(half(c.nq, c.dh))
+		if !ok || cfg.coop == nil {
+			t.Errorf("nq %d dh %d: declined", c.nq, c.dh)
+			continue
 		}
+		k := cfg.coop
+		if k.BQ != c.bq || k.BK != c.bk || k.DH != c.dhp || k.WG != 128 || cfg.BQ != k.BQ || cfg.BK != k.BK {
+			t.Errorf("nq %d dh %d: BQ %d BK %d DH %d WG %d, want %d %d %d 128", c.nq, c.dh, k.BQ, k.BK, k.DH, k.WG, c.bq, c.bk, c.dhp)
+		}
+		if k.shared() > 48<<10 {
+			t.Errorf("nq %d dh %d: %d bytes of shared memory", c.nq, c.dh, k.shared())
+		}
+	}
+	if _, ok := o.attnCoopFor(half(100, 257)); ok {
+		t.Error("dh 257 accepted")
+	}
+	if _, ok := o.attnCoopFor(AttnArgs{NQ: 100, DimHead: 64}); ok {
+		t.Error("float32 operands accepted")
+	}
+	o.info.SharedMemory = 4 << 10
+	if _, ok := o.attnCoopFor(half(100, 128)); ok {
+		t.Error("accepted with 4 KiB of shared memory")
+	}
+	o.info = vk.Info{Float16: true, Storage16: true, SubgroupSize: 32, SharedMemory: 48 << 10, MaxWorkgroup: 1024}
+	if _, ok := o.attnCoopFor(half(100, 64)); ok {
+		t.Error("accepted without cooperative matrices")
 	}
 }

@@ -145,7 +145,7 @@ const (
 // binding, at most the range limit.
 func (o *Ops) linearTexel(seq *vk.Sequence, x, w Mat, b *Mat, y Mat) (handled bool, err error) {
 	half := x.Half
-	if !o.isCPU() || o.noTexelLinear || o.noTexel || w.Half != half || y.Half != half || (b != nil && b.Half != half) {
+	if !o.isCPU() || o.noTexelLinear || w.Half != half || y.Half != half || (b != nil && b.Half != half) {
 		return false, nil
 	}
 	name, esize, halfMask := "matmul_tex", int64(4), uint32(0)

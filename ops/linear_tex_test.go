@@ -12,15 +12,12 @@ import (
 )
 
 // linTexOps returns Ops with the CPU (lavapipe) configurations, whatever the
-// device, so that linearTexel applies.
+// device, and cooperative matrices off, so that linearTexel applies.
 func linTexOps(t testing.TB, opts ...Option) *Ops {
 	t.Helper()
-	o := testOps(t, opts...)
+	o := testOps(t, append(opts, CoopMatrices(false))...)
 	o.setCPU(true)
 	o.loopBudget = lavapipeLoopBudget
-	if o.noTexel {
-		t.Skipf("matmul_tex.comp is off on %s (%s), see texelBroken", o.info.Name, o.info.Driver)
-	}
 	return o
 }
 

@@ -17,8 +17,6 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
-	"strconv"
-	"strings"
 	"sync"
 
 	"github.com/isab-vk/isab-vk/shaders"
@@ -42,7 +40,6 @@ type Ops struct {
 
 	groups        [3]uint32                   // workgroup count limits (tests lower them)
 	noTexelLinear bool                        // tests: Linear skips matmul_tex.comp
-	noTexel       bool                        // matmul_tex and attention_tex are off (see texelBroken)
 	attnOverride  func(nq, dh int) attnConfig // tests: force a configuration
 
 	mu   sync.Mutex
@@ -92,7 +89,6 @@ func New(d *vk.Device, opts ...Option) (*Ops, error) {
 		o.align = (o.align + 3) / 4 * 4
 	}
 	o.setCPU(info.Type == "cpu")
-	o.noTexel = texelBroken(info)
 	if info.Type == "cpu" {
 		o.loopBudget = lavapipeLoopBudget
 	}
@@ -299,33 +295,6 @@ func nextPow2(n int) int {
 // below half of that limit by giving each workgroup less work: more key
 // splits in attention, wider workgroups in softmax, other tiles in matmul.
 const lavapipeLoopBudget = 32768
-
-// texelBroken reports a device on which the quad and texel-store kernels
-// (matmul_tex, attention_tex) must not run: lavapipe from Mesa 23 on. They
-// were written and verified on Debian 12's Mesa 22.3; on Mesa 25.0 and 26.1
-// (Debian backports) they return wrong results (attention NMSE up to 1e10)
-// at 16 lanes and crash inside the compiled shader at 8, for reasons not
-// yet found (enabling robustBufferAccess does not help). matmul_cpu and
-// attention_cpu, which pass there, run instead.
-func texelBroken(info vk.Info) bool {
-	if info.Type != "cpu" || !strings.HasPrefix(info.Name, "llvmpipe") {
-		return false
-	}
-	major, ok := mesaMajor(info.Driver)
-	return !ok || major >= 23
-}
-
-// mesaMajor returns the major version from a driver string such as
-// "llvmpipe Mesa 22.3.6 (LLVM 15.0.6)".
-func mesaMajor(driver string) (int, bool) {
-	_, rest, found := strings.Cut(driver, "Mesa ")
-	if !found {
-		return 0, false
-	}
-	v, _, _ := strings.Cut(rest, ".")
-	n, err := strconv.Atoi(v)
-	return n, err == nil
-}
 
 // isCPU reports whether o picks configurations for a CPU rasteriser such as
 // lavapipe.

@@ -2,6 +2,7 @@
 #extension GL_EXT_control_flow_attributes : require
 #extension GL_KHR_shader_subgroup_basic : require
 #extension GL_KHR_shader_subgroup_quad : require
+#extension GL_EXT_samplerless_texture_functions : require
 // attention_tex.comp: attention.comp for CPU rasterisers (lavapipe), reading
 // Q and KV through uniform texel buffers. Same bindings, push constants and
 // output contract as attention.comp, except that bindings 0 (Q) and 1 (KV)
@@ -75,8 +76,8 @@ const uint DH4 = (DH + 3) / 4;
 
 layout(local_size_x = 8, local_size_x_id = 0, local_size_y = 1, local_size_z = 1) in;
 
-layout(set = 0, binding = 0) uniform samplerBuffer Qt;
-layout(set = 0, binding = 1) uniform samplerBuffer KVt;
+layout(set = 0, binding = 0) uniform textureBuffer Qt;
+layout(set = 0, binding = 1) uniform textureBuffer KVt;
 layout(std430, set = 0, binding = 2) readonly buffer MaskBuf { uint Mask[]; };
 #ifdef F16
 layout(set = 0, binding = 3) uniform writeonly imageBuffer O;

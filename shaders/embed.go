@@ -6,12 +6,15 @@
 //   - matmul: PyTorch Linear, Y = X W^T (+ b), shared-memory tiles.
 //   - matmul_tex: the same for CPU rasterisers, register tiles in quads, x and w read
 //     through texel buffers, y written through one.
+//   - matmul_coop: the same for fp16 operands on cooperative matrices
+//     (VK_KHR_cooperative_matrix).
 //   - matmul_cpu: the same for CPU rasterisers where operands are not
 //     texel-aligned: register tiles, u64vec4, vec4 or scalar loads.
 //   - softmax: masked, scaled softmax over rows.
 //   - attention: fused multi-head attention with key splits.
 //   - attention_tex, attention_cpu: the same for CPU rasterisers, queries in
 //     registers, Q and K/V through texel buffers or storage-buffer loads.
+//   - attention_coop: the same for fp16 operands on cooperative matrices.
 //   - attn_combine: merges attention's key-split partials.
 //   - add: elementwise residual sum, Y = A + B or A + relu(B).
 //   - layernorm: LayerNorm over rows with an affine weight and bias.

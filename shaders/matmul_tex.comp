@@ -2,11 +2,12 @@
 #extension GL_EXT_control_flow_attributes : require
 #extension GL_KHR_shader_subgroup_basic : require
 #extension GL_KHR_shader_subgroup_quad : require
+#extension GL_EXT_samplerless_texture_functions : require
 // matmul_tex.comp: PyTorch Linear, Y[r, o] = sum_k X[r, k] * W[o, k] (+ B[o]),
 // for CPU rasterisers (lavapipe), reading X and W through uniform texel
 // buffers of four-float texels (R32G32B32A32_SFLOAT). Bindings and push
 // constants as matmul_cpu.comp, but X (binding 0) and W (binding 1) are
-// samplerBuffers and Y (binding 3) is an rgba32f imageBuffer (a storage
+// textureBuffers and Y (binding 3) is an rgba32f imageBuffer (a storage
 // texel buffer): x_off, ldx, w_off, ldw, y_off and ldy count floats and must
 // be multiples of 4, and so must N (the host checks), so that texel
 // (x_off + r*ldx)/4 + q holds X[r, 4q .. 4q+3] and each thread stores whole
@@ -74,8 +75,8 @@ vec4 toStored(vec4 v) {
 #endif
 }
 
-layout(set = 0, binding = 0) uniform samplerBuffer X;
-layout(set = 0, binding = 1) uniform samplerBuffer W;
+layout(set = 0, binding = 0) uniform textureBuffer X;
+layout(set = 0, binding = 1) uniform textureBuffer W;
 layout(std430, set = 0, binding = 2) readonly buffer BBuf { ELEM B[]; };
 layout(set = 0, binding = 3, YFORMAT) uniform writeonly imageBuffer Y;
 

@@ -16,8 +16,10 @@ type KernelSpec struct {
 	PushSize int      // bytes of push constants (a multiple of 4, may be 0)
 	Spec     []uint32 // specialization constants: constant_id i takes Spec[i]
 	// Texel marks the bindings that are uniform texel buffers of
-	// four-float texels (R32G32B32A32_SFLOAT; GLSL samplerBuffer read with
-	// texelFetch). Their ranges must be whole texels, start at a multiple
+	// four-float texels (R32G32B32A32_SFLOAT; GLSL textureBuffer read with
+	// texelFetch, GL_EXT_samplerless_texture_functions: a samplerBuffer
+	// declares a sampled image of Dim Buffer, which SPIR-V 1.6 forbids and
+	// Mesa 25 warns about). Their ranges must be whole texels, start at a multiple
 	// of Info.MinTexelBufferOffsetAlignment and hold at most
 	// Info.MaxTexelBufferElements texels. On CPU rasterisers such as
 	// lavapipe a texel fetch is a vectorised gather, several times cheaper

@@ -2,7 +2,9 @@ package vk
 
 import (
 	"os"
+	"path/filepath"
 	"runtime"
+	"strings"
 
 	"golang.org/x/sys/cpu"
 )
@@ -32,4 +34,38 @@ func preferWideLavapipe() bool {
 		return false
 	}
 	return os.Setenv(LavapipeVectorEnv, "512") == nil
+}
+
+// The environment variables of Mesa's shader disk cache.
+const (
+	mesaCacheDirEnv     = "MESA_SHADER_CACHE_DIR"
+	mesaCacheDisableEnv = "MESA_SHADER_CACHE_DISABLE"
+)
+
+// separateLavapipeCache gives lavapipe a shader cache of its own for the
+// vector width in LavapipeVectorEnv, when that is set and the process has
+// not chosen a cache directory (or turned the cache off): Mesa's disk cache
+// does not key its entries on the width, so code compiled for 8 lanes by one
+// process was run by another with 16 (and the other way round), which gave
+// wrong results and crashes inside compiled shaders on Mesa 25.0 and 26.1
+// (Mesa 22.3 mixed them up too, costing speed). The directory is
+// <user cache dir>/isab-vk/lavapipe-lp<width>, inside which Mesa makes its
+// usual mesa_shader_cache folder. Like LavapipeVectorEnv it must be set
+// before the loader opens a driver. It reports whether it set the variable.
+func separateLavapipeCache() bool {
+	width, ok := os.LookupEnv(LavapipeVectorEnv)
+	if !ok || width == "" || strings.ContainsAny(width, `/\`) {
+		return false
+	}
+	if _, set := os.LookupEnv(mesaCacheDirEnv); set {
+		return false
+	}
+	if _, set := os.LookupEnv(mesaCacheDisableEnv); set {
+		return false
+	}
+	base, err := os.UserCacheDir()
+	if err != nil {
+		return false
+	}
+	return os.Setenv(mesaCacheDirEnv, filepath.Join(base, "isab-vk", "lavapipe-lp"+width)) == nil
 }

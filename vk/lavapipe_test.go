@@ -57,3 +57,56 @@ func TestLavapipeWidth(t *testing.T) {
 		t.Errorf("subgroup size %d with %s bits, want %d", in.SubgroupSize, width, want)
 	}
 }
+
+// setEnvForTest sets (or with unset, removes) the variable for the rest of
+// the test.
+func setEnvForTest(t *testing.T, name, value string, unset bool) {
+	old, had := os.LookupEnv(name)
+	t.Cleanup(func() {
+		if had {
+			os.Setenv(name, old)
+		} else {
+			os.Unsetenv(name)
+		}
+	})
+	if unset {
+		os.Unsetenv(name)
+	} else {
+		os.Setenv(name, value)
+	}
+}
+
+// TestSeparateLavapipeCache checks the rule for the shader cache directory:
+// set per width when a width is set and the cache is neither placed nor
+// turned off by the process.
+func TestSeparateLavapipeCache(t *testing.T) {
+	t.Setenv("XDG_CACHE_HOME", t.TempDir()) // os.UserCacheDir's answer on Linux
+	setEnvForTest(t, LavapipeVectorEnv, "", true)
+	setEnvForTest(t, mesaCacheDirEnv, "", true)
+	setEnvForTest(t, mesaCacheDisableEnv, "", true)
+	if separateLavapipeCache() {
+		t.Errorf("no width set, but %s became %q", mesaCacheDirEnv, os.Getenv(mesaCacheDirEnv))
+	}
+	os.Setenv(LavapipeVectorEnv, "512")
+	if !separateLavapipeCache() {
+		t.Fatal("width 512 set, cache directory not set")
+	}
+	base, _ := os.UserCacheDir()
+	if got, want := os.Getenv(mesaCacheDirEnv), base+"/isab-vk/lavapipe-lp512"; runtime.GOOS == "linux" && got != want {
+		t.Errorf("%s = %q, want %q", mesaCacheDirEnv, got, want)
+	}
+	os.Setenv(mesaCacheDirEnv, "/mine")
+	if separateLavapipeCache() || os.Getenv(mesaCacheDirEnv) != "/mine" {
+		t.Errorf("a set %s was changed to %q", mesaCacheDirEnv, os.Getenv(mesaCacheDirEnv))
+	}
+	os.Unsetenv(mesaCacheDirEnv)
+	os.Setenv(mesaCacheDisableEnv, "true")
+	if separateLavapipeCache() {
+		t.Errorf("cache disabled, but %s became %q", mesaCacheDirEnv, os.Getenv(mesaCacheDirEnv))
+	}
+	os.Unsetenv(mesaCacheDisableEnv)
+	os.Setenv(LavapipeVectorEnv, "../x")
+	if separateLavapipeCache() {
+		t.Errorf("width %q made directory %q", "../x", os.Getenv(mesaCacheDirEnv))
+	}
+}

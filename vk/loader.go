@@ -279,6 +279,7 @@ var (
 func load() error {
 	loadOnce.Do(func() {
 		preferWideLavapipe()
+		separateLavapipeCache()
 		var errs []string
 		for _, name := range libraryNames() {
 			cname := C.CString(name)
