@@ -640,6 +640,17 @@ func testAttentionSplits(t *testing.T, o *Ops) {
 	}
 }
 
+// chunkingAttnCases are the attention cases that a 4 KiB binding limit cuts
+// into pieces of batch, queries and keys.
+var chunkingAttnCases = func() []attnCase {
+	f, tr := false, true
+	return []attnCase{
+		{batch: 3, nq: 9, heads: 2, dh: 8, nk: []int{150}, sharedKV: []bool{f}, masked: []bool{tr}, fullRows: []int{2}},
+		{batch: 2, nq: 40, heads: 2, dh: 16, nk: []int{5, 70}, sharedKV: []bool{tr, f}, masked: []bool{f, tr}, sharedQ: true},
+		{batch: 2, nq: 100, heads: 1, dh: 8, nk: []int{3}, sharedKV: []bool{f}, masked: []bool{f}},
+	}
+}()
+
 // TestChunking lowers the binding limit to 4 KiB so that every operation
 // is cut into pieces, with bindings at aligned offsets and remainders.
 func TestChunking(t *testing.T) { bothConfigs(t, testChunking, MaxBindingRange(4096)) }
@@ -682,12 +693,7 @@ func testChunking(t *testing.T, o *Ops) {
 	})
 
 	t.Run("Attention", func(t *testing.T) {
-		f, tr := false, true
-		for _, c := range []attnCase{
-			{batch: 3, nq: 9, heads: 2, dh: 8, nk: []int{150}, sharedKV: []bool{f}, masked: []bool{tr}, fullRows: []int{2}},
-			{batch: 2, nq: 40, heads: 2, dh: 16, nk: []int{5, 70}, sharedKV: []bool{tr, f}, masked: []bool{f, tr}, sharedQ: true},
-			{batch: 2, nq: 100, heads: 1, dh: 8, nk: []int{3}, sharedKV: []bool{f}, masked: []bool{f}},
-		} {
+		for _, c := range chunkingAttnCases {
 			t.Run(c.String(), func(t *testing.T) { runAttention(t, o, rng, c) })
 		}
 	})

@@ -10,7 +10,10 @@
 # It runs the vk, ops and isab tests on the GPU (golden files come from
 # ../shared when it is there; the device machine does not get it, so the
 # golden tests skip and the fixture tests in testdata/ still run), then
-# isab bench and bench/torch_ref.py (CUDA, TF32 off) on the shapes.
+# isab bench and bench/torch_ref.py (CUDA, TF32 off) on the shapes;
+# fp16 runs on cooperative matrices where the GPU lists an fp16 shape (the
+# ops tests TestLinearCoop and TestAttentionCoop check them there), and once
+# more without them.
 # To try it here on lavapipe, with small shapes and few iterations:
 #   QUICK=1 OUT=/tmp/gpu bash scripts/gpu-check.sh
 set -uo pipefail
@@ -52,7 +55,9 @@ if [[ -n ${QUICK:-} ]]; then
   readme=1,1024,512,8,128 b32=2,512,512,8,128 sweep=256..1024 iters=2 big=1,2048,512,8,128
 fi
 bench readme_fp32 --shape $readme --iters $iters --stages
-bench readme_fp16 --shape $readme --iters $iters --precision fp16
+bench readme_fp16 --shape $readme --iters $iters --precision fp16 --stages
+# The same without cooperative matrices (matmul_f16 and attention_f16).
+ISAB_COOPMAT=off bench readme_fp16_nocoop --shape $readme --iters $iters --precision fp16
 bench b32_fp16 --shape $b32 --iters $iters --precision fp16
 bench sweep_fp32 --shape 1,4096,512,8,128 --sweep-n $sweep --iters $((iters / 4 + 1))
 

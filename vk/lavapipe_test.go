@@ -13,16 +13,7 @@ import (
 // process set is kept, and an unset variable becomes 512 exactly on amd64
 // CPUs with AVX-512 F and VL.
 func TestPreferWideLavapipe(t *testing.T) {
-	old, had := os.LookupEnv(LavapipeVectorEnv)
-	t.Cleanup(func() {
-		if had {
-			os.Setenv(LavapipeVectorEnv, old)
-		} else {
-			os.Unsetenv(LavapipeVectorEnv)
-		}
-	})
-
-	os.Setenv(LavapipeVectorEnv, "256")
+	setEnvForTest(t, LavapipeVectorEnv, "256", false)
 	if preferWideLavapipe() || os.Getenv(LavapipeVectorEnv) != "256" {
 		t.Errorf("a set %s was changed to %q", LavapipeVectorEnv, os.Getenv(LavapipeVectorEnv))
 	}

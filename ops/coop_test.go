@@ -1,5 +1,8 @@
 package ops
 
+// Tests of the cooperative-matrix kernels (linear_coop.go, attention_coop.go)
+// and of how Ops chooses them.
+
 import (
 	"math/rand/v2"
 	"testing"
@@ -213,12 +216,7 @@ func TestAttentionCoopSplits(t *testing.T) {
 func TestAttentionCoopChunking(t *testing.T) {
 	o := coopOps(t, MaxBindingRange(4096))
 	rng := rand.New(rand.NewPCG(55, 56))
-	f, tr := false, true
-	for _, c := range []attnCase{
-		{batch: 3, nq: 9, heads: 2, dh: 8, nk: []int{150}, sharedKV: []bool{f}, masked: []bool{tr}, fullRows: []int{2}},
-		{batch: 2, nq: 40, heads: 2, dh: 16, nk: []int{5, 70}, sharedKV: []bool{tr, f}, masked: []bool{f, tr}, sharedQ: true},
-		{batch: 2, nq: 100, heads: 1, dh: 8, nk: []int{3}, sharedKV: []bool{f}, masked: []bool{f}},
-	} {
+	for _, c := range chunkingAttnCases {
 		t.Run(c.String(), func(t *testing.T) { runAttentionHalf(t, o, rng, c) })
 	}
 }
