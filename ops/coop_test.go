@@ -1,7 +1,7 @@
 package ops
 
 // Tests of the cooperative-matrix kernels (linear_coop.go, attention_coop.go)
-// and of how Ops chooses them.
+// and of how Ops chooses them (coop.go).
 
 import (
 	"math/rand/v2"
@@ -89,8 +89,8 @@ func TestCoopShape(t *testing.T) {
 		f16(16, 8, 16, "f32", true), f16(16, 16, 16, "f16", true), f16(16, 8, 8, "f32", true),
 		f16(16, 16, 16, "f32", true), {M: 16, N: 16, K: 32, A: "i8", B: "i8", C: "i32", Result: "i32", Subgroup: true},
 	}}
-	if s, ok := coopShape(nvidia); !ok || s != f16(16, 16, 16, "f32", true) {
-		t.Errorf("coopShape(NVIDIA-like) = %v, %v; want 16x16x16 with f32", s, ok)
+	if s, ok := CoopShape(nvidia); !ok || s != f16(16, 16, 16, "f32", true) {
+		t.Errorf("CoopShape(NVIDIA-like) = %v, %v; want 16x16x16 with f32", s, ok)
 	}
 	for _, info := range []vk.Info{
 		{},
@@ -98,8 +98,8 @@ func TestCoopShape(t *testing.T) {
 		{CoopMatrix: []vk.CoopMatrixShape{f16(16, 16, 16, "f32", false)}},
 		{CoopMatrix: []vk.CoopMatrixShape{f16(128, 16, 16, "f32", true)}},
 	} {
-		if s, ok := coopShape(info); ok {
-			t.Errorf("coopShape(%v) = %v, want none", info.CoopMatrix, s)
+		if s, ok := CoopShape(info); ok {
+			t.Errorf("CoopShape(%v) = %v, want none", info.CoopMatrix, s)
 		}
 	}
 }

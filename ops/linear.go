@@ -137,9 +137,13 @@ func (o *Ops) Linear(seq *vk.Sequence, x, w Mat, b *Mat, y Mat) error {
 		}
 		esize = 2
 	}
-	shape, coop := vk.CoopMatrixShape{}, false
+	// fp16 on cooperative matrices where the device has them (see useCoop).
+	var ct coopTiles
+	coop := false
 	if half {
-		shape, coop = o.useCoop()
+		if shape, ok := o.useCoop(); ok {
+			ct, coop = o.coopFor(shape, x.Cols, x.Off, x.ld(), w.Off, w.ld())
+		}
 	}
 	if !coop {
 		if ok, err := o.linearTexel(seq, x, w, b, y); ok || err != nil {
@@ -179,13 +183,13 @@ func (o *Ops) Linear(seq *vk.Sequence, x, w Mat, b *Mat, y Mat) error {
 	var k *vk.Kernel
 	var err error
 	vecAlign := uint32(1)
-	if c, ok := o.coopFor(shape, K, x.Off, x.ld(), w.Off, w.ld()); coop && ok {
-		// matmul_coop.comp (linear_coop.go): fp16 on cooperative matrices.
-		t = matmulTiles{BM: c.bm(), BN: c.bn()}
-		if k, err = o.kernel("matmul_coop", 4, 11, c.spec()...); err != nil {
+	if coop {
+		// matmul_coop.comp (linear_coop.go).
+		t = matmulTiles{BM: ct.bm(), BN: ct.bn()}
+		if k, err = o.kernel("matmul_coop", 4, 11, ct.spec()...); err != nil {
 			return err
 		}
-		vecAlign = uint32(c.VEC)
+		vecAlign = uint32(ct.VEC)
 	} else if half {
 		// The fp16 variant of matmul.comp: the CPU kernel is fp32 only.
 		if t, err = o.linearTiles(M, N, K); err != nil {

@@ -1,77 +1,6 @@
 package ops
 
-import (
-	"os"
-	"strings"
-
-	"github.com/isab-vk/isab-vk/vk"
-)
-
-// coopEnv names the environment variable that overrides where Linear runs
-// fp16 products on cooperative matrices: "on" wherever the device supports
-// them (CPU devices included), "off" nowhere. Unset, empty or "auto" means
-// on GPUs only (see Ops.useCoop).
-const coopEnv = "ISAB_COOPMAT"
-
-// coopMode is how Ops chooses matmul_coop.comp.
-type coopMode int
-
-const (
-	coopAuto coopMode = iota // GPUs that report a usable shape
-	coopOn                   // every device that reports a usable shape
-	coopOff                  // never
-)
-
-// parseCoopMode reads coopEnv's value; anything but on, off, auto and ""
-// counts as auto, as an unknown value must not change results.
-func parseCoopMode(s string) coopMode {
-	switch strings.ToLower(strings.TrimSpace(s)) {
-	case "on", "1", "true":
-		return coopOn
-	case "off", "0", "false":
-		return coopOff
-	}
-	return coopAuto
-}
-
-// CoopMatrices turns the cooperative-matrix Linear kernel for fp16 on
-// (wherever the device reports a usable VK_KHR_cooperative_matrix shape,
-// CPU devices included) or off, over the default: on for GPUs, off for
-// CPU rasterisers, whose other kernels are faster, unless the
-// ISAB_COOPMAT environment variable says on or off.
-func CoopMatrices(use bool) Option {
-	return func(o *Ops) {
-		if use {
-			o.coop = coopOn
-		} else {
-			o.coop = coopOff
-		}
-	}
-}
-
-func coopModeFromEnv() coopMode { return parseCoopMode(os.Getenv(coopEnv)) }
-
-// CoopShape returns the cooperative-matrix shape that the fp16 Linear
-// kernel would use on a device described by info: fp16 x fp16 products
-// accumulated in float32 at subgroup scope, sides of at most 64; among
-// several, the one with the most multiply-adds per operation (ties: the
-// first listed). ok is false when the device reports none.
-func CoopShape(info vk.Info) (shape vk.CoopMatrixShape, ok bool) { return coopShape(info) }
-
-func coopShape(info vk.Info) (vk.CoopMatrixShape, bool) {
-	var best vk.CoopMatrixShape
-	found := false
-	for _, s := range info.CoopMatrix {
-		if !s.Subgroup || s.A != "f16" || s.B != "f16" || s.C != "f32" || s.Result != "f32" ||
-			s.M == 0 || s.N == 0 || s.K == 0 || s.M > 64 || s.N > 64 || s.K > 64 {
-			continue
-		}
-		if !found || s.M*s.N*s.K > best.M*best.N*best.K {
-			best, found = s, true
-		}
-	}
-	return best, found
-}
+import "github.com/isab-vk/isab-vk/vk"
 
 // coopTiles configures matmul_coop.comp: the cooperative-matrix shape, SM x
 // SN subgroups per workgroup, TM x TN accumulators per subgroup, KT steps
@@ -95,20 +24,6 @@ func (c coopTiles) sharedBytes() int {
 func (c coopTiles) spec() []uint32 {
 	return []uint32{c.shape.M, c.shape.N, c.shape.K, uint32(c.SM), uint32(c.SN), uint32(c.TM), uint32(c.TN),
 		uint32(c.KT), uint32(c.WG), uint32(c.VEC)}
-}
-
-// useCoop reports whether Linear runs fp16 products on matmul_coop.comp:
-// the device must report a usable shape (coopShape), fp16 arithmetic,
-// 16-bit storage and its subgroup size, and the mode must allow it (GPUs
-// by default, see CoopMatrices).
-func (o *Ops) useCoop() (vk.CoopMatrixShape, bool) {
-	if o.coop == coopOff || (o.coop == coopAuto && o.isCPU()) {
-		return vk.CoopMatrixShape{}, false
-	}
-	if !o.info.Float16 || !o.info.Storage16 || o.info.SubgroupSize == 0 {
-		return vk.CoopMatrixShape{}, false
-	}
-	return coopShape(o.info)
 }
 
 // coopFor picks matmul_coop's configuration for a product with inner size

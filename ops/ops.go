@@ -36,7 +36,7 @@ type Ops struct {
 	target       int      // workgroups wanted in flight for attention
 	cpu          bool     // pick the configurations tuned for CPU rasterisers
 	loopBudget   int64    // loop iterations one invocation may run; 0 = unlimited
-	coop         coopMode // where fp16 Linear uses cooperative matrices
+	coop         coopMode // where fp16 Linear and Attention use cooperative matrices
 
 	groups        [3]uint32                   // workgroup count limits (tests lower them)
 	noTexelLinear bool                        // tests: Linear skips matmul_tex.comp
