@@ -50,8 +50,10 @@ const (
 // wrong results and crashes inside compiled shaders on Mesa 25.0 and 26.1
 // (Mesa 22.3 mixed them up too, costing speed). The directory is
 // <user cache dir>/isab-vk/lavapipe-lp<width>, inside which Mesa makes its
-// usual mesa_shader_cache folder. Like LavapipeVectorEnv it must be set
-// before the loader opens a driver. It reports whether it set the variable.
+// usual mesa_shader_cache folder; other Mesa drivers in the process (radv,
+// anv) cache there too, which costs them nothing but a first compile. Like
+// LavapipeVectorEnv it must be set before the loader opens a driver. It
+// reports whether it set the variable.
 func separateLavapipeCache() bool {
 	width, ok := os.LookupEnv(LavapipeVectorEnv)
 	if !ok || width == "" || strings.ContainsAny(width, `/\`) {
