@@ -12,7 +12,7 @@
 #   scripts/trixie.sh [--offline] dir                prints the tool folder
 #
 # Why: shaders/matmul_coop.comp uses GL_KHR_cooperative_matrix, which needs
-# glslang 13 or later (Debian 12's glslc has glslang 12 and its spirv-val
+# glslang 13 or later (Debian 12's glslc has glslang 11.13 and its spirv-val
 # rejects the SPIR-V), and testing it on a CPU needs a lavapipe that
 # implements cooperative matrices.
 #
