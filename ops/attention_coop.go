@@ -59,9 +59,10 @@ func (o *Ops) attnCoopFor(a AttnArgs) (attnConfig, bool) {
 	if !ok {
 		return attnConfig{}, false
 	}
-	m, n, k := int(shape.M), int(shape.N), int(shape.K)
-	kstep := lcm(n, k)
-	c := attnCoopConfig{shape: shape, DH: ceilDivInt(a.DimHead, lcm(k, n)) * lcm(k, n)}
+	// Keys and head dims are both the K side of one product and the N side
+	// of the other, so BK and DH are multiples of lcm(N, K).
+	m, step := int(shape.M), lcm(int(shape.N), int(shape.K))
+	c := attnCoopConfig{shape: shape, DH: ceilDivInt(a.DimHead, step) * step}
 	c.WG = 4 * int(o.info.SubgroupSize)
 	for c.WG > int(o.info.MaxWorkgroup) && c.WG > int(o.info.SubgroupSize) {
 		c.WG /= 2
@@ -74,12 +75,12 @@ func (o *Ops) attnCoopFor(a AttnArgs) (attnConfig, bool) {
 		bq0 = ceilDivInt(16, m) * m
 	}
 	for bq := bq0; bq >= m; bq = max(bq/2/m*m, m) {
-		for bk := ceilDivInt(32, kstep) * kstep; bk >= kstep; bk = max(bk/2/kstep*kstep, kstep) {
+		for bk := ceilDivInt(32, step) * step; bk >= step; bk = max(bk/2/step*step, step) {
 			c.BQ, c.BK = bq, bk
 			if c.shared() <= int(o.info.SharedMemory) {
 				return attnConfig{BQ: c.BQ, BK: c.BK, coop: &c}, true
 			}
-			if bk == kstep {
+			if bk == step {
 				break
 			}
 		}

@@ -11,16 +11,16 @@
 #       does not know the extension
 #   scripts/trixie.sh [--offline] dir                prints the tool folder
 #
-# Why: shaders/matmul_coop.comp uses GL_KHR_cooperative_matrix, which needs
-# glslang 13 or later (Debian 12's glslc has glslang 11.13 and its spirv-val
-# rejects the SPIR-V), and testing it on a CPU needs a lavapipe that
-# implements cooperative matrices.
+# Why: shaders/matmul_coop.comp and attention_coop.comp use
+# GL_KHR_cooperative_matrix, which needs glslang 13 or later (Debian 12's
+# glslc has glslang 11.13 and its spirv-val rejects the SPIR-V), and testing
+# them on a CPU needs a lavapipe that implements cooperative matrices.
 #
 # The first call downloads glslc, spirv-tools, vulkan-validationlayers and
-# mesa-vulkan-drivers with everything they depend on (about 90 MB) using apt-get with a private state
-# and sources list (trixie and trixie-backports from deb.debian.org), so apt
-# checks the archive signatures with Debian's keyring as usual, and unpacks
-# them under ${ISAB_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/isab-vk}/trixie.
+# mesa-vulkan-drivers with everything they depend on (about 90 MB) using
+# apt-get with a private state and sources list (trixie and trixie-backports
+# from deb.debian.org), so apt checks the archive signatures with Debian's
+# keyring as usual, and unpacks them under ${ISAB_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/isab-vk}/trixie.
 # Programs run through trixie's dynamic loader, since bookworm's C library is
 # older than those binaries need. With --offline nothing is downloaded: the
 # script exits with status 3 when the tools are not there yet (the tests use

@@ -48,19 +48,11 @@ func variants(t *testing.T, src string) []variant {
 		t.Fatal(err)
 	}
 	name := strings.TrimSuffix(src, ".comp")
-	lines := strings.Split(string(text), "\n")
-	trixie := false
-	for _, line := range lines {
-		if strings.HasPrefix(line, "// compiler: GL_KHR_cooperative_matrix") {
-			trixie = true
-		}
-	}
+	lines := "\n" + string(text)
+	trixie := strings.Contains(lines, "\n// compiler: GL_KHR_cooperative_matrix")
 	vs := []variant{{name: name, trixie: trixie}}
-	for _, line := range lines {
-		if strings.HasPrefix(line, "// variants: f16") {
-			vs = append(vs, variant{name: name + "_f16", flags: []string{"-DF16"}, trixie: trixie})
-			break
-		}
+	if strings.Contains(lines, "\n// variants: f16") {
+		vs = append(vs, variant{name: name + "_f16", flags: []string{"-DF16"}, trixie: trixie})
 	}
 	return vs
 }
