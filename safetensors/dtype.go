@@ -23,6 +23,9 @@ const (
 	BOOL   DType = "BOOL"
 )
 
+// knownDTypes lists the types of the constants above.
+var knownDTypes = [...]DType{F64, F32, F16, BF16, F8E5M2, F8E4M3, I64, I32, I16, I8, U64, U32, U16, U8, BOOL}
+
 // Size returns the number of bytes of one element of type d, or 0 when d is not
 // a type this package knows.
 func (d DType) Size() int {
@@ -42,10 +45,14 @@ func (d DType) Size() int {
 // Valid reports whether d is a type this package knows.
 func (d DType) Valid() bool { return d.Size() != 0 }
 
-// IsFloat reports whether d is a floating-point type.
+// IsFloat reports whether d is one of the IEEE-style floating-point types
+// that hold weights and inputs at full or half precision: F16, BF16, F32 or
+// F64. It is false for the 8-bit float types F8_E5M2 and F8_E4M3 (which
+// Float32 and Float64 still convert), for the integer types, for BOOL and
+// for unknown types.
 func (d DType) IsFloat() bool {
 	switch d {
-	case F64, F32, F16, BF16, F8E5M2, F8E4M3:
+	case F64, F32, F16, BF16:
 		return true
 	}
 	return false

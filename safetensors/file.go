@@ -3,25 +3,57 @@
 // tensor (dtype, shape, byte offsets into the data section) and optional
 // string metadata, then the raw little-endian tensor data.
 //
-// Parse validates every header field before it touches the data, so a
-// truncated or hostile file yields an error, never a panic or an allocation
-// sized by an unchecked number.
+// Parse and ReadFile treat a file as hostile and accept only what the
+// reference implementation (the Rust safetensors crate) accepts, or less:
+//
+//   - The header length is at most MaxHeaderSize bytes and lies within the
+//     file.
+//   - The header is a JSON object that begins with '{' and may be followed
+//     only by space (0x20) padding. It is valid UTF-8, its strings hold no
+//     raw control characters, invalid escapes or lone surrogates, and no
+//     object in it repeats a key: a repeated tensor name, a second
+//     "__metadata__", a repeated metadata key and a repeated field within an
+//     entry are all errors, never "last one wins".
+//   - "__metadata__", if present, is null or an object of string values.
+//     Every other key names a tensor whose entry has exactly the fields
+//     "dtype" (a known DType), "shape" (an array of at most MaxRank
+//     non-negative integers) and "data_offsets" ([begin, end]); unknown
+//     fields are errors. Numbers are integers that fit in 64 bits, with no
+//     fraction, exponent, leading '+' or leading zero.
+//   - Each tensor's span end-begin equals its element count times its dtype
+//     size, computed without overflow.
+//   - The spans, sorted by (begin, end), tile the data section exactly: the
+//     first begins at 0, each begins where the previous one ends (no gap, no
+//     overlap, no two tensors aliasing the same bytes), and the last ends at
+//     the end of the file, so there are no trailing bytes. Zero-byte tensors
+//     are allowed; a header with no tensors needs an empty data section.
+//
+// The header is scanned in one pass, and the scan stops at the first error:
+// time and memory are linear in the header's size, a shape of more than
+// MaxRank dimensions is refused before anything is allocated for it, and
+// every error is one line that quotes names, keys and values cut to 64
+// bytes. ReadFile reads regular files only and allocates no more than the
+// file's own size (see ReadFile). WriteFile replaces its target atomically.
 package safetensors
 
 import (
 	"bytes"
 	"encoding/binary"
-	"encoding/json"
 	"fmt"
 	"math"
-	"os"
 	"sort"
 	"strconv"
 	"unicode/utf8"
+
+	"github.com/isab-vk/isab-vk/internal/checked"
 )
 
 // MaxHeaderSize is the largest JSON header Parse accepts, in bytes.
 const MaxHeaderSize = 100 << 20
+
+// MaxRank is the largest number of dimensions a tensor's shape may have in a
+// file that Parse or ReadFile accepts, or that Encode writes.
+const MaxRank = 64
 
 // metadataKey is the header key that holds the string metadata.
 const metadataKey = "__metadata__"
@@ -50,198 +82,68 @@ func (f *File) Get(name string) (*Tensor, bool) {
 	return t, ok
 }
 
-// ReadFile reads and parses the safetensors file at path.
-func ReadFile(path string) (*File, error) {
-	data, err := os.ReadFile(path)
+// Parse parses and validates a safetensors file held in data, with the
+// checks listed in the package documentation. The returned tensors' Data
+// slices alias data; copy them if data will be modified.
+func Parse(data []byte) (*File, error) {
+	f, err := parse(data)
 	if err != nil {
 		return nil, fmt.Errorf("safetensors: %w", err)
 	}
-	f, err := Parse(data)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
 	return f, nil
 }
 
-// Parse parses and validates a safetensors file held in data. The returned
-// tensors' Data slices alias data; copy them if data will be modified.
-func Parse(data []byte) (*File, error) {
-	if len(data) == 0 {
-		return nil, fmt.Errorf("safetensors: empty file")
-	}
-	if len(data) < 8 {
-		return nil, fmt.Errorf("safetensors: file is %d bytes, shorter than the 8-byte header length", len(data))
-	}
-	n := binary.LittleEndian.Uint64(data[:8])
-	if n > MaxHeaderSize {
-		return nil, fmt.Errorf("safetensors: header length %d exceeds the %d-byte limit", n, MaxHeaderSize)
-	}
-	if n > uint64(len(data)-8) {
-		return nil, fmt.Errorf("safetensors: header length %d runs past the end of the %d-byte file", n, len(data))
-	}
-	header := data[8 : 8+int(n)]
-	body := data[8+int(n):]
-
-	trimmed := bytes.TrimLeft(header, " \t\r\n")
-	if len(trimmed) == 0 || trimmed[0] != '{' {
-		return nil, fmt.Errorf("safetensors: header is not a JSON object")
-	}
-	var entries map[string]json.RawMessage
-	if err := json.Unmarshal(header, &entries); err != nil {
-		return nil, fmt.Errorf("safetensors: header is not valid JSON: %w", err)
-	}
-
-	f := &File{Tensors: make(map[string]*Tensor, len(entries))}
-	for name, raw := range entries {
-		if name == metadataKey {
-			md, err := parseMetadata(raw)
-			if err != nil {
-				return nil, err
-			}
-			f.Metadata = md
-			continue
-		}
-		t, err := parseEntry(name, raw, body)
-		if err != nil {
-			return nil, err
-		}
-		f.Tensors[name] = t
-	}
-	return f, nil
-}
-
-// parseMetadata decodes the "__metadata__" object, whose values must all be
-// strings. JSON null means no metadata.
-func parseMetadata(raw json.RawMessage) (map[string]string, error) {
-	raw = bytes.TrimSpace(raw)
-	if string(raw) == "null" {
-		return nil, nil
-	}
-	if len(raw) == 0 || raw[0] != '{' {
-		return nil, fmt.Errorf("safetensors: %s is not a JSON object", metadataKey)
-	}
-	var vals map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &vals); err != nil {
-		return nil, fmt.Errorf("safetensors: %s: %w", metadataKey, err)
-	}
-	md := make(map[string]string, len(vals))
-	for k, v := range vals {
-		v = bytes.TrimSpace(v)
-		if len(v) == 0 || v[0] != '"' {
-			return nil, fmt.Errorf("safetensors: %s: value of %q is not a string", metadataKey, k)
-		}
-		var s string
-		if err := json.Unmarshal(v, &s); err != nil {
-			return nil, fmt.Errorf("safetensors: %s: value of %q: %w", metadataKey, k, err)
-		}
-		md[k] = s
-	}
-	return md, nil
-}
-
-// parseEntry decodes and validates one tensor entry of the header against the
-// data section body.
-func parseEntry(name string, raw json.RawMessage, body []byte) (*Tensor, error) {
-	raw = bytes.TrimSpace(raw)
-	if len(raw) == 0 || raw[0] != '{' {
-		return nil, fmt.Errorf("safetensors: tensor %q: entry is not a JSON object", name)
-	}
-	var fields map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &fields); err != nil {
-		return nil, fmt.Errorf("safetensors: tensor %q: %w", name, err)
-	}
-	for _, key := range []string{"dtype", "shape", "data_offsets"} {
-		if _, ok := fields[key]; !ok {
-			return nil, fmt.Errorf("safetensors: tensor %q: missing %q", name, key)
-		}
-	}
-
-	dt := bytes.TrimSpace(fields["dtype"])
-	if len(dt) == 0 || dt[0] != '"' {
-		return nil, fmt.Errorf("safetensors: tensor %q: dtype is not a string", name)
-	}
-	var dtype string
-	if err := json.Unmarshal(dt, &dtype); err != nil {
-		return nil, fmt.Errorf("safetensors: tensor %q: dtype: %w", name, err)
-	}
-	t := &Tensor{Name: name, DType: DType(dtype)}
-	size := t.DType.Size()
-	if size == 0 {
-		return nil, fmt.Errorf("safetensors: tensor %q: unknown dtype %q", name, dtype)
-	}
-
-	shape, err := parseInts(fields["shape"])
-	if err != nil {
-		return nil, fmt.Errorf("safetensors: tensor %q: shape: %w", name, err)
-	}
-	t.Shape = make([]int, len(shape))
-	for i, d := range shape {
-		if d < 0 {
-			return nil, fmt.Errorf("safetensors: tensor %q: negative dimension %d in shape %v", name, d, shape)
-		}
-		if d > math.MaxInt {
-			return nil, fmt.Errorf("safetensors: tensor %q: dimension %d too large", name, d)
-		}
-		t.Shape[i] = int(d)
-	}
-	numel, err := numElements(t.Shape)
-	if err != nil {
-		return nil, fmt.Errorf("safetensors: tensor %q: %w", name, err)
-	}
-	if numel > math.MaxInt/size {
-		return nil, fmt.Errorf("safetensors: tensor %q: byte size of shape %v overflows", name, t.Shape)
-	}
-
-	offs, err := parseInts(fields["data_offsets"])
-	if err != nil {
-		return nil, fmt.Errorf("safetensors: tensor %q: data_offsets: %w", name, err)
-	}
-	if len(offs) != 2 {
-		return nil, fmt.Errorf("safetensors: tensor %q: data_offsets has %d values, want [begin, end]", name, len(offs))
-	}
-	begin, end := offs[0], offs[1]
-	if begin < 0 || end < begin {
-		return nil, fmt.Errorf("safetensors: tensor %q: data_offsets [%d, %d] are not 0 <= begin <= end", name, begin, end)
-	}
-	if end > int64(len(body)) {
-		return nil, fmt.Errorf("safetensors: tensor %q: data_offsets end %d is past the %d-byte data section", name, end, len(body))
-	}
-	if end-begin != int64(numel*size) {
-		return nil, fmt.Errorf("safetensors: tensor %q: data_offsets span %d bytes, shape %v of %s needs %d",
-			name, end-begin, t.Shape, t.DType, numel*size)
-	}
-	t.Data = body[begin:end:end]
-	return t, nil
-}
-
-// parseInts decodes a JSON array of integers without accepting fractions,
-// exponents or strings.
-func parseInts(raw json.RawMessage) ([]int64, error) {
-	raw = bytes.TrimSpace(raw)
-	if len(raw) == 0 || raw[0] != '[' {
-		return nil, fmt.Errorf("not a JSON array")
-	}
-	var elems []json.RawMessage
-	if err := json.Unmarshal(raw, &elems); err != nil {
+// parse is Parse without the "safetensors:" prefix on its errors.
+func parse(data []byte) (*File, error) {
+	if err := checkFileLen(int64(len(data))); err != nil {
 		return nil, err
 	}
-	out := make([]int64, len(elems))
-	for i, e := range elems {
-		v, err := strconv.ParseInt(string(bytes.TrimSpace(e)), 10, 64)
-		if err != nil {
-			return nil, fmt.Errorf("element %d (%s) is not an integer", i, bytes.TrimSpace(e))
-		}
-		out[i] = v
+	n := binary.LittleEndian.Uint64(data)
+	if err := checkHeaderLen(n, int64(len(data))); err != nil {
+		return nil, err
 	}
-	return out, nil
+	h, err := parseHeader(data[8 : 8+n])
+	if err != nil {
+		return nil, err
+	}
+	body := data[8+n:]
+	if err := checkLayout(h.spans, int64(len(body))); err != nil {
+		return nil, err
+	}
+	return h.file(body), nil
 }
 
 // Encode serializes tensors and metadata into the safetensors format. Tensors
 // are laid out in sorted name order; the JSON header is padded with spaces to
 // a multiple of 8 bytes so the data section starts aligned, as the reference
-// implementation does. Encode checks every tensor: a known dtype, valid UTF-8
-// unique names other than "__metadata__", and data that matches the shape.
+// implementation does. Encode checks every tensor: a known dtype, at most
+// MaxRank dimensions, valid UTF-8 unique names other than "__metadata__", and
+// data that matches the shape; so whatever it returns, Parse accepts.
 func Encode(tensors []*Tensor, metadata map[string]string) ([]byte, error) {
+	sorted, err := sortedTensors(tensors)
+	if err != nil {
+		return nil, err
+	}
+	h, dataLen, err := encodeHeader(sorted, metadata)
+	if err != nil {
+		return nil, err
+	}
+	total, ok := checked.Add(8+int64(len(h)), dataLen)
+	if !ok || total > math.MaxInt {
+		return nil, fmt.Errorf("safetensors: encode: %s of tensor data does not fit in memory", checked.Bytes(dataLen))
+	}
+	out := make([]byte, 8, total)
+	binary.LittleEndian.PutUint64(out, uint64(len(h)))
+	out = append(out, h...)
+	for _, t := range sorted {
+		out = append(out, t.Data...)
+	}
+	return out, nil
+}
+
+// sortedTensors checks each tensor for Encode and returns them sorted by
+// name.
+func sortedTensors(tensors []*Tensor) ([]*Tensor, error) {
 	sorted := make([]*Tensor, len(tensors))
 	copy(sorted, tensors)
 	for i, t := range sorted {
@@ -249,10 +151,14 @@ func Encode(tensors []*Tensor, metadata map[string]string) ([]byte, error) {
 			return nil, fmt.Errorf("safetensors: encode: tensor %d is nil", i)
 		}
 		if t.Name == metadataKey {
-			return nil, fmt.Errorf("safetensors: encode: tensor name %q is reserved", t.Name)
+			return nil, fmt.Errorf("safetensors: encode: tensor name %s is reserved", quote(t.Name))
 		}
 		if !utf8.ValidString(t.Name) {
-			return nil, fmt.Errorf("safetensors: encode: tensor name %q is not valid UTF-8", t.Name)
+			return nil, fmt.Errorf("safetensors: encode: tensor name %s is not valid UTF-8", quote(t.Name))
+		}
+		if len(t.Shape) > MaxRank {
+			return nil, fmt.Errorf("safetensors: encode: tensor %s has %d dimensions, more than MaxRank (%d)",
+				quote(t.Name), len(t.Shape), MaxRank)
 		}
 		if _, err := t.checkData(); err != nil {
 			return nil, fmt.Errorf("safetensors: encode: %w", err)
@@ -261,41 +167,28 @@ func Encode(tensors []*Tensor, metadata map[string]string) ([]byte, error) {
 	sort.Slice(sorted, func(i, j int) bool { return sorted[i].Name < sorted[j].Name })
 	for i := 1; i < len(sorted); i++ {
 		if sorted[i].Name == sorted[i-1].Name {
-			return nil, fmt.Errorf("safetensors: encode: duplicate tensor name %q", sorted[i].Name)
+			return nil, fmt.Errorf("safetensors: encode: duplicate tensor name %s", quote(sorted[i].Name))
 		}
 	}
+	return sorted, nil
+}
 
+// encodeHeader writes the JSON header for the sorted tensors and metadata,
+// padded with spaces to a multiple of 8 bytes, and returns it with the size
+// of the data section.
+func encodeHeader(sorted []*Tensor, metadata map[string]string) ([]byte, int64, error) {
 	var h bytes.Buffer
 	h.WriteByte('{')
-	first := true
 	if len(metadata) > 0 {
-		keys := make([]string, 0, len(metadata))
-		for k, v := range metadata {
-			if !utf8.ValidString(k) || !utf8.ValidString(v) {
-				return nil, fmt.Errorf("safetensors: encode: metadata %q is not valid UTF-8", k)
-			}
-			keys = append(keys, k)
+		if err := encodeMetadata(&h, metadata); err != nil {
+			return nil, 0, err
 		}
-		sort.Strings(keys)
-		writeString(&h, metadataKey)
-		h.WriteString(":{")
-		for i, k := range keys {
-			if i > 0 {
-				h.WriteByte(',')
-			}
-			writeString(&h, k)
-			h.WriteByte(':')
-			writeString(&h, metadata[k])
-		}
-		h.WriteByte('}')
-		first = false
 	}
-	offset := 0
+	var offset int64
 	for _, t := range sorted {
-		if !first {
+		if h.Len() > 1 {
 			h.WriteByte(',')
 		}
-		first = false
 		writeString(&h, t.Name)
 		h.WriteString(`:{"dtype":`)
 		writeString(&h, string(t.DType))
@@ -307,10 +200,13 @@ func Encode(tensors []*Tensor, metadata map[string]string) ([]byte, error) {
 			h.WriteString(strconv.Itoa(d))
 		}
 		h.WriteString(`],"data_offsets":[`)
-		h.WriteString(strconv.Itoa(offset))
+		h.WriteString(strconv.FormatInt(offset, 10))
 		h.WriteByte(',')
-		offset += len(t.Data)
-		h.WriteString(strconv.Itoa(offset))
+		var ok bool
+		if offset, ok = checked.Add(offset, int64(len(t.Data))); !ok {
+			return nil, 0, fmt.Errorf("safetensors: encode: the data section overflows a 64-bit offset at tensor %s", quote(t.Name))
+		}
+		h.WriteString(strconv.FormatInt(offset, 10))
 		h.WriteString("]}")
 	}
 	h.WriteByte('}')
@@ -318,16 +214,33 @@ func Encode(tensors []*Tensor, metadata map[string]string) ([]byte, error) {
 		h.WriteByte(' ')
 	}
 	if h.Len() > MaxHeaderSize {
-		return nil, fmt.Errorf("safetensors: encode: header of %d bytes exceeds the %d-byte limit", h.Len(), MaxHeaderSize)
+		return nil, 0, fmt.Errorf("safetensors: encode: header of %d bytes exceeds the %d-byte limit", h.Len(), MaxHeaderSize)
 	}
+	return h.Bytes(), offset, nil
+}
 
-	out := make([]byte, 8, 8+h.Len()+offset)
-	binary.LittleEndian.PutUint64(out, uint64(h.Len()))
-	out = append(out, h.Bytes()...)
-	for _, t := range sorted {
-		out = append(out, t.Data...)
+// encodeMetadata writes the "__metadata__" member, keys sorted.
+func encodeMetadata(h *bytes.Buffer, metadata map[string]string) error {
+	keys := make([]string, 0, len(metadata))
+	for k, v := range metadata {
+		if !utf8.ValidString(k) || !utf8.ValidString(v) {
+			return fmt.Errorf("safetensors: encode: metadata %s is not valid UTF-8", quote(k))
+		}
+		keys = append(keys, k)
 	}
-	return out, nil
+	sort.Strings(keys)
+	writeString(h, metadataKey)
+	h.WriteString(":{")
+	for i, k := range keys {
+		if i > 0 {
+			h.WriteByte(',')
+		}
+		writeString(h, k)
+		h.WriteByte(':')
+		writeString(h, metadata[k])
+	}
+	h.WriteByte('}')
+	return nil
 }
 
 // writeString writes s, which must be valid UTF-8, as a JSON string literal.
@@ -348,16 +261,4 @@ func writeString(b *bytes.Buffer, s string) {
 		}
 	}
 	b.WriteByte('"')
-}
-
-// WriteFile encodes tensors and metadata (see Encode) and writes them to path.
-func WriteFile(path string, tensors []*Tensor, metadata map[string]string) error {
-	data, err := Encode(tensors, metadata)
-	if err != nil {
-		return err
-	}
-	if err := os.WriteFile(path, data, 0o644); err != nil {
-		return fmt.Errorf("safetensors: %w", err)
-	}
-	return nil
 }

@@ -204,13 +204,14 @@ func TestParseAccepts(t *testing.T) {
 	for name, h := range map[string]string{
 		"padded":        `{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}      `,
 		"null metadata": `{"__metadata__":null,"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}`,
-		"zero-size":     `{"a":{"dtype":"F32","shape":[0,3],"data_offsets":[8,8]}}`,
-		"extra fields":  `{"a":{"dtype":"F32","shape":[1],"data_offsets":[4,8],"extra":1}}`,
-		"empty":         `{}`,
+		"zero-size":     `{"z":{"dtype":"F32","shape":[0,3],"data_offsets":[8,8]},"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}`,
 	} {
 		if _, err := Parse(build(h, d8)); err != nil {
 			t.Errorf("%s: %v", name, err)
 		}
+	}
+	if _, err := Parse(build(`{}`, nil)); err != nil {
+		t.Errorf("empty: %v", err)
 	}
 }
 
@@ -246,6 +247,18 @@ func TestDTypeSize(t *testing.T) {
 		if d.Valid() != (want != 0) {
 			t.Errorf("%s.Valid() = %v", d, d.Valid())
 		}
+	}
+}
+
+func TestDTypeIsFloat(t *testing.T) {
+	for _, d := range knownDTypes {
+		want := d == F16 || d == BF16 || d == F32 || d == F64
+		if d.IsFloat() != want {
+			t.Errorf("%s.IsFloat() = %v", d, d.IsFloat())
+		}
+	}
+	if DType("Q4").IsFloat() || DType("").IsFloat() {
+		t.Error("an unknown dtype is float")
 	}
 }
 

@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+
+	"github.com/isab-vk/isab-vk/internal/checked"
 )
 
 // Tensor is one named tensor: its element type, its shape and its raw
@@ -15,8 +17,9 @@ type Tensor struct {
 	Data  []byte
 }
 
-// NumElements returns the product of the tensor's dimensions (1 for a scalar),
-// or -1 when a dimension is negative or the product overflows an int.
+// NumElements returns the product of the tensor's dimensions (1 for a
+// scalar, 0 when any dimension is 0), or -1 when a dimension is negative or
+// the product overflows an int.
 func (t *Tensor) NumElements() int {
 	n, err := numElements(t.Shape)
 	if err != nil {
@@ -25,18 +28,17 @@ func (t *Tensor) NumElements() int {
 	return n
 }
 
-// numElements multiplies the dimensions of shape, checking each step for
-// overflow the way the reference implementation does.
+// numElements multiplies the dimensions of shape with checked arithmetic,
+// as Parse does.
 func numElements(shape []int) (int, error) {
-	n := 1
 	for _, d := range shape {
 		if d < 0 {
-			return 0, fmt.Errorf("negative dimension %d in shape %v", d, shape)
+			return 0, fmt.Errorf("negative dimension %d in shape %s", d, formatShape(shape))
 		}
-		if d != 0 && n > math.MaxInt/d {
-			return 0, fmt.Errorf("shape %v: element count overflows", shape)
-		}
-		n *= d
+	}
+	n, ok := checked.Product(shape...)
+	if !ok {
+		return 0, fmt.Errorf("shape %s: element count overflows", formatShape(shape))
 	}
 	return n, nil
 }
@@ -46,18 +48,19 @@ func numElements(shape []int) (int, error) {
 func (t *Tensor) checkData() (int, error) {
 	size := t.DType.Size()
 	if size == 0 {
-		return 0, fmt.Errorf("safetensors: tensor %q: unknown dtype %q", t.Name, t.DType)
+		return 0, fmt.Errorf("safetensors: tensor %s: unknown dtype %s", quote(t.Name), quote(string(t.DType)))
 	}
 	n, err := numElements(t.Shape)
 	if err != nil {
-		return 0, fmt.Errorf("safetensors: tensor %q: %w", t.Name, err)
+		return 0, fmt.Errorf("safetensors: tensor %s: %w", quote(t.Name), err)
 	}
-	if n > math.MaxInt/size {
-		return 0, fmt.Errorf("safetensors: tensor %q: byte size of shape %v overflows", t.Name, t.Shape)
+	nbytes, ok := checked.Mul(n, size)
+	if !ok {
+		return 0, fmt.Errorf("safetensors: tensor %s: byte size of shape %s overflows", quote(t.Name), formatShape(t.Shape))
 	}
-	if len(t.Data) != n*size {
-		return 0, fmt.Errorf("safetensors: tensor %q: has %d data bytes, shape %v of %s needs %d",
-			t.Name, len(t.Data), t.Shape, t.DType, n*size)
+	if len(t.Data) != nbytes {
+		return 0, fmt.Errorf("safetensors: tensor %s: has %d data bytes, shape %s of %s needs %d",
+			quote(t.Name), len(t.Data), formatShape(t.Shape), t.DType, nbytes)
 	}
 	return n, nil
 }
@@ -140,7 +143,7 @@ func convert[T float32 | float64](t *Tensor) ([]T, error) {
 		}
 	default:
 		var z T
-		return nil, fmt.Errorf("safetensors: tensor %q: cannot convert dtype %s to %T", t.Name, t.DType, z)
+		return nil, fmt.Errorf("safetensors: tensor %s: cannot convert dtype %s to %T", quote(t.Name), quote(string(t.DType)), z)
 	}
 	return out, nil
 }
@@ -149,7 +152,7 @@ func convert[T float32 | float64](t *Tensor) ([]T, error) {
 // types are an error.
 func (t *Tensor) Bool() ([]bool, error) {
 	if t.DType != BOOL && t.DType != U8 {
-		return nil, fmt.Errorf("safetensors: tensor %q: cannot convert dtype %s to bool (want BOOL or U8)", t.Name, t.DType)
+		return nil, fmt.Errorf("safetensors: tensor %s: cannot convert dtype %s to bool (want BOOL or U8)", quote(t.Name), quote(string(t.DType)))
 	}
 	n, err := t.checkData()
 	if err != nil {
