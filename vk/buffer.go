@@ -3,11 +3,12 @@ package vk
 import (
 	"errors"
 	"fmt"
-	"math"
 	"sync"
 	"unsafe"
 
 	vk "github.com/vulkan-go/vulkan"
+
+	"github.com/isab-vk/isab-vk/internal/checked"
 )
 
 // Buffer is a device-local buffer, bindable as a storage or a texel
@@ -26,15 +27,19 @@ type Buffer struct {
 // Size is the buffer's size in bytes.
 func (b *Buffer) Size() int64 { return b.size }
 
-// NewBuffer allocates a buffer (storage and texel-buffer usage) of the given size in bytes. A size
-// larger than the device's memory is an error wrapping ErrOutOfMemory.
+// NewBuffer allocates a buffer (storage and texel-buffer usage) of the
+// given size in bytes. A size that is not positive is an error; so is one
+// larger than the device-local heap (Info.DeviceLocalBytes), which wraps
+// ErrOutOfMemory and is reported before any allocation is attempted. A
+// size the heap could hold may still fail to allocate (memory in use,
+// driver limits), with an error wrapping ErrOutOfMemory too. Buffers larger
+// than Info.MaxStorageBufferRange are allowed; they are bound in pieces.
 func (d *Device) NewBuffer(size int64) (*Buffer, error) {
 	if size <= 0 {
-		return nil, fmt.Errorf("vk: buffer size must be positive, got %d", size)
+		return nil, fmt.Errorf("vk: buffer size must be positive, got %d bytes", size)
 	}
-	if d.info.DeviceMemory > 0 && uint64(size) > d.info.DeviceMemory {
-		return nil, fmt.Errorf("vk: a buffer of %d bytes exceeds the %d bytes of device memory of %q: %w",
-			size, d.info.DeviceMemory, d.info.Name, ErrOutOfMemory)
+	if err := d.CheckFootprint("a buffer", size); err != nil {
+		return nil, err
 	}
 	usage := vk.BufferUsageStorageBufferBit | vk.BufferUsageUniformTexelBufferBit | vk.BufferUsageStorageTexelBufferBit |
 		vk.BufferUsageTransferSrcBit | vk.BufferUsageTransferDstBit
@@ -60,7 +65,7 @@ func (d *Device) allocBuffer(size int64, usage vk.BufferUsageFlagBits, deviceLoc
 	r := vk.CreateBuffer(d.handle, ci, nil, &h)
 	ci.Free()
 	if err := check("vkCreateBuffer", r); err != nil {
-		return nil, nil, nil, fmt.Errorf("a buffer of %d bytes: %w", size, err)
+		return nil, nil, nil, fmt.Errorf("vk: a buffer of %s (%d bytes): %w", checked.Bytes(size), size, err)
 	}
 	var req vk.MemoryRequirements
 	vk.GetBufferMemoryRequirements(d.handle, h, &req)
@@ -80,7 +85,8 @@ func (d *Device) allocBuffer(size int64, usage vk.BufferUsageFlagBits, deviceLoc
 	ai.Free()
 	if err := check("vkAllocateMemory", r); err != nil {
 		vk.DestroyBuffer(d.handle, h, nil)
-		return nil, nil, nil, fmt.Errorf("allocating %d bytes on %q: %w", size, d.info.Name, err)
+		return nil, nil, nil, fmt.Errorf("vk: allocating %s (%d bytes) on %q (device-local heap %s): %w",
+			checked.Bytes(size), size, d.info.Name, checked.Bytes(d.info.DeviceLocalBytes), err)
 	}
 	if err := check("vkBindBufferMemory", vk.BindBufferMemory(d.handle, h, mem, 0)); err != nil {
 		vk.FreeMemory(d.handle, mem, nil)
@@ -90,7 +96,7 @@ func (d *Device) allocBuffer(size int64, usage vk.BufferUsageFlagBits, deviceLoc
 	var mapped unsafe.Pointer
 	f := memFlags(d.mem, t)
 	if f&vk.MemoryPropertyHostVisibleBit != 0 && f&vk.MemoryPropertyHostCoherentBit != 0 {
-		if err := check("vkMapMemory", vk.MapMemory(d.handle, mem, 0, vk.DeviceSize(size), 0, &mapped)); err != nil {
+		if err := d.check("vkMapMemory", vk.MapMemory(d.handle, mem, 0, vk.DeviceSize(size), 0, &mapped)); err != nil {
 			vk.FreeMemory(d.handle, mem, nil)
 			vk.DestroyBuffer(d.handle, h, nil)
 			return nil, nil, nil, err
@@ -110,7 +116,11 @@ func (d *Device) freeBuffer(h vk.Buffer, mem vk.DeviceMemory, mapped unsafe.Poin
 }
 
 // Free releases the buffer. It must not be in use by a running sequence.
-// Calling Free twice is harmless.
+// Calling Free twice is harmless. A sequence whose run did not finish
+// within the wait limit (see Sequence.Run) may still be using its buffers;
+// freeing one of them then is at the caller's risk (the GPU may write to
+// memory that has been reused), so keep such buffers until the device has
+// closed, or leak them.
 func (b *Buffer) Free() {
 	if b == nil {
 		return
@@ -121,16 +131,31 @@ func (b *Buffer) Free() {
 	})
 }
 
-func (b *Buffer) checkRange(off, n int64) error {
-	if off < 0 || n < 0 || off+n > b.size {
-		return fmt.Errorf("vk: range [%d, %d) is outside a buffer of %d bytes", off, off+n, b.size)
+// checkRange checks that the n bytes at off lie within the buffer, for op
+// ("write", "read").
+func (b *Buffer) checkRange(op string, off, n int64) error {
+	if checked.Range(off, n, b.size) {
+		return nil
 	}
-	return nil
+	return fmt.Errorf("vk: %s of %s is outside a buffer of %s (%d bytes)", op, byteRange(off, n), checked.Bytes(b.size), b.size)
+}
+
+// byteRange formats the n bytes at off as "bytes [off, off+n)", or as "n
+// bytes at offset off" when either is negative or the end does not fit an
+// int64.
+func byteRange(off, n int64) string {
+	if end, ok := checked.Add(off, n); ok {
+		return fmt.Sprintf("bytes [%d, %d)", off, end)
+	}
+	if off < 0 || n < 0 {
+		return fmt.Sprintf("%d bytes at offset %d", n, off)
+	}
+	return fmt.Sprintf("%d bytes at offset %d (the end overflows int64)", n, off)
 }
 
 // Write copies data into the buffer at byte offset off.
 func (b *Buffer) Write(off int64, data []byte) error {
-	if err := b.checkRange(off, int64(len(data))); err != nil {
+	if err := b.checkRange("write", off, int64(len(data))); err != nil {
 		return err
 	}
 	if len(data) == 0 {
@@ -145,7 +170,7 @@ func (b *Buffer) Write(off int64, data []byte) error {
 
 // Read copies len(dst) bytes from byte offset off of the buffer into dst.
 func (b *Buffer) Read(off int64, dst []byte) error {
-	if err := b.checkRange(off, int64(len(dst))); err != nil {
+	if err := b.checkRange("read", off, int64(len(dst))); err != nil {
 		return err
 	}
 	if len(dst) == 0 {
@@ -161,34 +186,43 @@ func (b *Buffer) Read(off int64, dst []byte) error {
 // staged moves data between host memory and a buffer that is not
 // host-visible, through a staging buffer, in pieces of at most 64 MiB.
 func (d *Device) staged(b *Buffer, off int64, data []byte, upload bool) error {
-	chunk := int64(stagingChunkSize)
-	if int64(len(data)) < chunk {
-		chunk = int64(len(data))
+	total := int64(len(data))
+	if !checked.Range(off, total, b.size) {
+		return b.checkRange("staged copy", off, total)
 	}
+	chunk := min(int64(stagingChunkSize), total)
 	sh, smem, smapped, err := d.allocBuffer(chunk, vk.BufferUsageTransferSrcBit|vk.BufferUsageTransferDstBit, false)
 	if err != nil {
 		return fmt.Errorf("vk: staging buffer: %w", err)
 	}
-	defer d.freeBuffer(sh, smem, smapped)
+	var stuck *work
+	defer func() {
+		if stuck != nil { // the copy may still use it
+			d.orphan(stuck, func() { d.freeBuffer(sh, smem, smapped) })
+			return
+		}
+		d.freeBuffer(sh, smem, smapped)
+	}()
 	if smapped == nil {
 		return errors.New("vk: staging memory is not host-visible")
 	}
 	stage := unsafe.Slice((*byte)(smapped), chunk)
-	for done := int64(0); done < int64(len(data)); done += chunk {
-		n := int64(len(data)) - done
-		if n > chunk {
-			n = chunk
+	for done := int64(0); done < total; done += chunk {
+		n := min(total-done, chunk)
+		at, ok := checked.Add(off, done)
+		if !ok {
+			return b.checkRange("staged copy", off, total)
 		}
 		if upload {
 			copy(stage[:n], data[done:done+n])
 		}
 		src, dst := sh, b.handle
-		srcOff, dstOff := int64(0), off+done
+		srcOff, dstOff := int64(0), at
 		if !upload {
 			src, dst = b.handle, sh
-			srcOff, dstOff = off+done, 0
+			srcOff, dstOff = at, 0
 		}
-		if err := d.copyBuffer(src, srcOff, dst, dstOff, n); err != nil {
+		if stuck, err = d.copyBuffer(src, srcOff, dst, dstOff, n); err != nil {
 			return err
 		}
 		if !upload {
@@ -199,15 +233,50 @@ func (d *Device) staged(b *Buffer, off int64, data []byte, upload bool) error {
 }
 
 // copyBuffer records and runs one buffer-to-buffer copy, ordered after all
-// earlier work on the queue.
-func (d *Device) copyBuffer(src vk.Buffer, srcOff int64, dst vk.Buffer, dstOff, n int64) error {
+// earlier work on the queue, and waits for it (within the wait limit). When
+// the wait ends without the copy having finished it returns the copy's
+// work with the error: the caller must then keep the buffers alive until
+// that work finishes (Device.orphan).
+func (d *Device) copyBuffer(src vk.Buffer, srcOff int64, dst vk.Buffer, dstOff, n int64) (*work, error) {
 	d.xferMu.Lock()
 	defer d.xferMu.Unlock()
 	cmd, err := allocCommandBuffer(d.handle, d.xferPool)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer vk.FreeCommandBuffers(d.handle, d.xferPool, 1, []vk.CommandBuffer{cmd})
+	fence, err := d.newFence()
+	if err != nil {
+		vk.FreeCommandBuffers(d.handle, d.xferPool, 1, []vk.CommandBuffer{cmd})
+		return nil, err
+	}
+	free := func() {
+		d.destroyFence(fence)
+		vk.FreeCommandBuffers(d.handle, d.xferPool, 1, []vk.CommandBuffer{cmd})
+	}
+	if err := d.recordCopy(cmd, src, srcOff, dst, dstOff, n); err != nil {
+		free()
+		return nil, err
+	}
+	w, err := d.submitWork(cmd, fence, func() string { return fmt.Sprintf("a buffer copy of %s (%d bytes)", checked.Bytes(n), n) })
+	if err != nil {
+		free()
+		return nil, err
+	}
+	err = d.await(nil, w)
+	if err != nil && !errors.Is(err, ErrDeviceLost) {
+		// The copy may still run. Its command buffer stays allocated in
+		// the transfer pool, which Device.Close destroys only after all
+		// work has finished; its fence lives until it has signalled.
+		d.orphan(w, func() { d.destroyFence(fence) })
+		return w, err
+	}
+	free()
+	return nil, err
+}
+
+// recordCopy records into cmd a copy of n bytes between barriers that order
+// it after earlier shader and transfer writes and before later reads.
+func (d *Device) recordCopy(cmd vk.CommandBuffer, src vk.Buffer, srcOff int64, dst vk.Buffer, dstOff, n int64) error {
 	if err := beginCommandBuffer(cmd); err != nil {
 		return err
 	}
@@ -216,18 +285,7 @@ func (d *Device) copyBuffer(src vk.Buffer, srcOff int64, dst vk.Buffer, dstOff, 
 	d.cmdCopyBuffer(cmd, src, srcOff, dst, dstOff, n)
 	d.memoryBarrier(cmd, vk.PipelineStageTransferBit, vk.PipelineStageAllCommandsBit|vk.PipelineStageHostBit,
 		vk.AccessTransferWriteBit, vk.AccessShaderReadBit|vk.AccessShaderWriteBit|vk.AccessHostReadBit)
-	if err := check("vkEndCommandBuffer", vk.EndCommandBuffer(cmd)); err != nil {
-		return err
-	}
-	fence, err := d.newFence()
-	if err != nil {
-		return err
-	}
-	defer d.destroyFence(fence)
-	if err := d.submit(cmd, fence); err != nil {
-		return err
-	}
-	return d.waitFence(fence)
+	return check("vkEndCommandBuffer", vk.EndCommandBuffer(cmd))
 }
 
 // Number is the element types that Upload and Download move.
@@ -247,21 +305,23 @@ func asBytes[T Number](s []T) []byte {
 func Upload[T Number](b *Buffer, off int, data []T) error {
 	var z T
 	sz := int64(unsafe.Sizeof(z))
-	if off < 0 || int64(off) > math.MaxInt64/sz {
-		return fmt.Errorf("vk: bad element offset %d", off)
+	at, ok := checked.Mul(int64(off), sz)
+	if !ok {
+		return fmt.Errorf("vk: upload of %d elements of %d bytes at element offset %d: the offset is negative or overflows int64; the buffer holds %s (%d bytes)",
+			len(data), sz, off, checked.Bytes(b.size), b.size)
 	}
-	return b.Write(int64(off)*sz, asBytes(data))
+	return b.Write(at, asBytes(data))
 }
 
 // Download reads n elements of type T from b starting at element offset off.
 func Download[T Number](b *Buffer, off, n int) ([]T, error) {
-	if n < 0 || off < 0 {
-		return nil, fmt.Errorf("vk: bad download range: offset %d, count %d", off, n)
-	}
 	var z T
 	sz := int64(unsafe.Sizeof(z))
-	if int64(off)+int64(n) > b.size/sz {
-		return nil, fmt.Errorf("vk: download of %d elements at %d exceeds a buffer of %d bytes", n, off, b.size)
+	at, ok1 := checked.Mul(int64(off), sz)
+	bytes, ok2 := checked.Mul(int64(n), sz)
+	if !ok1 || !ok2 || !checked.Range(at, bytes, b.size) {
+		return nil, fmt.Errorf("vk: download of %d elements of %d bytes at element offset %d is outside a buffer of %s (%d bytes, %d elements)",
+			n, sz, off, checked.Bytes(b.size), b.size, b.size/sz)
 	}
 	out := make([]T, n)
 	if err := b.Read(int64(off)*sz, asBytes(out)); err != nil {
@@ -273,7 +333,10 @@ func Download[T Number](b *Buffer, off, n int) ([]T, error) {
 // BufferFrom allocates a buffer holding data.
 func BufferFrom[T Number](d *Device, data []T) (*Buffer, error) {
 	var z T
-	size := int64(len(data)) * int64(unsafe.Sizeof(z))
+	size, ok := checked.Mul(int64(len(data)), int64(unsafe.Sizeof(z)))
+	if !ok {
+		return nil, fmt.Errorf("vk: a buffer of %d elements of %d bytes overflows int64", len(data), unsafe.Sizeof(z))
+	}
 	if size == 0 {
 		size = 4
 	}
@@ -323,14 +386,3 @@ func (d *Device) newFence() (vk.Fence, error) {
 }
 
 func (d *Device) destroyFence(f vk.Fence) { vk.DestroyFence(d.handle, f, nil) }
-
-// waitFence blocks until the fence signals.
-func (d *Device) waitFence(f vk.Fence) error {
-	for {
-		r := vk.WaitForFences(d.handle, 1, []vk.Fence{f}, vk.True, 1_000_000_000)
-		if r == vk.Timeout {
-			continue
-		}
-		return check("vkWaitForFences", r)
-	}
-}

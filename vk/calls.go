@@ -313,9 +313,10 @@ func (d *Device) updateDescriptorSet(set vk.DescriptorSet, w []descriptorWrite) 
 	return nil
 }
 
-// queueSubmit submits cmd to the device's queue, signalling fence.
-func (d *Device) queueSubmit(cmd vk.CommandBuffer, fence vk.Fence) error {
-	return check("vkQueueSubmit", vk.Result(C.isabQueueSubmit(&d.fns.c, unsafe.Pointer(d.queue), unsafe.Pointer(cmd), unsafe.Pointer(fence))))
+// queueSubmit submits cmd to the device's queue, signalling fence. The
+// caller holds submitMu.
+func (d *Device) queueSubmit(cmd vk.CommandBuffer, fence vk.Fence) vk.Result {
+	return vk.Result(C.isabQueueSubmit(&d.fns.c, unsafe.Pointer(d.queue), unsafe.Pointer(cmd), unsafe.Pointer(fence)))
 }
 
 // memoryBarrier records a global memory barrier.

@@ -3,14 +3,19 @@ package vk
 import (
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	vk "github.com/vulkan-go/vulkan"
+
+	"github.com/isab-vk/isab-vk/internal/checked"
+	"github.com/isab-vk/isab-vk/internal/sysmem"
 )
 
 // Options chooses and configures a device.
@@ -25,6 +30,17 @@ type Options struct {
 	// The choice is made when the process-wide Vulkan instance is created,
 	// that is on the first Open (or Devices) call.
 	Validation bool
+	// WaitTimeout bounds every wait on the device's work, counted from the
+	// work's submission: a Sequence.Run, the Reset or Close after a Run
+	// that a context cancelled, a staged Buffer.Write or Read, and
+	// Device.Close. Work that exceeds it makes the wait return an error
+	// that names the work and wraps ErrWaitTimeout (see Sequence.Run for
+	// what becomes of a sequence whose work did not finish). Zero means
+	// the WaitTimeoutEnv environment variable (ISAB_WAIT_TIMEOUT, a Go
+	// duration such as "90s"; a value that does not parse, or is not
+	// positive, makes Open fail), and when that is unset too,
+	// DefaultWaitTimeout (10 minutes). Negative is an error.
+	WaitTimeout time.Duration
 }
 
 // CoopMatrixShape is one cooperative-matrix configuration that a device
@@ -85,8 +101,19 @@ type Info struct {
 	CoopMatrix      []CoopMatrixShape
 	Timestamps      bool    // compute queue supports timestamps
 	TimestampPeriod float32 // nanoseconds per timestamp tick
-	DeviceMemory    uint64  // size of the largest device-local heap
-	HostVisible     bool    // device-local memory is host-visible (buffers are mapped directly)
+	DeviceMemory    uint64  // size of the largest device-local heap (see DeviceLocalBytes)
+	// DeviceLocalBytes is DeviceMemory as an int64 (capped at
+	// math.MaxInt64): the size in bytes of the device's largest
+	// device-local heap, as the driver reports it. No one buffer may be
+	// larger (Vulkan's rule for an allocation; NewBuffer and
+	// Device.CheckFootprint refuse it before allocating). What all
+	// buffers together may hold is Device.MemoryBudget, which layers
+	// above compare a shape's footprint with (minus what LiveObjects
+	// reports in use) to refuse what cannot fit before they allocate
+	// anything. 0 when the device reports no device-local heap (then
+	// nothing is refused in advance).
+	DeviceLocalBytes int64
+	HostVisible      bool // device-local memory is host-visible (buffers are mapped directly)
 }
 
 // instance is the process-wide Vulkan instance, shared by every Device.
@@ -377,6 +404,7 @@ func (in *instance) describe(index int, p vk.PhysicalDevice, exts []string) Info
 			info.DeviceMemory = uint64(h.Size)
 		}
 	}
+	info.DeviceLocalBytes = int64(min(info.DeviceMemory, math.MaxInt64))
 	if t, ok := pickMemoryType(mem, ^uint32(0), true); ok {
 		f := memFlags(mem, t)
 		info.HostVisible = f&vk.MemoryPropertyHostVisibleBit != 0 && f&vk.MemoryPropertyHostCoherentBit != 0
@@ -519,11 +547,24 @@ type Device struct {
 	live      atomic.Int64 // live Vulkan objects and allocations made through this device
 	liveBytes atomic.Int64 // bytes of device memory held by buffers
 	peakBytes atomic.Int64 // high-water mark of liveBytes since the last ResetPeakBytes
-	closed    atomic.Bool
+
+	waitLimit time.Duration // see Options.WaitTimeout
+	lost      atomic.Bool   // a call returned VK_ERROR_DEVICE_LOST
+	workMu    sync.Mutex    // guards works, orphans and work.release
+	works     map[*work]struct{}
+	orphans   int            // works with a release to run
+	probes    sync.WaitGroup // queryProbe calls in flight
+
+	closeMu sync.Mutex
+	closed  atomic.Bool
 }
 
 // Open opens a device chosen by opts (see Options.Device).
 func Open(opts Options) (*Device, error) {
+	limit, err := resolveWaitTimeout(opts.WaitTimeout)
+	if err != nil {
+		return nil, err
+	}
 	in, err := acquireInstance(opts.Validation)
 	if err != nil {
 		return nil, err
@@ -542,6 +583,7 @@ func Open(opts Options) (*Device, error) {
 		releaseInstance()
 		return nil, err
 	}
+	d.waitLimit = limit
 	return d, nil
 }
 
@@ -553,7 +595,8 @@ func newDevice(in *instance, idx int) (*Device, error) {
 	if !ok {
 		return nil, fmt.Errorf("vk: device %q has no compute queue", info.Name)
 	}
-	d := &Device{in: in, phys: p, family: fam, info: info, kernels: map[string]*Kernel{}}
+	d := &Device{in: in, phys: p, family: fam, info: info, kernels: map[string]*Kernel{}, works: map[*work]struct{}{},
+		waitLimit: DefaultWaitTimeout}
 	if bits := qprops[fam].TimestampValidBits; bits >= 64 {
 		d.tsMask = ^uint64(0)
 	} else {
@@ -711,13 +754,60 @@ func (d *Device) addLiveBytes(n int64) {
 	}
 }
 
-// Close waits for the device to go idle and destroys it. Buffers, kernels
-// and sequences made from it must not be used afterwards.
+// MemoryBudget is the device memory that everything a caller keeps on the
+// device at once may take, in bytes (0: unknown): Info.DeviceLocalBytes,
+// except on CPU devices, whose heap is the host's memory whatever size
+// they report (lavapipe on Mesa 22.3 reports 2 GiB and a pass at
+// n = 1M holds more than that in several buffers), where it is the larger
+// of that and the host's physical memory. One buffer is still limited to
+// Info.DeviceLocalBytes.
+func (d *Device) MemoryBudget() int64 {
+	if d.info.Type == "cpu" {
+		return max(d.info.DeviceLocalBytes, sysmem.Total())
+	}
+	return d.info.DeviceLocalBytes
+}
+
+// CheckFootprint returns an error wrapping ErrOutOfMemory, naming what (for
+// example "a buffer" or "the activations of n=1000000"), the bytes it needs
+// and the device-local heap, when bytes is negative or exceeds
+// Info.DeviceLocalBytes. It allocates nothing and does not count memory already
+// in use (LiveObjects), so passing it does not promise that the
+// allocations will succeed; failing it promises that they cannot.
+func (d *Device) CheckFootprint(what string, bytes int64) error {
+	if bytes < 0 {
+		return fmt.Errorf("vk: %s needs a negative number of bytes (%d): %w", what, bytes, ErrOutOfMemory)
+	}
+	heap := d.info.DeviceLocalBytes
+	if heap > 0 && bytes > heap {
+		return fmt.Errorf("vk: %s needs %s (%d bytes), more than the %s (%d bytes) device-local heap of %q: %w",
+			what, checked.Bytes(bytes), bytes, checked.Bytes(heap), heap, d.info.Name, ErrOutOfMemory)
+	}
+	return nil
+}
+
+// Close waits for the device's work to finish and destroys the device.
+// Buffers, kernels and sequences made from it must not be used afterwards.
+// Each piece of work in flight is waited for until the wait limit from
+// its submission at most (Options.WaitTimeout); objects that closed
+// sequences and timed-out copies left behind are freed once their work
+// has finished. When some work is stuck (still unfinished at its limit),
+// destroying the device would be undefined behaviour: Close then destroys
+// nothing, returns an error naming that work and wrapping ErrWaitTimeout,
+// and may be called again later; a process that exits instead simply
+// leaks the device.
 func (d *Device) Close() error {
-	if d.closed.Swap(true) {
+	d.closeMu.Lock()
+	defer d.closeMu.Unlock()
+	if d.closed.Load() {
 		return nil
 	}
-	vk.DeviceWaitIdle(d.handle)
+	if err := d.settleAll(); err != nil {
+		return err
+	}
+	d.closed.Store(true)
+	vk.DeviceWaitIdle(d.handle) // nothing tracked is in flight: bounded
+	d.probes.Wait()             // they return once the device is idle
 	d.kernelMu.Lock()
 	for _, k := range d.kernels {
 		k.destroy()
@@ -729,11 +819,4 @@ func (d *Device) Close() error {
 	vk.DestroyDevice(d.handle, nil)
 	releaseInstance()
 	return nil
-}
-
-// submit hands one command buffer to the queue with a fence.
-func (d *Device) submit(cmd vk.CommandBuffer, fence vk.Fence) error {
-	d.submitMu.Lock()
-	defer d.submitMu.Unlock()
-	return d.queueSubmit(cmd, fence)
 }

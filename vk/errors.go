@@ -11,6 +11,18 @@ import (
 // host memory, so callers can tell "too large for this device" apart.
 var ErrOutOfMemory = errors.New("out of memory")
 
+// ErrDeviceLost is wrapped by the errors of calls that found the device
+// lost (VK_ERROR_DEVICE_LOST: a driver reset, a hung or faulting kernel, a
+// removed GPU), and by every later submission to that device, which fails
+// at once instead of hanging. The device cannot run more work: close it
+// and open it again.
+var ErrDeviceLost = errors.New("the device was lost")
+
+// ErrWaitTimeout is wrapped by the errors of waits that exceeded the
+// device's wait limit (Options.WaitTimeout, WaitTimeoutEnv): the work named
+// in the error did not finish in time and may still be running.
+var ErrWaitTimeout = errors.New("wait limit exceeded")
+
 // ResultError is a Vulkan call that did not return VK_SUCCESS.
 type ResultError struct {
 	Call   string    // the Vulkan function, e.g. "vkCreateBuffer"
@@ -22,10 +34,14 @@ func (e *ResultError) Error() string {
 	return fmt.Sprintf("vk: %s failed: %s (%d)", e.Call, resultName(e.Result), int32(e.Result))
 }
 
-// Unwrap lets errors.Is(err, ErrOutOfMemory) match memory exhaustion.
+// Unwrap lets errors.Is(err, ErrOutOfMemory) match memory exhaustion and
+// errors.Is(err, ErrDeviceLost) a lost device.
 func (e *ResultError) Unwrap() error {
-	if e.Result == vk.ErrorOutOfDeviceMemory || e.Result == vk.ErrorOutOfHostMemory {
+	switch e.Result {
+	case vk.ErrorOutOfDeviceMemory, vk.ErrorOutOfHostMemory:
 		return ErrOutOfMemory
+	case vk.ErrorDeviceLost:
+		return ErrDeviceLost
 	}
 	return nil
 }

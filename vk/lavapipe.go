@@ -51,7 +51,8 @@ const (
 // (Mesa 22.3 mixed them up too, costing speed). The directory is
 // <user cache dir>/isab-vk/lavapipe-lp<width>, inside which Mesa makes its
 // usual mesa_shader_cache folder; other Mesa drivers in the process (radv,
-// anv) cache there too, which costs them nothing but a first compile. Like
+// anv) cache there too, which costs them nothing but a first compile. It
+// creates <user cache dir>/isab-vk when missing. Like
 // LavapipeVectorEnv it must be set before the loader opens a driver. It
 // reports whether it set the variable.
 func separateLavapipeCache() bool {
@@ -69,5 +70,11 @@ func separateLavapipeCache() bool {
 	if err != nil {
 		return false
 	}
-	return os.Setenv(mesaCacheDirEnv, filepath.Join(base, "isab-vk", "lavapipe-lp"+width)) == nil
+	dir := filepath.Join(base, "isab-vk", "lavapipe-lp"+width)
+	// Mesa creates only the last element of the path; without its parent
+	// it turns the cache off.
+	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
+		return false
+	}
+	return os.Setenv(mesaCacheDirEnv, dir) == nil
 }

@@ -15,7 +15,14 @@ import (
 // is installed.
 func openTest(t testing.TB) *Device {
 	t.Helper()
-	d, err := Open(Options{Validation: true})
+	return openTestWith(t, Options{})
+}
+
+// openTestWith is openTest with options (Validation is turned on).
+func openTestWith(t testing.TB, opts Options) *Device {
+	t.Helper()
+	opts.Validation = true
+	d, err := Open(opts)
 	if err != nil {
 		if strings.Contains(err.Error(), "cannot load the Vulkan loader") || strings.Contains(err.Error(), "no Vulkan device") {
 			t.Skipf("no Vulkan device: %v", err)
@@ -24,7 +31,9 @@ func openTest(t testing.TB) *Device {
 	}
 	ValidationMessages()
 	t.Cleanup(func() {
-		d.Close()
+		if err := d.Close(); err != nil {
+			t.Errorf("closing the device: %v", err)
+		}
 		for _, m := range ValidationMessages() {
 			t.Errorf("validation: %s", m)
 		}
