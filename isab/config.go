@@ -12,8 +12,10 @@ package isab
 
 import (
 	"fmt"
+	"math"
 	"strconv"
 
+	"github.com/isab-vk/isab-vk/internal/checked"
 	"github.com/isab-vk/isab-vk/safetensors"
 )
 
@@ -29,8 +31,35 @@ type Config struct {
 	LatentSelfAttend bool // attn1's context is concat(latents, x)
 }
 
-// Inner is the attention width Heads*DimHead.
+// Inner is the attention width Heads*DimHead. It is meaningful only for a
+// configuration that Validate accepts.
 func (c Config) Inner() int { return c.Heads * c.DimHead }
+
+// maxIndex bounds every width and weight matrix: the kernels index with
+// 32-bit integers.
+const maxIndex = math.MaxInt32
+
+// Validate checks that every field is positive (NumLatents may be 0) and
+// that the widths and weight matrices they make fit the kernels' 32-bit
+// indices, with no product overflowing on the way.
+func (c Config) Validate() error {
+	if c.Dim <= 0 || c.Heads <= 0 || c.DimHead <= 0 || c.NumLatents < 0 {
+		return fmt.Errorf("isab: invalid configuration %v: dim, heads and dim_head must be positive", c)
+	}
+	inner, ok := checked.Mul(c.Heads, c.DimHead)
+	if !ok || inner > maxIndex {
+		return fmt.Errorf("isab: heads %d x dim_head %d overflows the largest supported inner width %d", c.Heads, c.DimHead, maxIndex)
+	}
+	for _, w := range []struct {
+		name       string
+		rows, cols int
+	}{{"to_kv.weight", 2 * inner, c.Dim}, {"latents", c.NumLatents, c.Dim}} {
+		if n, ok := checked.Mul(w.rows, w.cols); !ok || n > maxIndex {
+			return fmt.Errorf("isab: %v: %s would be [%d, %d], more than %d elements", c, w.name, w.rows, w.cols, maxIndex)
+		}
+	}
+	return nil
+}
 
 // String formats the configuration for messages.
 func (c Config) String() string {
@@ -146,8 +175,10 @@ func resolveConfig(meta map[string]string, opts Options, dim, inner, numLatents 
 		}
 		dh = inner / heads
 	}
-	if heads*dh != inner {
-		return cfg, fmt.Errorf("isab: heads %d x dim_head %d = %d, but the weights' inner width is %d", heads, dh, heads*dh, inner)
+	if p, ok := checked.Mul(heads, dh); !ok {
+		return cfg, fmt.Errorf("isab: heads %d x dim_head %d overflows; the weights' inner width is %d", heads, dh, inner)
+	} else if p != inner {
+		return cfg, fmt.Errorf("isab: heads %d x dim_head %d = %d, but the weights' inner width is %d", heads, dh, p, inner)
 	}
 	cfg.Heads, cfg.DimHead = heads, dh
 	if opts.LatentSelfAttend != nil {
@@ -169,7 +200,7 @@ func resolveConfig(meta map[string]string, opts Options, dim, inner, numLatents 
 	} else if ok && v != numLatents {
 		return cfg, fmt.Errorf("isab: metadata num_latents=%d, but the weights hold %d latents", v, numLatents)
 	}
-	return cfg, nil
+	return cfg, cfg.Validate()
 }
 
 // FLOPs counts the floating-point operations of one forward pass over x

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/isab-vk/isab-vk/internal/checked"
 	"github.com/isab-vk/isab-vk/ops"
 	"github.com/isab-vk/isab-vk/safetensors"
 	"github.com/isab-vk/isab-vk/vk"
@@ -326,11 +327,38 @@ func (m *Model) chunkRows(b, n, i int, esize int64) int {
 	if m.forceChunk > 0 {
 		return min(m.forceChunk, n)
 	}
-	c := chunkBytes / (int64(b) * int64(2*i) * esize)
+	return chunkRowsFor(b, n, i, esize)
+}
+
+// chunkRowsFor is chunkRows without the tests' override.
+func chunkRowsFor(b, n, i int, esize int64) int {
+	per, ok := checked.Product(int64(b), int64(2*i), esize)
+	if !ok {
+		return min(n, 64)
+	}
+	c := chunkBytes / per
 	if c >= int64(n) {
 		return n
 	}
-	return int(max(c-c%64, 64))
+	return int(min(max(c-c%64, 64), int64(n)))
+}
+
+// fits refuses a pass over b x n rows with m latents whose indices the
+// kernels cannot hold or whose outputs and temporaries do not fit the
+// device memory left, before anything is allocated.
+func (m *Model) fits(b, n, lat int) error {
+	I := m.cfg.Inner()
+	for _, rows := range []int{n, lat} {
+		if e, ok := checked.Product(int64(b), int64(rows), int64(2*I)); !ok || e > math.MaxInt32 {
+			return fmt.Errorf("isab: batch %d x n %d is too large for one pass (the kernels index with 32-bit integers); split the batch", b, n)
+		}
+	}
+	cfg := m.cfg
+	f, err := cfg.Footprint(b, n, lat, m.half)
+	if err != nil {
+		return err
+	}
+	return fitsDevice(m.dev, fmt.Sprintf("a pass over x [%d, %d, %d] with %d latents", b, n, cfg.Dim, lat), f.Pass)
 }
 
 // record records one forward pass into a new plan:
@@ -342,22 +370,24 @@ func (m *Model) chunkRows(b, n, i int, esize int64) int {
 //	for each chunk of rows of x:  q2 = to_q(x chunk); out chunk = to_out(attend(q2, kv2))
 //
 // kv1, q2 and attn2's output of a chunk share one buffer (see chunkRows).
-func (m *Model) record(p *inputs, stages *[]StageTime) (pl *Plan, err error) {
+func (m *Model) record(p *inputs, stages *[]StageTime) (*Plan, error) {
 	cfg := m.cfg
 	D, I := cfg.Dim, cfg.Inner()
 	B, N, M := p.b, p.n, p.m
-	if int64(B)*int64(N)*int64(2*I) > math.MaxInt32 || int64(B)*int64(M)*int64(2*I) > math.MaxInt32 {
-		return nil, fmt.Errorf("isab: batch %d x n %d is too large for one pass; split the batch", B, N)
+	if err := m.fits(B, N, M); err != nil {
+		return nil, err
 	}
 	seq := m.dev.NewSequence()
 	if stages != nil {
 		seq.EnableTimestamps()
 	}
-	pl = &Plan{seq: seq, stages: stages}
+	// pl is freed on every error return below (they return a nil plan, so
+	// the deferred Close must not read the result).
+	pl := &Plan{seq: seq, stages: stages}
+	done := false
 	defer func() {
-		if err != nil {
+		if !done {
 			pl.Close()
-			pl = nil
 		}
 	}()
 	allocBytes := func(bytes int64) (*vk.Buffer, error) {
@@ -577,12 +607,13 @@ func (m *Model) record(p *inputs, stages *[]StageTime) (pl *Plan, err error) {
 	}
 	for _, st := range steps {
 		n0 := seq.Len()
-		if err = st.run(); err != nil {
+		if err := st.run(); err != nil {
 			return nil, fmt.Errorf("isab: recording the forward pass (%s): %w", st.name, err)
 		}
 		for i := n0; i < seq.Len(); i++ {
 			pl.labels = append(pl.labels, st.name)
 		}
 	}
+	done = true
 	return pl, nil
 }

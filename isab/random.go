@@ -8,8 +8,14 @@ import (
 // RandomWeights makes weights for cfg the way PyTorch initialises a fresh
 // module: Linear weights uniform in ±1/sqrt(fan_in), latents standard
 // normal. The same seed gives the same weights. Benchmarks and the demo use
-// it; real models load trained weights.
+// it; real models load trained weights. For a configuration that
+// Config.Validate refuses it returns nil, which New and NewWithPrecision
+// reject with Validate's error; callers that make large models should
+// check their Footprint first.
 func RandomWeights(cfg Config, seed int64) *Weights {
+	if cfg.Validate() != nil {
+		return nil
+	}
 	r := rand.New(rand.NewSource(seed))
 	uniform := func(rows, cols int) []float32 {
 		bound := 1 / math.Sqrt(float64(cols))
@@ -32,9 +38,10 @@ func RandomWeights(cfg Config, seed int64) *Weights {
 	return w
 }
 
-// RandomNormal returns n standard-normal float32 values drawn from r.
+// RandomNormal returns n standard-normal float32 values drawn from r (none
+// for n <= 0).
 func RandomNormal(r *rand.Rand, n int) []float32 {
-	v := make([]float32, n)
+	v := make([]float32, max(n, 0))
 	for i := range v {
 		v[i] = float32(r.NormFloat64())
 	}

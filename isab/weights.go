@@ -35,8 +35,11 @@ func attnKeys(layer string) (q, kv, out string) {
 
 // check validates the weights' sizes against cfg.
 func (w *Weights) check(cfg Config) error {
-	if cfg.Dim <= 0 || cfg.Heads <= 0 || cfg.DimHead <= 0 || cfg.NumLatents < 0 {
-		return fmt.Errorf("isab: invalid configuration %v", cfg)
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	if w == nil {
+		return fmt.Errorf("isab: no weights for %v", cfg)
 	}
 	inner := cfg.Inner()
 	if want := cfg.NumLatents * cfg.Dim; len(w.Latents) != want {
@@ -120,6 +123,9 @@ func weightsFromFile(f *safetensors.File, opts Options) (Config, *Weights, error
 		t, _ := f.Get(key)
 		if !slices.Equal(t.Shape, shape) {
 			return Config{}, nil, fmt.Errorf("isab: %s has shape %s, want %s", key, shapeString(t.Shape), shapeString(shape))
+		}
+		if !t.DType.IsFloat() {
+			return Config{}, nil, fmt.Errorf("isab: %s has dtype %s; weights must be F32, F16, BF16 or F64", key, t.DType)
 		}
 		v, err := t.Float32()
 		if err != nil {

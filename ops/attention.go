@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/isab-vk/isab-vk/internal/checked"
 	"github.com/isab-vk/isab-vk/vk"
 )
 
@@ -45,6 +46,26 @@ type AttnArgs struct {
 	// Out receives the result, [Batch*NQ, Heads*DimHead]: row b*NQ + q,
 	// head h at columns h*DimHead. It must not overlap the inputs.
 	Out Mat
+}
+
+// checkIndices refuses sizes, offsets and strides that the kernels'
+// 32-bit indices cannot hold (see index32), the product Heads*DimHead
+// included, before newAttnRun computes extents from them.
+func (a AttnArgs) checkIndices() error {
+	const what = "ops: Attention"
+	hd, ok := checked.Mul(a.Heads, a.DimHead)
+	if !ok {
+		return fmt.Errorf("%s: %d heads of %d overflow", what, a.Heads, a.DimHead)
+	}
+	if err := index32(what, a.Batch, a.NQ, hd, a.QBatchStride, a.Q.Off, a.Q.ld(), a.Out.Off, a.Out.ld()); err != nil {
+		return err
+	}
+	for _, s := range a.Sources {
+		if err := index32(what, s.NK, s.KOff, s.VOff, s.BatchStride, s.MaskOff, s.MaskBatchStride, s.KV.Off, s.KV.ld()); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // attnConfig is one configuration of attention.comp's specialization
@@ -289,6 +310,9 @@ func (o *Ops) newAttnRun(a AttnArgs, scratch func(bytes int64) (*vk.Buffer, erro
 	}
 	if a.Batch < 1 || a.NQ < 1 || a.Heads < 1 || a.DimHead < 1 {
 		return nil, fmt.Errorf("ops: Attention: bad shape (batch %d, queries %d, heads %d, head width %d)", a.Batch, a.NQ, a.Heads, a.DimHead)
+	}
+	if err := a.checkIndices(); err != nil {
+		return nil, err
 	}
 	B, NQ, H, dh := int64(a.Batch), int64(a.NQ), int64(a.Heads), int64(a.DimHead)
 	HD := H * dh

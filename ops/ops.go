@@ -16,9 +16,11 @@ package ops
 import (
 	"errors"
 	"fmt"
+	"math"
 	"runtime"
 	"sync"
 
+	"github.com/isab-vk/isab-vk/internal/checked"
 	"github.com/isab-vk/isab-vk/shaders"
 	"github.com/isab-vk/isab-vk/vk"
 )
@@ -197,6 +199,9 @@ func (m Mat) check(what string) error {
 	if m.Off < 0 || m.ld() < m.Cols {
 		return fmt.Errorf("%s: bad view (offset %d, row stride %d < %d columns)", what, m.Off, m.ld(), m.Cols)
 	}
+	if err := index32(what, m.Off, m.Rows, m.Cols, m.ld()); err != nil {
+		return err
+	}
 	return fitsSized(what, m.Buf, int64(m.Off), int64(m.Rows-1)*int64(m.ld())+int64(m.Cols), m.esize())
 }
 
@@ -210,8 +215,26 @@ func fitsSized(what string, b *vk.Buffer, off, n, esize int64) error {
 	if b == nil {
 		return fmt.Errorf("%s: no buffer", what)
 	}
-	if off < 0 || n < 0 || (off+n)*esize > b.Size() {
-		return fmt.Errorf("%s: elements [%d, %d) lie outside a buffer of %d bytes", what, off, off+n, b.Size())
+	end, ok := checked.Add(off, n)
+	if ok {
+		end, ok = checked.Mul(end, esize)
+	}
+	if !ok || end > b.Size() {
+		return fmt.Errorf("%s: %d elements from element %d lie outside a buffer of %d bytes", what, n, off, b.Size())
+	}
+	return nil
+}
+
+// index32 reports a size, offset or stride that the kernels' 32-bit
+// indices and push constants cannot hold. Bounding every operand so also
+// keeps the extents computed from them (sums of a few products of two) from
+// overflowing int64 unnoticed: they can only wrap to negative values, which
+// fitsSized refuses.
+func index32(what string, vals ...int) error {
+	for _, v := range vals {
+		if v < 0 || v > math.MaxInt32 {
+			return fmt.Errorf("%s: %d is outside the kernels' 32-bit index range", what, v)
+		}
 	}
 	return nil
 }
