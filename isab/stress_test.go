@@ -2,6 +2,7 @@ package isab
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"math/rand"
 	"runtime"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/isab-vk/isab-vk/internal/testutil"
 	"github.com/isab-vk/isab-vk/ref"
+	"github.com/isab-vk/isab-vk/vk"
 )
 
 func toF64(v []float32) []float64 {
@@ -36,53 +38,341 @@ func refConfig(c Config) ref.ISABConfig {
 	return ref.ISABConfig{Dim: c.Dim, Heads: c.Heads, DimHead: c.DimHead, M: c.NumLatents, LatentSelfAttend: c.LatentSelfAttend}
 }
 
-// TestConcurrentForward runs Forward from several goroutines on one model
-// (run it under -race) and checks every result against the serial one.
+// concShape is the shape of one pair of inputs of the concurrency tests:
+// x [b, n, dim], with a key mask [b, n] when masked.
+type concShape struct {
+	b, n   int
+	masked bool
+}
+
+// concCase is one input of the concurrency tests: on the host, on the
+// device (shared by the goroutines, which only read it), and the results
+// of its serial run.
+type concCase struct {
+	in               *Input
+	x, mask          *Tensor // mask is nil when the input has none
+	wantOut, wantLat []float32
+}
+
+// concFixture is a model and the inputs that the concurrency tests run on
+// it. The inputs come in twins, cases 2k and 2k+1, of one shape and mask
+// with different x.
+type concFixture struct {
+	m     *Model
+	lat   *Tensor // external latents [m, dim]; nil when the model learns them
+	cases []*concCase
+}
+
+// twin is the index of case i's twin.
+func twin(i int) int { return i ^ 1 }
+
+// concKeep is the key mask of an input [b, n]: every third position is
+// dropped, so with n = 1 some sets are wholly masked.
+func concKeep(b, n int) []bool {
+	keep := make([]bool, b*n)
+	for i := range keep {
+		keep[i] = i%3 != 1
+	}
+	return keep
+}
+
+// newConcFixture makes twin inputs of each shape from seed (with lat's
+// values as their latents when lat is not nil), uploads them, and runs
+// each one serially through ForwardHost for the expected results. The
+// device inputs are freed when the test ends.
+func newConcFixture(tb testing.TB, m *Model, lat *Tensor, shapes []concShape, seed int64) *concFixture {
+	tb.Helper()
+	f := &concFixture{m: m, lat: lat}
+	tb.Cleanup(f.free)
+	var latHost []float32
+	if lat != nil {
+		var err error
+		if latHost, err = lat.Read(); err != nil {
+			tb.Fatalf("reading the latents: %v", err)
+		}
+	}
+	r := rand.New(rand.NewSource(seed))
+	for _, s := range shapes {
+		for range 2 {
+			c := &concCase{in: &Input{X: RandomNormal(r, s.b*s.n*m.cfg.Dim), XShape: []int{s.b, s.n, m.cfg.Dim}}}
+			if s.masked {
+				c.in.Mask = concKeep(s.b, s.n)
+			}
+			if lat != nil {
+				c.in.Latents, c.in.LatentsShape = latHost, lat.Shape()
+			}
+			f.cases = append(f.cases, c)
+			if err := f.prepareCase(c); err != nil {
+				tb.Fatalf("case %d %s: %v", len(f.cases)-1, c.describe(), err)
+			}
+		}
+	}
+	return f
+}
+
+// prepareCase uploads c's input and runs it serially for its expected
+// results.
+func (f *concFixture) prepareCase(c *concCase) error {
+	var err error
+	if c.x, err = NewTensor(f.m.dev, c.in.X, c.in.XShape...); err != nil {
+		return err
+	}
+	if c.in.Mask != nil {
+		if c.mask, err = NewMask(f.m.dev, c.in.Mask, c.in.XShape[:2]...); err != nil {
+			return err
+		}
+	}
+	if c.wantOut, c.wantLat, err = f.m.ForwardHost(context.Background(), c.in); err != nil {
+		return fmt.Errorf("serial run: %w", err)
+	}
+	return nil
+}
+
+// free frees the device inputs.
+func (f *concFixture) free() {
+	for _, c := range f.cases {
+		c.x.Free()
+		c.mask.Free()
+	}
+}
+
+// opts are the Forward options of case c: its mask and the external
+// latents.
+func (f *concFixture) opts(c *concCase) []ForwardOption {
+	var o []ForwardOption
+	if c.mask != nil {
+		o = append(o, WithMask(c.mask))
+	}
+	if f.lat != nil {
+		o = append(o, WithLatents(f.lat))
+	}
+	return o
+}
+
+// describe names c's shape and whether it has a mask, for messages.
+func (c *concCase) describe() string {
+	return fmt.Sprintf("x %v mask=%v", c.in.XShape, c.in.Mask != nil)
+}
+
+// sameBits returns an error naming the first element where got differs
+// from want bit for bit (NaNs and signed zeros included), or nil.
+func sameBits(what string, got, want []float32) error {
+	if len(got) != len(want) {
+		return fmt.Errorf("%s: %d values, the serial run gave %d", what, len(got), len(want))
+	}
+	for i := range got {
+		if g, w := math.Float32bits(got[i]), math.Float32bits(want[i]); g != w {
+			return fmt.Errorf("%s[%d] = %v (%#08x), the serial run gave %v (%#08x)", what, i, got[i], g, want[i], w)
+		}
+	}
+	return nil
+}
+
+// check compares out and latents with c's serial results.
+func (c *concCase) check(out, lat []float32) error {
+	if err := sameBits("out", out, c.wantOut); err != nil {
+		return err
+	}
+	return sameBits("latents", lat, c.wantLat)
+}
+
+// readCheck reads out and latents back and compares them with c's serial
+// results.
+func (c *concCase) readCheck(out, lat *Tensor) error {
+	o, err := out.Read()
+	if err != nil {
+		return fmt.Errorf("reading out: %w", err)
+	}
+	l, err := lat.Read()
+	if err != nil {
+		return fmt.Errorf("reading latents: %w", err)
+	}
+	return c.check(o, l)
+}
+
+// concPass is one way of running case i of a fixture and checking the
+// results.
+type concPass struct {
+	name string
+	run  func(f *concFixture, i int) error
+}
+
+// hostPass runs case i through ForwardHost: upload, Forward, read back.
+func hostPass(f *concFixture, i int) error {
+	c := f.cases[i]
+	out, lat, err := f.m.ForwardHost(context.Background(), c.in)
+	if err != nil {
+		return err
+	}
+	return c.check(out, lat)
+}
+
+// devicePass runs Forward on case i's shared device tensors.
+func devicePass(f *concFixture, i int) error {
+	c := f.cases[i]
+	out, lat, err := f.m.Forward(context.Background(), c.x, f.opts(c)...)
+	if err != nil {
+		return err
+	}
+	defer out.Free()
+	defer lat.Free()
+	return c.readCheck(out, lat)
+}
+
+// planPass returns a pass that prepares a plan over an x of its own with
+// case i's mask, runs it runs times, writing case i's x before even runs
+// and its twin's before odd ones, checks every run and closes the plan.
+func planPass(runs int) func(f *concFixture, i int) error {
+	return func(f *concFixture, i int) error {
+		c := f.cases[i]
+		x, err := NewTensor(f.m.dev, make([]float32, len(c.in.X)), c.in.XShape...)
+		if err != nil {
+			return err
+		}
+		defer x.Free()
+		pl, err := f.m.Prepare(x, f.opts(c)...)
+		if err != nil {
+			return err
+		}
+		defer pl.Close()
+		for r := range runs {
+			j := i
+			if r%2 == 1 {
+				j = twin(i)
+			}
+			if err := x.Write(f.cases[j].in.X); err != nil {
+				return fmt.Errorf("run %d: %w", r, err)
+			}
+			if err := pl.Run(context.Background()); err != nil {
+				return fmt.Errorf("run %d: %w", r, err)
+			}
+			if err := f.cases[j].readCheck(pl.Out(), pl.Latents()); err != nil {
+				return fmt.Errorf("run %d (x of case %d): %w", r, j, err)
+			}
+		}
+		return nil
+	}
+}
+
+// concWorker returns the work of goroutine g: reps passes that cycle
+// through passes and f's cases, offset by g so that the goroutines run
+// different ones at once. It stops at the first error.
+func concWorker(f *concFixture, passes []concPass, reps int) func(g int) error {
+	return func(g int) error {
+		for rep := range reps {
+			i := (3*g + rep) % len(f.cases)
+			p := passes[(g+rep)%len(passes)]
+			if err := p.run(f, i); err != nil {
+				return fmt.Errorf("rep %d, %s pass of case %d (%s): %w", rep, p.name, i, f.cases[i].describe(), err)
+			}
+		}
+		return nil
+	}
+}
+
+// runConcurrently runs fn(0) ... fn(workers-1) in as many goroutines and
+// returns their errors, indexed by goroutine.
+func runConcurrently(workers int, fn func(g int) error) []error {
+	errs := make([]error, workers)
+	var wg sync.WaitGroup
+	for g := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[g] = fn(g)
+		}()
+	}
+	wg.Wait()
+	return errs
+}
+
+// concModel is a model that TestConcurrentForward runs.
+type concModel struct {
+	name string
+	cfg  Config
+	prec Precision
+	// extLatents is the number of external latents [m, dim] passed with
+	// WithLatents; 0 when the model learns them.
+	extLatents int
+}
+
+// concModels are the models of TestConcurrentForward: FP32, FP16, and
+// external latents shared by every pass.
+var concModels = []concModel{
+	{"fp32", Config{Dim: 12, Heads: 3, DimHead: 4, NumLatents: 5, LatentSelfAttend: true}, FP32, 0},
+	{"fp16", Config{Dim: 12, Heads: 3, DimHead: 4, NumLatents: 5}, FP16, 0},
+	{"external-latents", Config{Dim: 12, Heads: 3, DimHead: 4, LatentSelfAttend: true}, FP32, 5},
+}
+
+// concShapes are TestConcurrentForward's inputs: odd sizes, with and
+// without a mask.
+var concShapes = []concShape{{3, 1, true}, {1, 1, false}, {2, 7, true}, {1, 7, false}, {2, 33, true}, {2, 33, false}}
+
+// TestConcurrentForward runs passes of one model from 6 goroutines at once
+// (run it under -race too): ForwardHost, Forward on device tensors that
+// the goroutines share, and plans that are prepared, replayed on rewritten
+// x and closed, over odd sizes (n = 1, 7, 33) with and without masks, for
+// each of concModels. Every out and latents must equal the serial run's
+// bit for bit, the serial run must match the float64 reference, and the
+// device must hold as many objects and bytes afterwards as before.
 func TestConcurrentForward(t *testing.T) {
 	dev := testutil.Device(t)
-	cfg := Config{Dim: 16, Heads: 2, DimHead: 8, NumLatents: 4, LatentSelfAttend: true}
-	m, err := New(dev, cfg, RandomWeights(cfg, 6))
+	for _, mc := range concModels {
+		t.Run(mc.name, func(t *testing.T) { testConcurrent(t, dev, mc) })
+	}
+}
+
+// testConcurrent is TestConcurrentForward for one model.
+func testConcurrent(t *testing.T, dev *vk.Device, mc concModel) {
+	w := RandomWeights(mc.cfg, 6)
+	m, err := NewWithPrecision(dev, mc.cfg, w, mc.prec)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer m.Close()
-	r := rand.New(rand.NewSource(7))
-	const workers = 6
-	inputs := make([]*Input, workers)
-	want := make([][]float32, workers)
-	for i := range inputs {
-		n := 5 + 7*i
-		inputs[i] = &Input{X: RandomNormal(r, 2*n*cfg.Dim), XShape: []int{2, n, cfg.Dim}}
-		if want[i], _, err = m.ForwardHost(context.Background(), inputs[i]); err != nil {
+	var lat *Tensor
+	if mc.extLatents > 0 {
+		r := rand.New(rand.NewSource(8))
+		if lat, err = NewTensor(dev, RandomNormal(r, mc.extLatents*mc.cfg.Dim), mc.extLatents, mc.cfg.Dim); err != nil {
 			t.Fatal(err)
 		}
+		defer lat.Free()
 	}
-	var wg sync.WaitGroup
-	errs := make(chan string, workers*10)
-	for g := 0; g < workers; g++ {
-		wg.Add(1)
-		go func(g int) {
-			defer wg.Done()
-			for rep := 0; rep < 10; rep++ {
-				i := (g + rep) % workers
-				got, _, err := m.ForwardHost(context.Background(), inputs[i])
-				if err != nil {
-					errs <- err.Error()
-					return
-				}
-				for j := range got {
-					if got[j] != want[i][j] {
-						errs <- "concurrent result differs from the serial one"
-						return
-					}
-				}
-			}
-		}(g)
+	f := newConcFixture(t, m, lat, concShapes, 7)
+	checkConcRef(t, f, w)
+	objs0, bytes0 := dev.LiveObjects()
+	passes := []concPass{{"host", hostPass}, {"device", devicePass}, {"plan", planPass(3)}}
+	for g, err := range runConcurrently(6, concWorker(f, passes, 10)) {
+		if err != nil {
+			t.Errorf("goroutine %d: %v", g, err)
+		}
 	}
-	wg.Wait()
-	close(errs)
-	for e := range errs {
-		t.Error(e)
+	if objs, bytes := dev.LiveObjects(); objs != objs0 || bytes != bytes0 {
+		t.Errorf("after the goroutines: live objects %d -> %d, bytes %d -> %d", objs0, objs, bytes0, bytes)
+	}
+}
+
+// checkConcRef checks f's serial results against the float64 reference:
+// NMSE within fp32Bound, or 1e-5 in FP16.
+func checkConcRef(t *testing.T, f *concFixture, w *Weights) {
+	t.Helper()
+	bound := fp32Bound
+	if f.m.Precision() == FP16 {
+		bound = 1e-5
+	}
+	for i, c := range f.cases {
+		cfg := refConfig(f.m.cfg)
+		var lat []float64
+		if c.in.LatentsShape != nil {
+			cfg.M, lat = c.in.LatentsShape[0], toF64(c.in.Latents)
+		}
+		wantOut, wantLat, err := ref.ISAB(cfg, refWeights(w), toF64(c.in.X), c.in.XShape[0], c.in.XShape[1], c.in.Mask, lat, false)
+		if err != nil {
+			t.Fatalf("case %d: %v", i, err)
+		}
+		if eo, el := ref.NMSE(c.wantOut, wantOut), ref.NMSE(c.wantLat, wantLat); !(eo <= bound && el <= bound) {
+			t.Errorf("case %d (%s), serial run: NMSE out %.3g, latents %.3g, bound %g", i, c.describe(), eo, el, bound)
+		}
 	}
 }
 
