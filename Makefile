@@ -8,7 +8,7 @@ BIN      ?= bin/isab
 TESTENV  ?= ISAB_VALIDATION=1
 TESTARGS ?= -count=1 -timeout 40m
 
-.PHONY: all deps view-deps build demo test test-coop trixie test-race vet shaders fuzz gen clean gpu-bundle
+.PHONY: all deps view-deps build demo test test-coop trixie test-race vet shaders fuzz fuzz-quick gen clean gpu-bundle
 
 all: build
 
@@ -37,6 +37,7 @@ test: deps view-deps vet trixie
 	$(TESTENV) LP_NATIVE_VECTOR_WIDTH=256 $(GO) test $(TESTARGS) ./ops/ ./vk/
 	$(TESTENV) LP_NATIVE_VECTOR_WIDTH=256 $(GO) test $(TESTARGS) -run 'Golden|Chunked' ./isab/
 	$(TESTENV) $(GO) test -race -count=1 -run 'Concurrent' ./isab/ ./vk/
+	$(MAKE) --no-print-directory fuzz-quick
 	$(MAKE) --no-print-directory test-coop
 
 # The cooperative-matrix kernels (shaders/matmul_coop.comp, attention_coop.comp)
@@ -66,13 +67,22 @@ trixie:
 # Recompiles every shader with glslc (the .spv files are committed).
 shaders: deps
 	bash shaders/build.sh
-	cd vk/testdata && glslc --target-env=vulkan1.1 -O -o axpy.spv axpy.comp && glslc --target-env=vulkan1.1 -O -o wide.spv wide.comp && glslc --target-env=vulkan1.1 -O -o texel.spv texel.comp && glslc --target-env=vulkan1.1 -O -o texel_store.spv texel_store.comp
+	cd vk/testdata && glslc --target-env=vulkan1.1 -O -o axpy.spv axpy.comp && glslc --target-env=vulkan1.1 -O -o wide.spv wide.comp && glslc --target-env=vulkan1.1 -O -o texel.spv texel.comp && glslc --target-env=vulkan1.1 -O -o texel_store.spv texel_store.comp && glslc --target-env=vulkan1.1 -O -o spin.spv spin.comp
 	cd view/shaders && glslc --target-env=vulkan1.1 -O -o frame.spv frame.comp
 
-# Runs the safetensors fuzzer for FUZZTIME (default 3m).
+# Runs the fuzzers for FUZZTIME each (default 3m): the safetensors reader,
+# and the whole load path of both models (parse, configuration, upload, a
+# small forward pass) on arbitrary bytes. make test runs each for
+# FUZZQUICK (default 5s).
 FUZZTIME ?= 3m
+FUZZQUICK ?= 5s
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME) ./safetensors/
+	$(TESTENV) $(GO) test -run '^$$' -fuzz FuzzLoad -fuzztime $(FUZZTIME) ./isab/
+	$(TESTENV) $(GO) test -run '^$$' -fuzz FuzzLoad -fuzztime $(FUZZTIME) ./settransformer/
+
+fuzz-quick:
+	$(MAKE) --no-print-directory fuzz FUZZTIME=$(FUZZQUICK)
 
 # Regenerates testdata/ with PyTorch (Debian's python3-torch).
 gen:

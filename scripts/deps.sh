@@ -44,6 +44,8 @@ if [[ $(id -u) -ne 0 ]]; then
 fi
 echo "deps: installing ${missing[*]}" >&2
 export DEBIAN_FRONTEND=noninteractive
-$sudo apt-get update -q >/dev/null
-$sudo apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
+# Another apt-get (a second make, a parallel job) may hold the lock: wait for it.
+lock=(-o DPkg::Lock::Timeout=600)
+$sudo apt-get "${lock[@]}" update -q >/dev/null
+$sudo apt-get "${lock[@]}" install -y -q --no-install-recommends "${missing[@]}" >/dev/null
 echo "deps: done" >&2

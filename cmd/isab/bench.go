@@ -7,7 +7,6 @@ import (
 	"io"
 	"math/rand"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"strings"
 	"time"
@@ -36,7 +35,7 @@ type benchArgs struct {
 // forward pass is linear in n.
 const scaleLo, scaleHi = 4096, 65536
 
-func runBench(args []string, stdout, stderr io.Writer) error {
+func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("bench", benchSynopsis, stderr)
 	var shapes benchkit.ShapeList
 	fs.Var(&shapes, "shape", "b,n,dim,heads,m to time, repeatable (default: the isab-pytorch README's "+benchkit.DefaultShape.String()+")")
@@ -54,11 +53,7 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	bad := func(format string, a ...any) error {
-		fmt.Fprintf(stderr, "isab bench: "+format+"\n", a...)
-		fmt.Fprintln(stderr, "run 'isab bench --help' for the flags")
-		return errUsage
-	}
+	bad := usagef
 	switch {
 	case *iters < 1:
 		return bad("--iters must be at least 1, got %d", *iters)
@@ -97,14 +92,18 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 		iters: *iters, warmup: *warmup, stages: *stages, peakN: *peakN,
 	}
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
-	defer stop()
 	dev, err := vk.Open(vk.Options{Device: *device})
 	if err != nil {
 		return err
 	}
 	defer dev.Close()
 	info := dev.Info()
+	// Refuse every shape that cannot fit before anything is allocated.
+	for _, s := range a.shapes {
+		if err := isab.CheckFits(dev, a.config(s), s.B, s.N, s.M, prec); err != nil {
+			return fmt.Errorf("shape %s: %w", s, err)
+		}
+	}
 	var peak *float64
 	if a.peakN > 0 {
 		g, err := benchkit.PeakGFLOPs(ctx, dev, a.peakN, 3)
@@ -195,8 +194,13 @@ func benchModel(dev *vk.Device, cfg isab.Config, prec isab.Precision) (*isab.Mod
 	return isab.LoadFile(dev, &safetensors.File{Tensors: tensors}, opts)
 }
 
+// config is the block that shape s is timed with.
+func (a benchArgs) config(s benchkit.Shape) isab.Config {
+	return isab.Config{Dim: s.Dim, Heads: s.Heads, DimHead: a.dimHead, NumLatents: s.M, LatentSelfAttend: a.selfAttend}
+}
+
 func benchOne(ctx context.Context, dev *vk.Device, s benchkit.Shape, a benchArgs) (benchkit.Result, error) {
-	cfg := isab.Config{Dim: s.Dim, Heads: s.Heads, DimHead: a.dimHead, NumLatents: s.M, LatentSelfAttend: a.selfAttend}
+	cfg := a.config(s)
 	m, err := benchModel(dev, cfg, a.precision)
 	if err != nil {
 		return benchkit.Result{}, err

@@ -8,7 +8,6 @@ import (
 	"io"
 	"math"
 	"os"
-	"os/signal"
 	"slices"
 	"time"
 
@@ -24,7 +23,7 @@ import (
 
 const clusterDir = "examples/clustering/"
 
-func runCluster(args []string, stdout, stderr io.Writer) error {
+func runCluster(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("cluster", "--eval [--weights W] [--benchmark B] [--results R] [--device SEL]", stderr)
 	eval := fs.Bool("eval", false, "evaluate the trained model on the benchmark sets (required)")
 	weights := fs.String("weights", clusterDir+"weights.safetensors", "the trained SetTransformer's state_dict")
@@ -35,17 +34,13 @@ func runCluster(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	if !*eval {
-		fmt.Fprintln(stderr, "isab cluster: say --eval (the only mode)")
-		fs.Usage()
-		return errUsage
+		return usagef("say --eval (the only mode)")
 	}
 	dev, err := vk.Open(vk.Options{Device: *device})
 	if err != nil {
 		return err
 	}
 	defer dev.Close()
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
-	defer stop()
 	res, err := clusterEval(ctx, dev, *weights, *bench)
 	if err != nil {
 		return err

@@ -7,6 +7,8 @@ import (
 	"math/rand"
 	"time"
 
+	"github.com/isab-vk/isab-vk/internal/checked"
+	"github.com/isab-vk/isab-vk/internal/sysmem"
 	"github.com/isab-vk/isab-vk/isab"
 	"github.com/isab-vk/isab-vk/ref"
 	"github.com/isab-vk/isab-vk/vk"
@@ -19,7 +21,7 @@ const (
 	demoBoundFP16 = 1e-5
 )
 
-func runDemo(args []string, stdout, stderr io.Writer) error {
+func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("demo", "[--n N] [--runs R] [--precision fp32|fp16|auto] [--device SEL]", stderr)
 	n := fs.Int("n", 16384, "set size (the README example's is 16384)")
 	runs := fs.Int("runs", 3, "timed forward passes")
@@ -31,10 +33,10 @@ func runDemo(args []string, stdout, stderr io.Writer) error {
 	}
 	prec, err := isab.ParsePrecision(*precision)
 	if err != nil {
-		return err
+		return usagef("--precision: %v", err)
 	}
 	if *n < 1 || *runs < 1 {
-		return fmt.Errorf("--n and --runs must be at least 1")
+		return usagef("--n and --runs must be at least 1")
 	}
 	// The isab-pytorch README: ISAB(dim = 512, heads = 8, num_latents = 128,
 	// latent_self_attend = True); x = randn(1, 16384, 512); mask all true.
@@ -51,6 +53,9 @@ func runDemo(args []string, stdout, stderr io.Writer) error {
 	info := dev.Info()
 	fmt.Fprintf(stdout, "device %d: %s (%s %s, Vulkan %s, %s)\n", info.Index, info.Name, info.Vendor, info.Type, info.APIVersion, info.Driver)
 
+	if err := demoFits(dev, cfg, b, *n, prec); err != nil {
+		return err
+	}
 	w := isab.RandomWeights(cfg, *seed)
 	m, err := isab.NewWithPrecision(dev, cfg, w, prec)
 	if err != nil {
@@ -78,7 +83,6 @@ func runDemo(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer mask.Free()
-	ctx := context.Background()
 	var times []time.Duration
 	var outT, latT *isab.Tensor
 	for i := 0; i <= *runs; i++ { // the first pass warms up pipelines
@@ -124,6 +128,25 @@ func runDemo(args []string, stdout, stderr io.Writer) error {
 	fmt.Fprintf(stdout, "result: out %v, latents %v\n", outT.Shape(), latT.Shape())
 	if verdict != "OK" {
 		return fmt.Errorf("the GPU result differs from the CPU reference beyond NMSE %.0e", bound)
+	}
+	return nil
+}
+
+// demoFits refuses, before anything is allocated, a set size whose pass
+// does not fit the device or whose float64 reference check does not fit
+// the host.
+func demoFits(dev *vk.Device, cfg isab.Config, b, n int, prec isab.Precision) error {
+	if err := isab.CheckFits(dev, cfg, b, n, cfg.NumLatents, prec); err != nil {
+		return err
+	}
+	// The float64 reference holds x, its keys and values and out.
+	need, err := checked.Size("--n", b, n, cfg.Dim+2*cfg.Inner()+cfg.Dim, 8)
+	if err != nil {
+		return err
+	}
+	if avail := sysmem.Available(); avail > 0 && need > avail {
+		return fmt.Errorf("--n %d: the CPU reference check needs at least %s of host memory; the host has %s available",
+			n, checked.Bytes(need), checked.Bytes(avail))
 	}
 	return nil
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -9,7 +10,7 @@ import (
 	"github.com/isab-vk/isab-vk/vk"
 )
 
-func runDevices(args []string, stdout, stderr io.Writer) error {
+func runDevices(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("devices", "[--json]", stderr)
 	asJSON := fs.Bool("json", false, "print one JSON object per device")
 	if err := parse(fs, args); err != nil {

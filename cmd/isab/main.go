@@ -11,18 +11,23 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"strings"
+	"syscall"
+	"time"
+	"unicode/utf8"
 )
 
 type command struct {
 	name    string
 	summary string
-	run     func(args []string, stdout, stderr io.Writer) error
+	run     func(ctx context.Context, args []string, stdout, stderr io.Writer) error
 }
 
 func commands() []command {
@@ -48,14 +53,45 @@ func usage(w io.Writer) {
 	fmt.Fprintln(w, "(index or name substring) when --device is not given.")
 }
 
-// errUsage marks errors already explained by a flag set's usage text.
-var errUsage = errors.New("usage")
+// usageError is a bad command line: mainErr prints it on one line with a
+// pointer to the command's --help, and exits 2.
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string { return e.msg }
+
+// usagef returns a usageError.
+func usagef(format string, a ...any) error { return &usageError{fmt.Sprintf(format, a...)} }
+
+// interruptGrace is how long a command has to stop cleanly after the first
+// SIGINT or SIGTERM before the process exits anyway: a device that is
+// compiling a pipeline or running a long submission cannot be interrupted
+// from the host.
+const interruptGrace = 3 * time.Second
+
+// exitInterrupted is the exit status after an interrupt (128 + SIGINT).
+const exitInterrupted = 130
 
 func main() {
-	os.Exit(mainErr(os.Args[1:], os.Stdout, os.Stderr))
+	ctx, cancel := context.WithCancel(context.Background())
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		s := <-sigs
+		cancel()
+		select {
+		case <-sigs:
+		case <-time.After(interruptGrace):
+		}
+		fmt.Fprintf(os.Stderr, "isab: %v: stopped without waiting for the device\n", s)
+		os.Exit(exitInterrupted)
+	}()
+	os.Exit(mainErr(ctx, os.Args[1:], os.Stdout, os.Stderr))
 }
 
-func mainErr(args []string, stdout, stderr io.Writer) int {
+// mainErr runs the command that args name and returns the exit status: 0
+// on success or help, 1 when the command fails, 2 on a usage error, 130
+// when ctx was cancelled (an interrupt). Every failure prints one line.
+func mainErr(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
 		usage(stderr)
 		return 2
@@ -67,14 +103,19 @@ func mainErr(args []string, stdout, stderr io.Writer) int {
 	}
 	for _, c := range commands() {
 		if c.name == name {
-			err := c.run(args[1:], stdout, stderr)
+			err := c.run(ctx, args[1:], stdout, stderr)
+			var ue *usageError
 			switch {
 			case err == nil:
 				return 0
 			case errors.Is(err, flag.ErrHelp):
 				return 0
-			case errors.Is(err, errUsage):
+			case errors.As(err, &ue):
+				fmt.Fprintf(stderr, "isab %s: %s (run 'isab %s --help' for the flags)\n", name, oneLine(ue.msg), name)
 				return 2
+			case ctx.Err() != nil && errors.Is(err, context.Canceled):
+				fmt.Fprintf(stderr, "isab %s: interrupted\n", name)
+				return exitInterrupted
 			default:
 				fmt.Fprintf(stderr, "isab %s: %s\n", name, oneLine(err.Error()))
 				return 1
@@ -86,12 +127,28 @@ func mainErr(args []string, stdout, stderr io.Writer) int {
 	return 2
 }
 
-// oneLine keeps an error message on one line.
+// maxErrLine is the longest error line mainErr prints, in bytes.
+const maxErrLine = 600
+
+// oneLine keeps an error message on one line of at most maxErrLine bytes
+// (cut at a rune boundary, with an ellipsis), whatever a file put in it.
 func oneLine(s string) string {
-	return strings.Join(strings.Fields(s), " ")
+	if len(s) > 64*maxErrLine {
+		s = s[:64*maxErrLine] // strings.Fields of megabytes is wasted work
+	}
+	s = strings.Join(strings.Fields(strings.ToValidUTF8(s, "\uFFFD")), " ")
+	if len(s) <= maxErrLine {
+		return s
+	}
+	cut := maxErrLine
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "..."
 }
 
-// newFlags makes a flag set whose errors return instead of exiting.
+// newFlags makes a flag set whose errors return instead of exiting; its
+// Usage prints the synopsis and the flags to stderr (for --help).
 func newFlags(name, synopsis string, stderr io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet("isab "+name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -102,18 +159,27 @@ func newFlags(name, synopsis string, stderr io.Writer) *flag.FlagSet {
 	return fs
 }
 
-// parse parses flags and rejects stray positional arguments.
+// parse parses flags and rejects stray positional arguments. A bad flag is
+// a usageError of one line; --help prints the usage and returns
+// flag.ErrHelp.
 func parse(fs *flag.FlagSet, args []string) error {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return errUsage
+	out, usage := fs.Output(), fs.Usage
+	// The flag package prints its error and the whole usage on a bad flag;
+	// keep that quiet and report the error on one line instead.
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	err := fs.Parse(args)
+	fs.SetOutput(out)
+	fs.Usage = usage
+	if errors.Is(err, flag.ErrHelp) {
+		fs.Usage()
+		return err
+	}
+	if err != nil {
+		return &usageError{err.Error()}
 	}
 	if fs.NArg() > 0 {
-		fmt.Fprintf(fs.Output(), "%s: unexpected argument %q\n", fs.Name(), fs.Arg(0))
-		fs.Usage()
-		return errUsage
+		return usagef("unexpected argument %q", fs.Arg(0))
 	}
 	return nil
 }

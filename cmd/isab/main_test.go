@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"os"
 	"path/filepath"
 	"slices"
@@ -19,7 +20,7 @@ func runTool(t *testing.T, args ...string) (int, string, string) {
 	t.Helper()
 	testutil.Device(t) // skips without Vulkan; checks validation messages at the end
 	var stdout, stderr bytes.Buffer
-	code := mainErr(args, &stdout, &stderr)
+	code := mainErr(context.Background(), args, &stdout, &stderr)
 	for _, m := range vk.ValidationMessages() {
 		t.Errorf("validation layer: %s", m)
 	}

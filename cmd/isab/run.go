@@ -2,18 +2,16 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"os"
-	"os/signal"
 
 	"github.com/isab-vk/isab-vk/isab"
+	"github.com/isab-vk/isab-vk/safetensors"
 	"github.com/isab-vk/isab-vk/vk"
 )
 
-func runRun(args []string, stdout, stderr io.Writer) error {
+func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("run", "--weights W --input IN --output OUT [--model KIND] [--heads H] [--dim-head D] [--latent-self-attend=true|false] [--num-inds M] [--ln=true|false] [--precision fp32|fp16|auto] [--device SEL]", stderr)
 	weights := fs.String("weights", "", "ISAB or Set Transformer state_dict as safetensors (required)")
 	input := fs.String("input", "", "safetensors file with x [b, n, dim], optional mask [b, n] and latents (required)")
@@ -29,23 +27,28 @@ func runRun(args []string, stdout, stderr io.Writer) error {
 	}
 	prec, err := isab.ParsePrecision(*precision)
 	if err != nil {
-		return err
+		return usagef("--precision: %v", err)
 	}
 	for _, req := range []struct{ name, v string }{{"weights", *weights}, {"input", *input}, {"output", *output}} {
 		if req.v == "" {
-			return fmt.Errorf("--%s is required", req.name)
+			return usagef("--%s is required", req.name)
 		}
 	}
 	if *heads < 0 || *dimHead < 0 {
-		return errors.New("--heads and --dim-head must be positive")
+		return usagef("--heads and --dim-head must be positive")
+	}
+	// Fail now, not after the whole forward pass, when the output cannot
+	// be written (the write itself is atomic: a failure keeps the old file).
+	if err := safetensors.CheckWritable(*output); err != nil {
+		return fmt.Errorf("--output: %w", err)
 	}
 	if kind, f, err := st.kind(fs, *weights); err != nil {
 		return err
 	} else if kind != "isab" {
 		if prec != isab.FP32 {
-			return fmt.Errorf("--precision %s: only isab models run in other precisions than fp32 (this is a %s model)", prec, kind)
+			return usagef("--precision %s: only isab models run in other precisions than fp32 (this is a %s model)", prec, kind)
 		}
-		return st.run(fs, kind, f, *weights, *input, *output, *heads, *device)
+		return st.run(ctx, fs, kind, f, *weights, *input, *output, *heads, *device)
 	}
 	opts := isab.Options{Heads: *heads, DimHead: *dimHead, Precision: prec}
 	fs.Visit(func(f *flag.Flag) {
@@ -67,8 +70,6 @@ func runRun(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer m.Close()
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
-	defer stop()
 	out, lat, err := m.ForwardHost(ctx, in)
 	if err != nil {
 		return err

@@ -2,11 +2,8 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
-	"os"
-	"os/signal"
 	"strings"
 
 	"github.com/isab-vk/isab-vk/isab"
@@ -56,13 +53,13 @@ func (s *stFlags) kind(fs *flag.FlagSet, weights string) (string, *safetensors.F
 	switch {
 	case kind == "" || kind == "isab":
 		if set(fs, "num-inds") || set(fs, "ln") {
-			return "", nil, errors.New("--num-inds and --ln apply to the Set Transformer kinds only")
+			return "", nil, usagef("--num-inds and --ln apply to the Set Transformer kinds only")
 		}
 		return "isab", nil, nil
 	case settransformer.IsKind(kind):
 		for _, name := range []string{"dim-head", "latent-self-attend"} {
 			if set(fs, name) {
-				return "", nil, fmt.Errorf("--%s applies to isab only, not to %s", name, kind)
+				return "", nil, usagef("--%s applies to isab only, not to %s", name, kind)
 			}
 		}
 		return kind, f, nil
@@ -71,9 +68,9 @@ func (s *stFlags) kind(fs *flag.FlagSet, weights string) (string, *safetensors.F
 }
 
 // run runs a Set Transformer model and writes out to output.
-func (s *stFlags) run(fs *flag.FlagSet, kind string, f *safetensors.File, weights, input, output string, heads int, device string) error {
+func (s *stFlags) run(ctx context.Context, fs *flag.FlagSet, kind string, f *safetensors.File, weights, input, output string, heads int, device string) error {
 	if *s.numInds < 0 {
-		return errors.New("--num-inds must be positive")
+		return usagef("--num-inds must be positive")
 	}
 	opts := settransformer.Options{Kind: kind, Heads: heads, NumInds: *s.numInds}
 	if set(fs, "ln") {
@@ -96,8 +93,6 @@ func (s *stFlags) run(fs *flag.FlagSet, kind string, f *safetensors.File, weight
 		return fmt.Errorf("%w (weights %s)", err, weights)
 	}
 	defer m.Close()
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
-	defer stop()
 	out, shape, err := m.ForwardHost(ctx, in.X, in.XShape)
 	if err != nil {
 		return err

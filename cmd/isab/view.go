@@ -17,7 +17,7 @@ const viewSynopsis = "[--weights W] [--n N] [--seed S] [--block isab|pma] [--que
 
 // runView opens the viewer window, or with --screenshot renders one frame
 // offscreen to a PNG.
-func runView(args []string, stdout, stderr io.Writer) error {
+func runView(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("view", viewSynopsis, stderr)
 	weights := fs.String("weights", "examples/clustering/weights.safetensors", "clustering model weights (safetensors)")
 	n := fs.Int("n", 300, "points in the sampled set")
@@ -37,7 +37,7 @@ func runView(args []string, stdout, stderr io.Writer) error {
 	}
 	var w, h int
 	if _, err := fmt.Sscanf(*size, "%dx%d", &w, &h); err != nil {
-		return fmt.Errorf("--size %q: want WxH such as 960x640", *size)
+		return usagef("--size %q: want WxH such as 960x640", *size)
 	}
 	m, err := view.LoadModel(*weights)
 	if err != nil {
@@ -47,7 +47,7 @@ func runView(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	if *query < 0 || *head < 0 {
-		return fmt.Errorf("--query and --head must be >= 0")
+		return usagef("--query and --head must be >= 0")
 	}
 	app, err := view.NewApp(m, *n, *seed, *block, w, h)
 	if err != nil {
@@ -70,11 +70,11 @@ func runView(args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 		defer st.Close()
-		if err := app.SetMixture(deviceMixture(st), "DEVICE"); err != nil {
+		if err := app.SetMixture(deviceMixture(ctx, st), "DEVICE"); err != nil {
 			return err
 		}
 	default:
-		return fmt.Errorf("--mixture %q: want device or cpu", *mixture)
+		return usagef("--mixture %q: want device or cpu", *mixture)
 	}
 	if *shot == "" {
 		var logf func(format string, args ...any)
@@ -108,13 +108,13 @@ func runView(args []string, stdout, stderr io.Writer) error {
 
 // deviceMixture runs the clustering model on the device for one set and
 // turns its [4, 5] output into a mixture.
-func deviceMixture(m *settransformer.Model) func(points [][2]float64) (view.Mixture, error) {
+func deviceMixture(ctx context.Context, m *settransformer.Model) func(points [][2]float64) (view.Mixture, error) {
 	return func(points [][2]float64) (view.Mixture, error) {
 		x := make([]float32, 0, 2*len(points))
 		for _, p := range points {
 			x = append(x, float32(p[0]), float32(p[1]))
 		}
-		out, shape, err := m.ForwardHost(context.Background(), x, []int{1, len(points), 2})
+		out, shape, err := m.ForwardHost(ctx, x, []int{1, len(points), 2})
 		if err != nil {
 			return view.Mixture{}, err
 		}

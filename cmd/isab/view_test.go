@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"image/png"
 	"math"
 	"os"
@@ -145,7 +146,7 @@ func TestViewDeviceMixture(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := deviceMixture(st)
+	f := deviceMixture(context.Background(), st)
 	for seed := int64(1); seed <= 3; seed++ {
 		pts, _ := view.Sample(200+50*int(seed), seed)
 		got, err := f(pts)

@@ -3,9 +3,12 @@ package benchkit
 import (
 	"context"
 	"fmt"
+	"math"
 	"math/rand"
 	"time"
 
+	"github.com/isab-vk/isab-vk/internal/checked"
+	"github.com/isab-vk/isab-vk/internal/sysmem"
 	"github.com/isab-vk/isab-vk/ops"
 	"github.com/isab-vk/isab-vk/vk"
 )
@@ -18,6 +21,22 @@ import (
 func PeakGFLOPs(ctx context.Context, dev *vk.Device, n, runs int) (float64, error) {
 	if n < 1 || runs < 1 {
 		return 0, fmt.Errorf("benchkit: peak matmul size %d and runs %d must be positive", n, runs)
+	}
+	// x, w and y on the device; x (reused for w) on the host.
+	bytes, err := checked.Size(fmt.Sprintf("benchkit: peak matmul of size %d", n), n, n, 4)
+	if err != nil {
+		return 0, err
+	}
+	if total := dev.MemoryBudget(); total > 0 && bytes > total/3 {
+		return 0, fmt.Errorf("benchkit: peak matmul of size %d needs %s of device memory; %s has %s",
+			n, checked.Bytes(3*min(bytes, math.MaxInt64/3)), dev.Info().Name, checked.Bytes(total))
+	}
+	if err := dev.CheckFootprint(fmt.Sprintf("benchkit: peak matmul of size %d", n), bytes); err != nil {
+		return 0, err
+	}
+	if avail := sysmem.Available(); avail > 0 && bytes > avail {
+		return 0, fmt.Errorf("benchkit: peak matmul of size %d needs %s of host memory; the host has %s available",
+			n, checked.Bytes(bytes), checked.Bytes(avail))
 	}
 	o, err := ops.New(dev)
 	if err != nil {
