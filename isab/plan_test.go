@@ -209,8 +209,14 @@ func TestChunkedForward(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				got, _ := out.Read()
-				gotLat, _ := lat.Read()
+				got, err := out.Read()
+				if err != nil {
+					t.Fatal(err)
+				}
+				gotLat, err := lat.Read()
+				if err != nil {
+					t.Fatal(err)
+				}
 				wantOut, wantLat, err := ref.ISAB(refConfig(cfg), refWeights(w), toF64(xs), b, n, keep, nil, false)
 				if err != nil {
 					t.Fatal(err)

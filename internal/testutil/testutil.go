@@ -74,7 +74,9 @@ func Device(t testing.TB) *vk.Device {
 	}
 	vk.ValidationMessages()
 	t.Cleanup(func() {
-		d.Close()
+		if err := d.Close(); err != nil {
+			t.Errorf("closing the device: %v", err)
+		}
 		for _, m := range vk.ValidationMessages() {
 			t.Errorf("validation layer: %s", m)
 		}
