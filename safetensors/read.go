@@ -5,9 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"math"
 	"os"
+
+	"github.com/isab-vk/isab-vk/internal/atomicfile"
 )
 
 // ReadFile reads and parses the safetensors file at path, with the checks of
@@ -46,30 +47,9 @@ func openRegular(path string) (*os.File, int64, error) {
 	}
 	if !fi.Mode().IsRegular() {
 		f.Close()
-		return nil, 0, fmt.Errorf("safetensors: %s is %s, not a regular file", path, fileKind(fi.Mode()))
+		return nil, 0, fmt.Errorf("safetensors: %s is %s, not a regular file", path, atomicfile.FileKind(fi.Mode()))
 	}
 	return f, fi.Size(), nil
-}
-
-// fileKind names the type of a file mode for messages.
-func fileKind(m fs.FileMode) string {
-	switch {
-	case m.IsDir():
-		return "a directory"
-	case m&fs.ModeSymlink != 0:
-		return "a symbolic link"
-	case m&fs.ModeNamedPipe != 0:
-		return "a named pipe (FIFO)"
-	case m&fs.ModeSocket != 0:
-		return "a socket"
-	case m&fs.ModeCharDevice != 0:
-		return "a character device"
-	case m&fs.ModeDevice != 0:
-		return "a block device"
-	case m.IsRegular():
-		return "a regular file"
-	}
-	return "an irregular file"
 }
 
 // checkHeaderLen checks the header length n read from a file of size bytes.

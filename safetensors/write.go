@@ -1,13 +1,10 @@
 package safetensors
 
 import (
-	"errors"
 	"fmt"
 	"io"
-	"io/fs"
-	"os"
-	"path/filepath"
-	"syscall"
+
+	"github.com/isab-vk/isab-vk/internal/atomicfile"
 )
 
 // writeHook, when a test sets it, wraps the writer of WriteFile's temporary
@@ -27,7 +24,14 @@ func WriteFile(path string, tensors []*Tensor, metadata map[string]string) error
 	if err != nil {
 		return err
 	}
-	if err := writeAtomic(path, data); err != nil {
+	err = atomicfile.Write(path, func(w io.Writer) error {
+		if writeHook != nil {
+			w = writeHook(w)
+		}
+		_, err := w.Write(data)
+		return err
+	})
+	if err != nil {
 		return fmt.Errorf("safetensors: writing %s: %w", path, err)
 	}
 	return nil
@@ -40,102 +44,8 @@ func WriteFile(path string, tensors []*Tensor, metadata map[string]string) error
 // its directory does not exist or is not a directory, and when a file
 // cannot be created and removed in that directory.
 func CheckWritable(path string) error {
-	real, _, err := target(path)
-	if err != nil {
-		return fmt.Errorf("safetensors: cannot write %s: %w", path, err)
-	}
-	dir := filepath.Dir(real)
-	fi, err := os.Stat(dir)
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		return fmt.Errorf("safetensors: cannot write %s: directory %s does not exist", path, dir)
-	case err != nil:
-		return fmt.Errorf("safetensors: cannot write %s: %w", path, err)
-	case !fi.IsDir():
-		return fmt.Errorf("safetensors: cannot write %s: %s is not a directory", path, dir)
-	}
-	f, err := os.CreateTemp(dir, "."+filepath.Base(real)+".check-*")
-	if err != nil {
-		return fmt.Errorf("safetensors: cannot write %s: directory %s is not writable: %w", path, dir, err)
-	}
-	name := f.Name()
-	f.Close()
-	if err := os.Remove(name); err != nil {
-		return fmt.Errorf("safetensors: cannot write %s: removing a test file: %w", path, err)
+	if err := atomicfile.CheckWritable(path); err != nil {
+		return fmt.Errorf("safetensors: %w", err)
 	}
 	return nil
-}
-
-// target resolves path for writing: the file a symbolic link points to, or
-// path itself. It returns the permission bits the written file should have:
-// those of the file it replaces, else 0644. A directory or other
-// non-regular file at path is an error.
-func target(path string) (string, fs.FileMode, error) {
-	real := path
-	if fi, err := os.Lstat(path); err == nil && fi.Mode()&fs.ModeSymlink != 0 {
-		if real, err = filepath.EvalSymlinks(path); err != nil {
-			return "", 0, fmt.Errorf("resolving the symbolic link %s: %w", path, err)
-		}
-	}
-	fi, err := os.Stat(real)
-	switch {
-	case errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR):
-		return real, 0o644, nil
-	case err != nil:
-		return "", 0, err
-	case !fi.Mode().IsRegular():
-		return "", 0, fmt.Errorf("%s is %s, not a regular file", real, fileKind(fi.Mode()))
-	}
-	return real, fi.Mode().Perm(), nil
-}
-
-// writeAtomic writes data to path as WriteFile describes.
-func writeAtomic(path string, data []byte) (err error) {
-	real, mode, err := target(path)
-	if err != nil {
-		return err
-	}
-	dir := filepath.Dir(real)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(real)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	var w io.Writer = tmp
-	if writeHook != nil {
-		w = writeHook(w)
-	}
-	if _, err = w.Write(data); err != nil {
-		return err
-	}
-	if err = tmp.Sync(); err != nil {
-		return err
-	}
-	if err = tmp.Chmod(mode); err != nil {
-		return err
-	}
-	if err = tmp.Close(); err != nil {
-		return err
-	}
-	if err = os.Rename(tmp.Name(), real); err != nil {
-		return err
-	}
-	syncDir(dir)
-	return nil
-}
-
-// syncDir flushes the directory entry of a rename, where the system allows
-// it; failures are ignored.
-func syncDir(dir string) {
-	d, err := os.Open(dir)
-	if err != nil {
-		return
-	}
-	d.Sync()
-	d.Close()
 }

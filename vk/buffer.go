@@ -116,18 +116,23 @@ func (d *Device) freeBuffer(h vk.Buffer, mem vk.DeviceMemory, mapped unsafe.Poin
 }
 
 // Free releases the buffer. It must not be in use by a running sequence.
-// Calling Free twice is harmless. A sequence whose run did not finish
-// within the wait limit (see Sequence.Run) may still be using its buffers;
-// freeing one of them then is at the caller's risk (the GPU may write to
-// memory that has been reused), so keep such buffers until the device has
-// closed, or leak them.
+// Calling Free twice is harmless. While a submission of the device is
+// stuck (its wait ran out of time, see Sequence.Run), it may still use any
+// buffer, so Free then only marks the buffer freed: its memory is released
+// once no stuck work is left (seen by a later submission, wait or
+// Device.Close), and never if the work never finishes.
 func (b *Buffer) Free() {
 	if b == nil {
 		return
 	}
 	b.once.Do(func() {
-		b.d.freeBuffer(b.handle, b.memory, b.mapped)
-		b.d.addLiveBytes(-b.size)
+		release := func() {
+			b.d.freeBuffer(b.handle, b.memory, b.mapped)
+			b.d.addLiveBytes(-b.size)
+		}
+		if !b.d.deferWhileStuck(release) {
+			release()
+		}
 	})
 }
 

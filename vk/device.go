@@ -550,9 +550,11 @@ type Device struct {
 
 	waitLimit time.Duration // see Options.WaitTimeout
 	lost      atomic.Bool   // a call returned VK_ERROR_DEVICE_LOST
-	workMu    sync.Mutex    // guards works, orphans and work.release
+	workMu    sync.Mutex    // guards works, orphans, stuck, deferred and work.release
 	works     map[*work]struct{}
 	orphans   int            // works with a release to run
+	stuck     int            // works whose wait ran out of time, not yet seen finished
+	deferred  []func()       // frees of buffers kept until no work is stuck
 	probes    sync.WaitGroup // queryProbe calls in flight
 
 	closeMu sync.Mutex

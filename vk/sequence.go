@@ -325,7 +325,7 @@ func (s *Sequence) wait(ctx context.Context) error {
 	if w.done.Load() {
 		s.work = nil
 	}
-	if err != nil && w.stuck {
+	if err != nil && w.stuck.Load() {
 		return fmt.Errorf("%w; the sequence is stuck: Run and Reset refuse it until that work finishes, and Close keeps its Vulkan objects until then", err)
 	}
 	return err
@@ -338,7 +338,7 @@ func (s *Sequence) settle(ctx context.Context) error {
 	if w == nil {
 		return nil
 	}
-	if !w.stuck {
+	if !w.stuck.Load() {
 		return s.wait(ctx)
 	}
 	if s.d.poll(w) {
@@ -561,7 +561,7 @@ func (s *Sequence) Close() {
 		return
 	}
 	s.closed = true
-	if w := s.work; w != nil && !w.stuck {
+	if w := s.work; w != nil && !w.stuck.Load() {
 		_ = s.wait(nil)
 	}
 	if w := s.work; w != nil && !s.d.poll(w) {

@@ -71,7 +71,7 @@ type work struct {
 	fence vk.Fence
 	start time.Time
 	what  func() string // names the work in errors: kernels, or a copy's size
-	stuck bool          // a wait ran out of time on it (set by the waiter)
+	stuck atomic.Bool   // a wait ran out of time on it (set by the waiter)
 	done  atomic.Bool
 	// release frees what the work uses once its fence has signalled; set
 	// by owners that gave up on it (orphan) and run by whoever sees it
@@ -127,11 +127,11 @@ func (d *Device) await(ctx context.Context, w *work) error {
 			d.finish(w)
 			return err
 		default: // the work's state is unknown: keep what it uses
-			w.stuck = true
+			d.markStuck(w)
 			return check("vkWaitForFences", r)
 		}
 		if time.Since(w.start) >= d.waitLimit {
-			w.stuck = true
+			d.markStuck(w)
 			return d.timeoutError(w)
 		}
 		if ctx != nil {
@@ -172,10 +172,44 @@ func (d *Device) finish(w *work) {
 	if len(release) > 0 {
 		d.orphans--
 	}
+	if w.stuck.Load() {
+		d.stuck--
+	}
+	if d.stuck == 0 {
+		// No stuck work is left that could still use the buffers freed
+		// while it ran.
+		release = append(release, d.deferred...)
+		d.deferred = nil
+	}
 	d.workMu.Unlock()
 	for _, f := range release {
 		f()
 	}
+}
+
+// markStuck records that a wait on w ran out of time: until w is seen
+// finished, buffers that are freed are kept (see deferWhileStuck).
+func (d *Device) markStuck(w *work) {
+	d.workMu.Lock()
+	if !w.done.Load() && !w.stuck.Swap(true) {
+		d.stuck++
+	}
+	d.workMu.Unlock()
+}
+
+// deferWhileStuck keeps release for later and reports true while some
+// submission is stuck: a buffer freed then may still be read or written by
+// that work (the device does not say which buffers a submission uses), so
+// its memory is released only once no stuck work is left, and never if it
+// never finishes.
+func (d *Device) deferWhileStuck(release func()) bool {
+	d.workMu.Lock()
+	defer d.workMu.Unlock()
+	if d.stuck == 0 {
+		return false
+	}
+	d.deferred = append(d.deferred, release)
+	return true
 }
 
 // orphan hands release to w: it runs once w is seen finished (at once when
@@ -198,13 +232,13 @@ func (d *Device) orphan(w *work, release func()) {
 // sweep frees the objects of orphaned work that has finished since.
 func (d *Device) sweep() {
 	d.workMu.Lock()
-	if d.orphans == 0 {
+	if d.orphans == 0 && d.stuck == 0 {
 		d.workMu.Unlock()
 		return
 	}
 	var ws []*work
 	for w := range d.works {
-		if len(w.release) > 0 {
+		if len(w.release) > 0 || w.stuck.Load() {
 			ws = append(ws, w)
 		}
 	}

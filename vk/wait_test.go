@@ -163,16 +163,32 @@ func TestWaitTimeoutNamesKernel(t *testing.T) {
 	}
 	spare := keepBuffer(t, d, 64) // a staged copy's target, freed after the spin
 	sp := newSpinner(t, d)
+	k := axpyKernel(t, d, 64)
 	baseline, _ := d.LiveObjects()
+	// victim is written by the stuck work and freed while it is stuck.
+	victim, err := BufferFrom(d, make([]byte, 16))
+	if err != nil {
+		t.Fatal(err)
+	}
 	seq := d.NewSequence()
 	seq.EnableTimestamps()
 	sp.dispatch(t, seq, 2*time.Second)
+	if err := seq.Dispatch(k, [3]uint32{1, 1, 1}, Push(3, 1.0), In(sp.out), Out(victim)); err != nil {
+		t.Fatal(err)
+	}
 	start := time.Now()
-	err := seq.Run(context.Background())
+	err = seq.Run(context.Background())
 	el := time.Since(start)
 	t.Logf("Run returned after %v: %v", el, err)
-	if !errors.Is(err, ErrWaitTimeout) || !strings.Contains(err.Error(), "kernel spin") || !strings.Contains(err.Error(), limit.String()) {
+	if !errors.Is(err, ErrWaitTimeout) || !strings.Contains(err.Error(), "spin") || !strings.Contains(err.Error(), limit.String()) {
 		t.Fatalf("Run: got %v, want a timeout naming kernel spin and %v", err, limit)
+	}
+	// Freeing a buffer while work is stuck must not release its memory
+	// under that work: it stays allocated until the work has finished.
+	before, _ := d.LiveObjects()
+	victim.Free()
+	if after, _ := d.LiveObjects(); after != before {
+		t.Errorf("a buffer freed while work is stuck was released at once (%d -> %d live objects)", before, after)
 	}
 	// lavapipe waits for the device inside vkGetQueryPoolResults, so the
 	// error cannot name the dispatch there.

@@ -6,11 +6,10 @@ import (
 	"fmt"
 	"io"
 	"math/rand"
-	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
+	"github.com/isab-vk/isab-vk/internal/atomicfile"
 	"github.com/isab-vk/isab-vk/internal/benchkit"
 	"github.com/isab-vk/isab-vk/isab"
 	"github.com/isab-vk/isab-vk/safetensors"
@@ -30,6 +29,10 @@ type benchArgs struct {
 	stages     bool
 	peakN      int
 }
+
+// maxPasses bounds --iters, --warmup (bench) and --runs (demo), so that
+// their sums and the loops over them cannot overflow.
+const maxPasses = 1_000_000_000
 
 // The n of the scaling target: time(scaleHi)/time(scaleLo) is 16 when the
 // forward pass is linear in n.
@@ -55,10 +58,10 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	bad := usagef
 	switch {
-	case *iters < 1:
-		return bad("--iters must be at least 1, got %d", *iters)
-	case *warmup < 0:
-		return bad("--warmup must be at least 0, got %d", *warmup)
+	case *iters < 1 || *iters > maxPasses:
+		return bad("--iters must be in [1, %d], got %d", maxPasses, *iters)
+	case *warmup < 0 || *warmup > maxPasses:
+		return bad("--warmup must be in [0, %d], got %d", maxPasses, *warmup)
 	case *dimHead < 1:
 		return bad("--dim-head must be at least 1, got %d", *dimHead)
 	case *peakN < 0:
@@ -68,8 +71,8 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	if *plotPath != "" {
 		// Fail before the runs, not after them, when the plot cannot be written.
-		if fi, err := os.Stat(filepath.Dir(*plotPath)); err != nil || !fi.IsDir() {
-			return fmt.Errorf("--plot %s: the folder %s does not exist", *plotPath, filepath.Dir(*plotPath))
+		if err := atomicfile.CheckWritable(*plotPath); err != nil {
+			return fmt.Errorf("--plot: %w", err)
 		}
 	}
 	prec, err := isab.ParsePrecision(*precision)

@@ -35,8 +35,8 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return usagef("--precision: %v", err)
 	}
-	if *n < 1 || *runs < 1 {
-		return usagef("--n and --runs must be at least 1")
+	if *n < 1 || *runs < 1 || *runs > maxPasses {
+		return usagef("--n must be at least 1 and --runs in [1, %d]", maxPasses)
 	}
 	// The isab-pytorch README: ISAB(dim = 512, heads = 8, num_latents = 128,
 	// latent_self_attend = True); x = randn(1, 16384, 512); mask all true.

@@ -45,7 +45,7 @@ type toolResult struct {
 
 // runChild runs the tool with args in a child process, its standard input
 // empty, with wrap (if any) as a shell prefix such as "ulimit -f 4;".
-func runChild(t *testing.T, wrap string, args ...string) toolResult {
+func runChild(t *testing.T, wrap string, env []string, args ...string) toolResult {
 	t.Helper()
 	self, err := os.Executable()
 	if err != nil {
@@ -59,7 +59,7 @@ func runChild(t *testing.T, wrap string, args ...string) toolResult {
 	} else {
 		cmd = exec.CommandContext(ctx, self, args...)
 	}
-	cmd.Env = append(os.Environ(), hostileMainEnv+"=1")
+	cmd.Env = append(append(os.Environ(), hostileMainEnv+"=1"), env...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	start := time.Now()
@@ -114,13 +114,15 @@ func encodeWith(t *testing.T, ts []*safetensors.Tensor, meta map[string]string) 
 // hostileCase is one hostile command line and its files.
 type hostileCase struct {
 	name string
-	// files maps names to contents, written into the case's folder;
-	// args refer to them as @name.
+	// files maps names to contents, written into the case's folder (a
+	// name starting with "fifo" becomes a named pipe); args refer to them
+	// as @name.
 	files map[string][]byte
 	args  []string
-	wrap  string // shell prefix, e.g. a ulimit
-	code  int    // the exit status wanted: 1 or 2
-	want  string // a substring of the one stderr line
+	wrap  string   // shell prefix, e.g. a ulimit
+	env   []string // extra environment variables
+	code  int      // the exit status wanted: 1 or 2
+	want  string   // a substring of the one stderr line
 }
 
 // hostileCases lists the cases; see TestHostile.
@@ -206,7 +208,17 @@ func hostileCases(t *testing.T) []hostileCase {
 		{name: "weights a directory", args: run(td(""), tinyIn), code: 1, want: "regular file"},
 		{name: "output a directory", args: []string{"run", "--weights", td("tiny_basic.weights.safetensors"), "--input", tinyIn, "--output", td("")}, code: 1, want: "--output"},
 		{name: "output in a missing folder", args: []string{"run", "--weights", td("tiny_basic.weights.safetensors"), "--input", tinyIn, "--output", "/nonexistent/dir/out.safetensors"}, code: 1, want: "--output"},
+		// Failures while running.
+		{name: "wait limit mid-pass", env: []string{"ISAB_WAIT_TIMEOUT=50ms"}, args: []string{"demo", "--n", "4096", "--runs", "2"}, code: 1, want: "did not finish within 50ms"},
+		{name: "bad wait limit", env: []string{"ISAB_WAIT_TIMEOUT=soon"}, args: []string{"demo", "--n", "16"}, code: 1, want: "ISAB_WAIT_TIMEOUT"},
+		{name: "plot to a FIFO", files: map[string][]byte{"fifo.png": nil}, args: []string{"bench", "--shape", "1,16,8,2,2", "--iters", "1", "--peak-n", "0", "--plot", "@fifo.png"}, code: 1, want: "not a regular file"},
+		{name: "long path", args: run(strings.Repeat("/b", 2500), tinyIn), code: 1, want: "isab run:"},
 		// Command lines.
+		{name: "no command", args: nil, code: 2, want: "no command"},
+		{name: "unknown command", args: []string{"frobnicate"}, code: 2, want: "unknown command"},
+		{name: "iters overflow", args: []string{"bench", "--iters", "9223372036854775807", "--shape", "1,256,32,2,4", "--peak-n", "0"}, code: 2, want: "--iters"},
+		{name: "warmup overflow", args: []string{"bench", "--warmup", "9223372036854775800", "--iters", "100", "--peak-n", "0"}, code: 2, want: "--warmup"},
+		{name: "runs overflow", args: []string{"demo", "--runs", "9223372036854775807", "--n", "256"}, code: 2, want: "--runs"},
 		{name: "unknown flag", args: []string{"run", "--bogus"}, code: 2, want: "-bogus"},
 		{name: "negative shape", args: []string{"bench", "--shape", "1,-16,4,1,2"}, code: 2, want: "positive"},
 		{name: "bad precision", args: []string{"run", "--weights", "a", "--input", "b", "--output", "c", "--precision", "fp8"}, code: 2, want: "fp8"},
@@ -224,7 +236,14 @@ func TestHostile(t *testing.T) {
 		t.Run(strings.ReplaceAll(c.name, " ", "_"), func(t *testing.T) {
 			dir := t.TempDir()
 			for name, data := range c.files {
-				if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
+				p := filepath.Join(dir, name)
+				if strings.HasPrefix(name, "fifo") {
+					if err := syscall.Mkfifo(p, 0o644); err != nil {
+						t.Skipf("mkfifo: %v", err)
+					}
+					continue
+				}
+				if err := os.WriteFile(p, data, 0o644); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -235,7 +254,7 @@ func TestHostile(t *testing.T) {
 				}
 				args[i] = a
 			}
-			res := runChild(t, c.wrap, args...)
+			res := runChild(t, c.wrap, c.env, args...)
 			t.Logf("exit %d after %v: %s", res.code, res.elapsed.Round(time.Millisecond), clip(res.stderr))
 			checkHostile(t, res, c.code, c.want)
 		})
@@ -263,8 +282,8 @@ func checkHostile(t *testing.T, res toolResult, code int, want string) {
 	if len(lines) != 1 || lines[0] == "" || !strings.HasSuffix(res.stderr, "\n") {
 		t.Errorf("stderr is %d lines, want one:\n%s", len(lines), clip(res.stderr))
 	}
-	if len(res.stderr) > maxErrLine+200 {
-		t.Errorf("stderr is %d bytes long", len(res.stderr))
+	if n := len(strings.TrimSuffix(res.stderr, "\n")); n > maxErrLine {
+		t.Errorf("the error line is %d bytes long, more than %d", n, maxErrLine)
 	}
 	if !strings.Contains(res.stderr, want) {
 		t.Errorf("stderr does not mention %q:\n%s", want, clip(res.stderr))
@@ -299,7 +318,7 @@ func TestFailedWriteKeepsOutput(t *testing.T) {
 	if err := os.WriteFile(out, old, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	res := runChild(t, "ulimit -f 4;", "run", "--weights", testutil.Testdata(t, "tiny_basic.weights.safetensors"), "--input", in, "--output", out)
+	res := runChild(t, "ulimit -f 4;", nil, "run", "--weights", testutil.Testdata(t, "tiny_basic.weights.safetensors"), "--input", in, "--output", out)
 	checkHostile(t, res, 1, "out.safetensors")
 	got, err := os.ReadFile(out)
 	if err != nil || !bytes.Equal(got, old) {

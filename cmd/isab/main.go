@@ -93,7 +93,7 @@ func main() {
 // when ctx was cancelled (an interrupt). Every failure prints one line.
 func mainErr(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
-		usage(stderr)
+		fmt.Fprintln(stderr, "isab: no command given (run 'isab help' for the commands)")
 		return 2
 	}
 	name := args[0]
@@ -111,23 +111,23 @@ func mainErr(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			case errors.Is(err, flag.ErrHelp):
 				return 0
 			case errors.As(err, &ue):
-				fmt.Fprintf(stderr, "isab %s: %s (run 'isab %s --help' for the flags)\n", name, oneLine(ue.msg), name)
+				fmt.Fprintln(stderr, oneLine(fmt.Sprintf("isab %s: %s (run 'isab %s --help' for the flags)", name, ue.msg, name)))
 				return 2
 			case ctx.Err() != nil && errors.Is(err, context.Canceled):
 				fmt.Fprintf(stderr, "isab %s: interrupted\n", name)
 				return exitInterrupted
 			default:
-				fmt.Fprintf(stderr, "isab %s: %s\n", name, oneLine(err.Error()))
+				fmt.Fprintln(stderr, oneLine(fmt.Sprintf("isab %s: %s", name, err)))
 				return 1
 			}
 		}
 	}
-	fmt.Fprintf(stderr, "isab: unknown command %q\n\n", name)
-	usage(stderr)
+	fmt.Fprintln(stderr, oneLine(fmt.Sprintf("isab: unknown command %q (run 'isab help' for the commands)", name)))
 	return 2
 }
 
-// maxErrLine is the longest error line mainErr prints, in bytes.
+// maxErrLine is the longest error line mainErr prints, in bytes, not
+// counting the newline.
 const maxErrLine = 600
 
 // oneLine keeps an error message on one line of at most maxErrLine bytes
@@ -140,7 +140,7 @@ func oneLine(s string) string {
 	if len(s) <= maxErrLine {
 		return s
 	}
-	cut := maxErrLine
+	cut := maxErrLine - len("...")
 	for cut > 0 && !utf8.RuneStart(s[cut]) {
 		cut--
 	}

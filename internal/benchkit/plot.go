@@ -2,10 +2,12 @@ package benchkit
 
 import (
 	"fmt"
+	"io"
 	"math"
-	"os"
 	"slices"
 	"strconv"
+
+	"github.com/isab-vk/isab-vk/internal/atomicfile"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
@@ -97,15 +99,11 @@ func WritePlot(path, title string, results []Result) error {
 	for i, p := range plots {
 		p.Draw(canvases[0][i])
 	}
-	f, err := os.Create(path)
+	err := atomicfile.Write(path, func(w io.Writer) error {
+		_, err := (vgimg.PngCanvas{Canvas: img}).WriteTo(w)
+		return err
+	})
 	if err != nil {
-		return fmt.Errorf("benchkit: plot: %w", err)
-	}
-	if _, err := (vgimg.PngCanvas{Canvas: img}).WriteTo(f); err != nil {
-		f.Close()
-		return fmt.Errorf("benchkit: writing plot %s: %w", path, err)
-	}
-	if err := f.Close(); err != nil {
 		return fmt.Errorf("benchkit: writing plot %s: %w", path, err)
 	}
 	return nil
