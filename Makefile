@@ -8,9 +8,28 @@ BIN      ?= bin/isab
 TESTENV  ?= ISAB_VALIDATION=1
 TESTARGS ?= -count=1 -timeout 40m
 
-.PHONY: all deps view-deps build demo test test-coop trixie test-race vet shaders fuzz fuzz-quick gen clean gpu-bundle
+.PHONY: all deps view-deps build demo test test-coop trixie vet shaders fuzz fuzz-quick gen clean gpu-bundle help
 
 all: build
+
+# Lists the targets, one line each.
+help:
+	@echo "make all         the same as build (the default)"
+	@echo "make build       build bin/isab (installs the Debian packages it needs first)"
+	@echo "make demo        build, then run the isab-pytorch README example and check it"
+	@echo "make test        vet, then all tests (validation layer, 2 lavapipe widths, race, fuzz-quick, test-coop)"
+	@echo "make test-coop   the cooperative-matrix kernels' tests on Debian 13's lavapipe"
+	@echo "make vet         check gofmt and run go vet"
+	@echo "make fuzz        run each fuzzer for FUZZTIME (default 3m)"
+	@echo "make fuzz-quick  run each fuzzer for FUZZQUICK (default 5s)"
+	@echo "make shaders     recompile every shader with glslc (the .spv files are committed)"
+	@echo "make gen         regenerate testdata/ with PyTorch (Debian's python3-torch)"
+	@echo "make gpu-bundle  build the binaries for scripts/gpu-check.sh into .gpu/"
+	@echo "make deps        install the Debian packages that build and test need"
+	@echo "make view-deps   install the X11 headers and xvfb that the viewer needs"
+	@echo "make trixie      fetch Debian 13's glslc, spirv-val and lavapipe"
+	@echo "make clean       remove bin/"
+	@echo "make help        list these targets"
 
 deps:
 	@bash scripts/deps.sh

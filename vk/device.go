@@ -249,7 +249,7 @@ func newInstance(validation bool) (*instance, error) {
 	r := vk.CreateInstance(ci, nil, &h)
 	ci.Free()
 	app.Free()
-	if err := check("vkCreateInstance", r); err != nil {
+	if err := instanceError(r); err != nil {
 		return nil, err
 	}
 	if err := vk.InitInstance(h); err != nil {
@@ -285,7 +285,7 @@ func (in *instance) enumerate() error {
 		return err
 	}
 	if n == 0 {
-		return errors.New("vk: no Vulkan device found (install a driver, e.g. mesa-vulkan-drivers for lavapipe)")
+		return noVulkan{errors.New("vk: no Vulkan device found (install a driver, e.g. mesa-vulkan-drivers for lavapipe)")}
 	}
 	in.phys = make([]vk.PhysicalDevice, n)
 	if err := check("vkEnumeratePhysicalDevices", vk.EnumeratePhysicalDevices(in.handle, &n, in.phys)); err != nil {

@@ -248,8 +248,11 @@ static void isabDestroyMessenger(void* instance, uint64_t m) {
 import "C"
 
 import (
+	"errors"
 	"fmt"
+	"os"
 	"runtime"
+	"strings"
 	"sync"
 	"unsafe"
 
@@ -294,10 +297,45 @@ func load() error {
 			}
 			errs = append(errs, fmt.Sprintf("%s: %s", name, C.GoString(C.isabDlError())))
 		}
-		loadErr = fmt.Errorf("vk: cannot load the Vulkan loader (install libvulkan1 and a driver such as mesa-vulkan-drivers): %v", errs)
+		loadErr = noVulkan{fmt.Errorf("vk: cannot load the Vulkan loader (install libvulkan1 and a driver such as mesa-vulkan-drivers): %v", errs)}
 	})
 	return loadErr
 }
+
+// driverFileVars are the loader's variables that name the driver manifests
+// (ICD JSON files) to load instead of the installed ones.
+var driverFileVars = []string{"VK_DRIVER_FILES", "VK_ICD_FILENAMES"}
+
+// instanceError is vkCreateInstance's error for r, or nil on success. When
+// the loader found no driver it could load (VK_ERROR_INCOMPATIBLE_DRIVER) it
+// says what to check, on the same line.
+func instanceError(r vk.Result) error {
+	err := check("vkCreateInstance", r)
+	if r != vk.ErrorIncompatibleDriver {
+		return err
+	}
+	var set []string
+	for _, name := range driverFileVars {
+		if v, ok := os.LookupEnv(name); ok {
+			set = append(set, fmt.Sprintf("%s=%q", name, v))
+		}
+	}
+	if len(set) > 0 {
+		return noVulkan{fmt.Errorf("%w: no Vulkan driver (ICD) could be loaded; check %s (the driver manifests to load)", err, strings.Join(set, " and "))}
+	}
+	return noVulkan{fmt.Errorf("%w: no Vulkan driver (ICD) could be loaded; install mesa-vulkan-drivers (lavapipe, on the CPU) or a GPU's Vulkan driver", err)}
+}
+
+// ErrNoVulkan is matched (errors.Is) by Open's error when this machine has
+// no usable Vulkan: the loader cannot be loaded, it finds no driver, or the
+// drivers list no device. Tests skip on it; programs can suggest a fix.
+var ErrNoVulkan = errors.New("vk: no usable Vulkan")
+
+// noVulkan marks an error as ErrNoVulkan without changing its message.
+type noVulkan struct{ error }
+
+func (e noVulkan) Is(target error) bool { return target == ErrNoVulkan }
+func (e noVulkan) Unwrap() error        { return e.error }
 
 // VkShaderStageFlagBits' compute bit and VkSubgroupFeatureFlagBits' quad bit.
 const (

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"math"
@@ -36,6 +37,9 @@ func runCluster(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if !*eval {
 		return usagef("say --eval (the only mode)")
 	}
+	if err := checkDefaultPaths(fs, "weights", "benchmark", "results"); err != nil {
+		return err
+	}
 	dev, err := vk.Open(vk.Options{Device: *device})
 	if err != nil {
 		return err
@@ -58,6 +62,22 @@ func runCluster(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	fmt.Fprintf(stdout, "  %-26s %9.5f\n", "oracle (true parameters)", res.OracleLL)
 	fmt.Fprintf(stdout, "  %-26s %9.5f\n", "gap, oracle - Go model", res.OracleLL-res.ModelLL)
+	return nil
+}
+
+// checkDefaultPaths fails, before any device work, when one of the named
+// path flags was left at its default (relative to the repository root) and
+// that file cannot be found, saying to run from the root or pass the flag.
+func checkDefaultPaths(fs *flag.FlagSet, names ...string) error {
+	for _, name := range names {
+		path := fs.Lookup(name).Value.String()
+		if path == "" || isFlagSet(fs, name) {
+			continue
+		}
+		if _, err := os.Stat(path); err != nil {
+			return fmt.Errorf("default --%s: %w (run from the repository root, or pass --%s)", name, err, name)
+		}
+	}
 	return nil
 }
 

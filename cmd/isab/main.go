@@ -5,9 +5,11 @@
 //	isab run --weights W --input IN --output OUT [flags]
 //	isab demo                     run the isab-pytorch README example and check it
 //	isab bench [flags]            time the forward pass
+//	isab view [flags]             show a point set and its attention in a window
 //	isab cluster --eval           evaluate the clustering example
+//	isab version [--json]         print the build's version, VCS revision and Go version
 //
-// Run "isab COMMAND --help" for a command's flags.
+// Run "isab help COMMAND" or "isab COMMAND --help" for a command's flags.
 package main
 
 import (
@@ -38,6 +40,7 @@ func commands() []command {
 		{"bench", "time the forward pass for given shapes", runBench},
 		{"view", "show a point set, the predicted mixture and attention in a window", runView},
 		{"cluster", "evaluate the Set Transformer clustering example on its benchmark", runCluster},
+		{"version", "print the version, VCS revision and Go version of this build", runVersion},
 	}
 }
 
@@ -49,8 +52,10 @@ func usage(w io.Writer) {
 		fmt.Fprintf(w, "  %-8s %s\n", c.name, c.summary)
 	}
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "Run 'isab COMMAND --help' for a command's flags. ISAB_DEVICE selects a device")
-	fmt.Fprintln(w, "(index or name substring) when --device is not given.")
+	fmt.Fprintln(w, "Run 'isab help COMMAND' or 'isab COMMAND --help' for a command's flags, and")
+	fmt.Fprintln(w, "'isab --version' for the build. ISAB_DEVICE selects a device (index or name")
+	fmt.Fprintln(w, "substring) when --device is not given. Exit status: 0 success, 1 failure,")
+	fmt.Fprintln(w, "2 bad command line, 130 interrupted.")
 }
 
 // usageError is a bad command line: mainErr prints it on one line with a
@@ -61,6 +66,16 @@ func (e *usageError) Error() string { return e.msg }
 
 // usagef returns a usageError.
 func usagef(format string, a ...any) error { return &usageError{fmt.Sprintf(format, a...)} }
+
+// helpText is a requested --help: mainErr prints text, the command's usage,
+// on stdout and exits 0. It wraps flag.ErrHelp.
+type helpText struct{ text string }
+
+// Error says that help was asked for.
+func (h *helpText) Error() string { return "help requested" }
+
+// Unwrap lets errors.Is(err, flag.ErrHelp) match.
+func (h *helpText) Unwrap() error { return flag.ErrHelp }
 
 // interruptGrace is how long a command has to stop cleanly after the first
 // SIGINT or SIGTERM before the process exits anyway: a device that is
@@ -96,34 +111,75 @@ func mainErr(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "isab: no command given (run 'isab help' for the commands)")
 		return 2
 	}
-	name := args[0]
-	if name == "-h" || name == "--help" || name == "help" {
+	switch args[0] {
+	case "-h", "-help", "--help":
+		usage(stdout)
+		return 0
+	case "help":
+		return helpFor(ctx, args[1:], stdout, stderr)
+	case "-version", "--version":
+		args = append([]string{"version"}, args[1:]...)
+	}
+	if c, ok := lookup(args[0]); ok {
+		return runCommand(ctx, c, args[1:], stdout, stderr)
+	}
+	fmt.Fprintln(stderr, oneLine(fmt.Sprintf("isab: unknown command %q (run 'isab help' for the commands)", args[0])))
+	return 2
+}
+
+// lookup returns the command called name.
+func lookup(name string) (command, bool) {
+	for _, c := range commands() {
+		if c.name == name {
+			return c, true
+		}
+	}
+	return command{}, false
+}
+
+// helpFor answers "isab help [COMMAND]": the top-level usage, or the
+// command's own usage (as its --help prints it), on stdout.
+func helpFor(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 || (len(args) == 1 && args[0] == "help") {
 		usage(stdout)
 		return 0
 	}
-	for _, c := range commands() {
-		if c.name == name {
-			err := c.run(ctx, args[1:], stdout, stderr)
-			var ue *usageError
-			switch {
-			case err == nil:
-				return 0
-			case errors.Is(err, flag.ErrHelp):
-				return 0
-			case errors.As(err, &ue):
-				fmt.Fprintln(stderr, oneLine(fmt.Sprintf("isab %s: %s (run 'isab %s --help' for the flags)", name, ue.msg, name)))
-				return 2
-			case ctx.Err() != nil && errors.Is(err, context.Canceled):
-				fmt.Fprintf(stderr, "isab %s: interrupted\n", name)
-				return exitInterrupted
-			default:
-				fmt.Fprintln(stderr, oneLine(fmt.Sprintf("isab %s: %s", name, err)))
-				return 1
-			}
-		}
+	c, ok := lookup(args[0])
+	switch {
+	case len(args) > 1:
+		fmt.Fprintln(stderr, oneLine(fmt.Sprintf("isab help: want one command, got %d arguments (run 'isab help' for the commands)", len(args))))
+		return 2
+	case !ok:
+		fmt.Fprintln(stderr, oneLine(fmt.Sprintf("isab help: unknown command %q (run 'isab help' for the commands)", args[0])))
+		return 2
 	}
-	fmt.Fprintln(stderr, oneLine(fmt.Sprintf("isab: unknown command %q (run 'isab help' for the commands)", name)))
-	return 2
+	return runCommand(ctx, c, []string{"--help"}, stdout, stderr)
+}
+
+// runCommand runs c with args and turns its error into mainErr's exit
+// status and one line on stderr; requested help goes to stdout.
+func runCommand(ctx context.Context, c command, args []string, stdout, stderr io.Writer) int {
+	err := c.run(ctx, args, stdout, stderr)
+	var ue *usageError
+	var ht *helpText
+	switch {
+	case err == nil:
+		return 0
+	case errors.As(err, &ht):
+		fmt.Fprint(stdout, ht.text)
+		return 0
+	case errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.As(err, &ue):
+		fmt.Fprintln(stderr, oneLine(fmt.Sprintf("isab %s: %s (run 'isab %s --help' for the flags)", c.name, ue.msg, c.name)))
+		return 2
+	case ctx.Err() != nil && errors.Is(err, context.Canceled):
+		fmt.Fprintf(stderr, "isab %s: interrupted\n", c.name)
+		return exitInterrupted
+	default:
+		fmt.Fprintln(stderr, oneLine(fmt.Sprintf("isab %s: %s", c.name, err)))
+		return 1
+	}
 }
 
 // maxErrLine is the longest error line mainErr prints, in bytes, not
@@ -148,20 +204,21 @@ func oneLine(s string) string {
 }
 
 // newFlags makes a flag set whose errors return instead of exiting; its
-// Usage prints the synopsis and the flags to stderr (for --help).
+// Usage prints the synopsis and the flags to the set's output, stderr.
+// parse captures that usage for --help, which mainErr prints on stdout.
 func newFlags(name, synopsis string, stderr io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet("isab "+name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: isab %s %s\n\nflags:\n", name, synopsis)
+		fmt.Fprintf(fs.Output(), "usage: isab %s %s\n\nflags:\n", name, synopsis)
 		fs.PrintDefaults()
 	}
 	return fs
 }
 
 // parse parses flags and rejects stray positional arguments. A bad flag is
-// a usageError of one line; --help prints the usage and returns
-// flag.ErrHelp.
+// a usageError of one line; --help returns a helpText holding the usage
+// (it wraps flag.ErrHelp), which mainErr prints on stdout.
 func parse(fs *flag.FlagSet, args []string) error {
 	out, usage := fs.Output(), fs.Usage
 	// The flag package prints its error and the whole usage on a bad flag;
@@ -172,8 +229,11 @@ func parse(fs *flag.FlagSet, args []string) error {
 	fs.SetOutput(out)
 	fs.Usage = usage
 	if errors.Is(err, flag.ErrHelp) {
+		var text strings.Builder
+		fs.SetOutput(&text)
 		fs.Usage()
-		return err
+		fs.SetOutput(out)
+		return &helpText{text.String()}
 	}
 	if err != nil {
 		return &usageError{err.Error()}

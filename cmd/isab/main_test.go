@@ -122,8 +122,8 @@ func TestCommands(t *testing.T) {
 	if code, _, _ := runTool(t, "frobnicate"); code != 2 {
 		t.Fatalf("unknown command: exit %d", code)
 	}
-	if code, _, stderr := runTool(t, "run", "--help"); code != 0 || !strings.Contains(stderr, "--weights") {
-		t.Fatalf("run --help: exit %d, %q", code, stderr)
+	if code, stdout, stderr := runTool(t, "run", "--help"); code != 0 || !strings.Contains(stdout, "--weights") || stderr != "" {
+		t.Fatalf("run --help: exit %d, stdout %q, stderr %q", code, stdout, stderr)
 	}
 	if code, stdout, stderr := runTool(t, "bench", "--shape", "1,33,16,2,3", "--dim-head", "8", "--iters", "1", "--json"); code != 0 || !strings.Contains(stdout, `"ms_median"`) {
 		t.Fatalf("bench: exit %d, %q %q", code, stdout, stderr)
@@ -131,4 +131,58 @@ func TestCommands(t *testing.T) {
 	if code, stdout, stderr := runTool(t, "demo", "--n", "64", "--runs", "1"); code != 0 || !strings.Contains(stdout, ": OK") {
 		t.Fatalf("demo: exit %d, %q %q", code, stdout, stderr)
 	}
+}
+
+// mainOut runs the tool in-process without a device (for help and usage
+// errors) and returns its exit code and output.
+func mainOut(args ...string) (int, string, string) {
+	var stdout, stderr bytes.Buffer
+	code := mainErr(context.Background(), args, &stdout, &stderr)
+	return code, stdout.String(), stderr.String()
+}
+
+// TestHelp checks that requested help goes to stdout with status 0, that
+// "isab help COMMAND" prints what "isab COMMAND --help" does, and that a
+// bad help request is one line on stderr with status 2.
+func TestHelp(t *testing.T) {
+	for _, args := range [][]string{{"help"}, {"--help"}, {"-h"}, {"help", "help"}} {
+		code, stdout, stderr := mainOut(args...)
+		if code != 0 || stderr != "" || !strings.HasPrefix(stdout, "usage: isab COMMAND") || !strings.Contains(stdout, "version") {
+			t.Errorf("%v: exit %d, stdout %q, stderr %q", args, code, stdout, stderr)
+		}
+	}
+	for _, c := range commands() {
+		code, want, stderr := mainOut(c.name, "--help")
+		if code != 0 || stderr != "" || !strings.HasPrefix(want, "usage: isab "+c.name+" ") || !strings.Contains(want, "flags:") {
+			t.Errorf("%s --help: exit %d, stdout %q, stderr %q", c.name, code, want, stderr)
+		}
+		if code, got, stderr := mainOut("help", c.name); code != 0 || stderr != "" || got != want {
+			t.Errorf("help %s: exit %d, stdout %q, stderr %q; want stdout %q", c.name, code, got, stderr, want)
+		}
+	}
+	for _, args := range [][]string{{"help", "xyz"}, {"help", "run", "demo"}, {"run", "--bogus"}} {
+		code, stdout, stderr := mainOut(args...)
+		if code != 2 || stdout != "" || strings.Count(stderr, "\n") != 1 || !strings.HasPrefix(stderr, "isab ") {
+			t.Errorf("%v: exit %d, stdout %q, stderr %q; want status 2 and one line", args, code, stdout, stderr)
+		}
+	}
+}
+
+// TestClusterOutsideRoot checks that cluster --eval run elsewhere than the
+// repository root, without path flags, says so on one line.
+func TestClusterOutsideRoot(t *testing.T) {
+	t.Chdir(t.TempDir())
+	code, stdout, stderr := mainOut("cluster", "--eval")
+	if code != 1 || stdout != "" || strings.Count(stderr, "\n") != 1 ||
+		!strings.Contains(stderr, "run from the repository root, or pass --weights") {
+		t.Fatalf("exit %d, stdout %q, stderr %q", code, stdout, stderr)
+	}
+}
+
+// TestNoDriver checks that a loader that finds no driver gives one line
+// that names the variables to check.
+func TestNoDriver(t *testing.T) {
+	testutil.Device(t) // skips without Vulkan
+	res := runChild(t, "", []string{"VK_ICD_FILENAMES=/nonexistent.json", "VK_DRIVER_FILES=/nonexistent.json"}, "devices")
+	checkHostile(t, res, 1, "no Vulkan driver (ICD) could be loaded; check VK_DRIVER_FILES")
 }

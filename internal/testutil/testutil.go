@@ -4,9 +4,11 @@
 package testutil
 
 import (
+	"errors"
+	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 
 	"github.com/isab-vk/isab-vk/vk"
@@ -66,8 +68,7 @@ func Device(t testing.TB) *vk.Device {
 	validation := os.Getenv("ISAB_VALIDATION") != "0"
 	d, err := vk.Open(vk.Options{Validation: validation})
 	if err != nil {
-		msg := err.Error()
-		if strings.Contains(msg, "cannot load the Vulkan loader") || strings.Contains(msg, "no Vulkan device") {
+		if errors.Is(err, vk.ErrNoVulkan) {
 			t.Skipf("no Vulkan device: %v", err)
 		}
 		t.Fatalf("opening a device: %v", err)
@@ -90,4 +91,25 @@ func CheckValidation(t testing.TB) {
 	for _, m := range vk.ValidationMessages() {
 		t.Errorf("validation layer: %s", m)
 	}
+}
+
+// Main runs a package's tests (call it from TestMain). Example functions
+// cannot skip, so on a machine without a usable Vulkan (vk.ErrNoVulkan) it
+// leaves them out, saying so, unless -run was given; the tests themselves
+// skip through Device.
+func Main(m *testing.M) {
+	flag.Parse()
+	if d, err := vk.Open(vk.Options{}); err != nil {
+		if errors.Is(err, vk.ErrNoVulkan) && flag.Lookup("test.run").Value.String() == "" {
+			fmt.Fprintf(os.Stderr, "no Vulkan device: the Example functions are skipped: %v\n", err)
+			if err := flag.Set("test.run", "^(Test|Fuzz)"); err != nil {
+				fmt.Fprintln(os.Stderr, err)
+				os.Exit(2)
+			}
+		}
+	} else if err := d.Close(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	os.Exit(m.Run())
 }
