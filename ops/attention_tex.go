@@ -70,12 +70,30 @@ func (o *Ops) attnTexFor(a AttnArgs, srcs []KVSource) (cfg attnConfig, name stri
 	if dh > 64 {
 		c.QT = t.QTWide
 	}
+	if !o.fast(attnFLOPs(a, srcs)) {
+		// Quick to compile (see defaultFastFLOPs).
+		c.QT, c.BK = min(c.QT, attnTexQuickQT), 1
+	}
 	c.QT = max(c.QT, 1)
 	name = "attention_tex"
 	if a.half() {
 		name = "attention_tex_f16"
 	}
 	return attnConfig{BQ: c.WG * c.QT, MaxDH: dh, WG: c.WG, BK: c.BK, cpu: &c}, name, attnTexBindings, true
+}
+
+// attnTexQuickQT is attention_tex's queries per invocation for small
+// attentions, which run in blocks of one key (see defaultFastFLOPs).
+const attnTexQuickQT = 2
+
+// attnFLOPs counts the floating-point operations of a with keys srcs:
+// q k^T and the weighted sum of values, a multiply-add counting as two.
+func attnFLOPs(a AttnArgs, srcs []KVSource) float64 {
+	nk := 0.0
+	for _, s := range srcs {
+		nk += float64(s.NK)
+	}
+	return 4 * float64(a.Batch) * float64(a.NQ) * nk * float64(a.Heads) * float64(a.DimHead)
 }
 
 // texelAligned reports whether o's storage-binding starts (rounded down to

@@ -81,19 +81,22 @@ func TestAttentionTex(t *testing.T) {
 }
 
 // TestAttentionTexQT runs other query counts per invocation and key-block
-// sizes (attnTexTune): blocks of 1, 3 and 8 keys against key counts and
-// splits that leave partial blocks.
+// sizes (attnTexTune, with the fast configurations at every size): blocks
+// of 1, 3, 4 and 8 keys against key counts and splits that leave partial
+// blocks.
 func TestAttentionTexQT(t *testing.T) {
 	f, tr := false, true
 	cases := []attnCase{
 		{batch: 2, nq: 33, heads: 2, dh: 20, nk: []int{33}, sharedKV: []bool{f}, masked: []bool{tr}, fullRows: []int{0}},
 		{batch: 2, nq: 9, heads: 1, dh: 12, nk: []int{7, 33}, sharedKV: []bool{tr, f}, masked: []bool{f, tr}, fullRows: []int{1}, sharedQ: true},
 	}
-	for i, qt := range []int{1, 3, 8} {
-		bk := []int{3, 8, 1}[i]
+	// The defaults for large attentions (8, 4) and the quick-to-compile
+	// configuration (attnTexQuickQT, 1) among them.
+	for i, qt := range []int{1, 3, 8, 8, attnTexQuickQT} {
+		bk := []int{3, 8, 1, 4, 1}[i]
 		for _, split := range []int{0, 5} {
 			t.Run(fmt.Sprintf("qt%d_bk%d_split%d", qt, bk, split), func(t *testing.T) {
-				o := texOps(t, KeysPerSplit(split))
+				o := texOps(t, KeysPerSplit(split), FastKernelsFrom(0))
 				saved := attnTexTune
 				defer func() { attnTexTune = saved }()
 				attnTexTune.QT, attnTexTune.QTWide, attnTexTune.BK = qt, qt, bk
@@ -133,7 +136,7 @@ func TestAttentionTexFallback(t *testing.T) {
 // CPU configurations only, float32 operands, no forced configuration, and
 // every offset and stride of Q and KV a multiple of 4.
 func TestAttentionTexFor(t *testing.T) {
-	o := testOps(t)
+	o := testOps(t, FastKernelsFrom(0))
 	if o.info.SubgroupSize > 64 || !o.texelAligned() {
 		t.Skipf("subgroup size %d, binding alignment %d: attention_tex.comp is not used", o.info.SubgroupSize, o.align)
 	}
@@ -192,6 +195,17 @@ func TestAttentionTexFor(t *testing.T) {
 	a.DimHead = 128
 	if c, _, _, ok := o.attnTexFor(a, srcs); !ok || c.cpu.QT != attnTexTune.QTWide {
 		t.Errorf("dh 128: %+v, %v", c, ok)
+	}
+	// Below the fast kernels' size, the quick-to-compile configuration;
+	// from it, the fast one.
+	a, srcs = base()
+	o.fastFLOPs = attnFLOPs(a, srcs) + 1
+	if c, _, _, ok := o.attnTexFor(a, srcs); !ok || c.cpu.QT != attnTexQuickQT || c.cpu.BK != 1 {
+		t.Errorf("small attention: %+v, %v; want %d queries per invocation, blocks of 1 key", c, ok, attnTexQuickQT)
+	}
+	o.fastFLOPs = attnFLOPs(a, srcs)
+	if c, _, _, ok := o.attnTexFor(a, srcs); !ok || c.cpu.QT != attnTexTune.QT || c.cpu.BK != attnTexTune.BK {
+		t.Errorf("attention at the fast size: %+v, %v", c, ok)
 	}
 	o.attnOverride = func(nq, dh int) attnConfig { return attnConfig{BQ: 2, MaxDH: 64, WG: 8, BK: 8} }
 	if _, _, _, ok := o.attnTexFor(a, srcs); ok {

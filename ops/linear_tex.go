@@ -108,7 +108,7 @@ func (o *Ops) linTexBind(b *vk.Buffer, off, n, esize int64) (vk.Binding, uint32,
 func (o *Ops) linTexConfig(m, n, k int) (linTexTiles, bool) {
 	wg := max(8, int(o.info.SubgroupSize))
 	c := linTexTiles{WG: wg, TM: 8, TN: 8}
-	if m >= linTexBigRows && n >= linTexBigCols {
+	if m >= linTexBigRows && n >= linTexBigCols && o.fast(2*float64(m)*float64(n)*float64(k)) {
 		c.TM, c.TN = linTexBigTM, linTexBigTN
 	}
 	if !o.info.SubgroupQuad || o.info.SubgroupSize%4 != 0 || wg > 64 {

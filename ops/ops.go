@@ -40,6 +40,8 @@ type Ops struct {
 	loopBudget   int64    // loop iterations one invocation may run; 0 = unlimited
 	coop         coopMode // where fp16 Linear and Attention use cooperative matrices
 
+	fastFLOPs float64 // ops of fewer FLOPs take the kernels quickest to compile (see FastKernelsFrom)
+
 	groups        [3]uint32                   // workgroup count limits (tests lower them)
 	noTexelLinear bool                        // tests: Linear skips matmul_tex.comp
 	attnOverride  func(nq, dh int) attnConfig // tests: force a configuration
@@ -50,6 +52,33 @@ type Ops struct {
 
 // Option configures New.
 type Option func(*Ops)
+
+// defaultFastFLOPs is where the CPU kernels' fast configurations start. On
+// lavapipe a pipeline is compiled to machine code (by LLVM) at its first
+// dispatch, and the fastest configurations, with more work unrolled per
+// invocation, take far longer to compile: on 2 Zen 5 cores at 512 bits,
+// attention_tex with 8 queries per invocation in blocks of 4 keys about
+// 5 s against 0.5 s with 2 queries and single keys, and matmul_tex with
+// 32 x 16 tiles about 2.5 s against 0.3 s with 8 x 8. They run about
+// 1.2-1.4x faster, which pays only on large operations: an op of 2 GFLOP
+// runs in about 20 ms there. So a first pass at n = 1024 (the README's
+// model) went from 7 s to under 2 s as a whole process with no shader
+// cache, while the README shape (n = 16384, every large op above 4 GFLOP)
+// keeps the fast kernels.
+const defaultFastFLOPs = 2e9
+
+// FastKernelsFrom sets the size, in floating-point operations, from which
+// an op on a CPU device uses the configurations that run fastest but
+// compile slowest (see defaultFastFLOPs); below it, the ones that compile
+// quickest. 0 uses the fast ones everywhere. GPUs compile pipelines when
+// they are created and are not affected.
+func FastKernelsFrom(flops float64) Option {
+	return func(o *Ops) { o.fastFLOPs = max(flops, 0) }
+}
+
+// fast reports whether an op of flops floating-point operations takes the
+// fast-running configurations.
+func (o *Ops) fast(flops float64) bool { return flops >= o.fastFLOPs }
 
 // MaxBindingRange lowers the largest byte range that one buffer binding may
 // cover below the device's maxStorageBufferRange (never above it). Tests use
@@ -79,13 +108,14 @@ func New(d *vk.Device, opts ...Option) (*Ops, error) {
 	}
 	info := d.Info()
 	o := &Ops{
-		d:        d,
-		info:     info,
-		maxRange: int64(min(info.MaxStorageBufferRange, 1<<62)),
-		align:    max(int64(info.MinStorageBufferOffsetAlignment), 4),
-		groups:   info.MaxGroupCount,
-		coop:     coopModeFromEnv(),
-		code:     map[string][]byte{},
+		d:         d,
+		info:      info,
+		maxRange:  int64(min(info.MaxStorageBufferRange, 1<<62)),
+		align:     max(int64(info.MinStorageBufferOffsetAlignment), 4),
+		groups:    info.MaxGroupCount,
+		coop:      coopModeFromEnv(),
+		fastFLOPs: defaultFastFLOPs,
+		code:      map[string][]byte{},
 	}
 	if o.align%4 != 0 {
 		o.align = (o.align + 3) / 4 * 4
