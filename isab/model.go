@@ -29,11 +29,12 @@ type Model struct {
 
 type attnBuffers struct{ q, kv, out *vk.Buffer }
 
-// Load reads an ISAB state_dict saved with safetensors and uploads it to dev.
+// Load reads an ISAB state_dict saved with safetensors, or with torch.save
+// when the file is a zip (see safetensors.ReadAnyFile), and uploads it to dev.
 // The configuration comes from opts, else the file's __metadata__ (heads,
 // dim_head, latent_self_attend), else the defaults.
 func Load(dev *vk.Device, path string, opts Options) (*Model, error) {
-	f, err := safetensors.ReadFile(path)
+	f, err := safetensors.ReadAnyFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("isab: loading weights: %w", err)
 	}
@@ -213,6 +214,23 @@ func (p *Plan) Run(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// Kernels maps each step of the recorded pass ("q1", "attn1", ...) to the
+// names of the kernels that the step dispatches, in order of first use,
+// each name once. It is nil after Close.
+func (p *Plan) Kernels() map[string][]string {
+	if p.seq == nil {
+		return nil
+	}
+	out := map[string][]string{}
+	for i, name := range p.seq.Names() {
+		step := p.labels[i]
+		if !slices.Contains(out[step], name) {
+			out[step] = append(out[step], name)
+		}
+	}
+	return out
 }
 
 // Out is the plan's output [batch, n, dim], owned by the plan and

@@ -22,11 +22,12 @@ type Model struct {
 	bufs   []*vk.Buffer
 }
 
-// Load reads a state_dict saved with safetensors and uploads it to dev. The
+// Load reads a state_dict saved with safetensors, or with torch.save when the
+// file is a zip (see safetensors.ReadAnyFile), and uploads it to dev. The
 // kind and configuration come from opts, else the file's __metadata__, else
 // the weights' shapes (see Options).
 func Load(dev *vk.Device, path string, opts Options) (*Model, error) {
-	f, err := safetensors.ReadFile(path)
+	f, err := safetensors.ReadAnyFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("settransformer: loading weights: %w", err)
 	}

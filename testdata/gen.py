@@ -8,6 +8,9 @@ folder:
     NAME.input.safetensors     x [b, n, dim], optional mask [b, n], optional latents
     NAME.expected.safetensors  out [b, n, dim] and latents [b, m, dim], F32
 
+and, for the cases marked torch_save, NAME.weights.pt: the same state_dict
+written by plain torch.save (PyTorch's zip format, no metadata).
+
 plus cases.json describing every case. The ISAB module (as in the isab-pytorch
 package) is re-implemented here in PyTorch; expected outputs are computed in
 float64 and stored as float32. Output is deterministic: running the script
@@ -195,7 +198,8 @@ CASES = [
          mask=None, weights_dtype="F32", metadata_has_config=True),
     dict(name="odd_mask_selfattend", batch=3, n=33, dim=24, heads=3, dim_head=16,
          num_latents=7, latents="learned", latent_self_attend=True,
-         mask="lengths", weights_dtype="F32", metadata_has_config=True),
+         mask="lengths", weights_dtype="F32", metadata_has_config=True,
+         torch_save=True),
     dict(name="ext2d_f16", batch=2, n=7, dim=16, heads=2, dim_head=8,
          num_latents=5, latents="external2d", latent_self_attend=False,
          mask="random", weights_dtype="F16", metadata_has_config=True),
@@ -283,6 +287,12 @@ def make_case(idx, c):
     name = c["name"]
     write_safetensors(os.path.join(HERE, name + ".weights.safetensors"),
                       {k: (v, wdt) for k, v in sd.items()}, meta)
+    if c.get("torch_save"):
+        # The same weights as a plain torch.save of the state_dict (the zip
+        # format, no metadata), for the Go .pt reader.
+        assert wdt == "F32"
+        model.load_state_dict(sd)
+        torch.save(model.state_dict(), os.path.join(HERE, name + ".weights.pt"))
 
     inputs = {"x": (x, c.get("x_dtype", "F32"))}
     if mask is not None:

@@ -36,6 +36,7 @@ func commands() []command {
 	return []command{
 		{"devices", "list Vulkan devices and what they support", runDevices},
 		{"run", "run an ISAB block on inputs from a safetensors file", runRun},
+		{"convert", "convert a torch.save state_dict (.pt) to safetensors", runConvert},
 		{"demo", "run the isab-pytorch README example on the best device and check it", runDemo},
 		{"bench", "time the forward pass for given shapes", runBench},
 		{"view", "show a point set, the predicted mixture and attention in a window", runView},

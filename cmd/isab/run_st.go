@@ -43,7 +43,7 @@ func (s *stFlags) kind(fs *flag.FlagSet, weights string) (string, *safetensors.F
 	var f *safetensors.File
 	if kind != "isab" {
 		var err error
-		if f, err = safetensors.ReadFile(weights); err != nil {
+		if f, err = safetensors.ReadAnyFile(weights); err != nil {
 			return "", nil, fmt.Errorf("isab: loading weights: %w", err)
 		}
 		if kind == "" {
