@@ -2,10 +2,12 @@ package main
 
 import (
 	"context"
-	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"math/rand"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -16,7 +18,7 @@ import (
 	"github.com/isab-vk/isab-vk/vk"
 )
 
-const benchSynopsis = "[--shape b,n,dim,heads,m]... [--sweep-n FROM..TO] [--precision fp32|fp16|auto] [--iters N] [--json] [--stages] [--plot FILE.png]"
+const benchSynopsis = "[--shape b,n,dim,heads,m]... [--sweep-n FROM..TO] [--precision fp32|fp16|auto] [--iters N] [--reps R] [--device D|all] [-o table|md|csv|json|jsonl] [--stages] [--plot FILE.png]"
 
 // benchArgs are the parsed flags of isab bench.
 type benchArgs struct {
@@ -25,18 +27,23 @@ type benchArgs struct {
 	selfAttend bool
 	precision  isab.Precision
 	iters      int
+	reps       int
 	warmup     int
 	stages     bool
 	peakN      int
 }
 
 // maxPasses bounds --iters, --warmup (bench) and --runs (demo), so that
-// their sums and the loops over them cannot overflow.
+// their sums and the loops over them cannot overflow; it also bounds
+// --iters times --reps.
 const maxPasses = 1_000_000_000
 
 // The n of the scaling target: time(scaleHi)/time(scaleLo) is 16 when the
 // forward pass is linear in n.
 const scaleLo, scaleHi = 4096, 65536
+
+// allDevices is the --device value that times every device in turn.
+const allDevices = "all"
 
 func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("bench", benchSynopsis, stderr)
@@ -46,13 +53,15 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	dimHead := fs.Int("dim-head", isab.DefaultDimHead, "width of one head")
 	selfAttend := fs.Bool("latent-self-attend", true, "attn1 attends over concat(latents, x), as in the README example")
 	precision := fs.String("precision", string(isab.FP32), "number format on the device: fp32, fp16 or auto")
-	iters := fs.Int("iters", 5, "timed forward passes per shape")
+	iters := fs.Int("iters", 5, "timed forward passes per shape and repetition")
+	reps := fs.Int("reps", 1, "repetitions of the timed passes; the statistics cover all iters*reps passes")
 	warmup := fs.Int("warmup", 1, "untimed passes first")
-	device := fs.String("device", "", "device index or name substring (default: $ISAB_DEVICE, else the best GPU)")
-	asJSON := fs.Bool("json", false, "print one JSON object per shape")
+	device := fs.String("device", "", "device index or name substring, or \"all\" for every device in turn (default: $ISAB_DEVICE, else the best GPU)")
+	format := fs.String("o", string(benchkit.Table), "output format: table, md (GitHub markdown), csv, json (one array) or jsonl (one object per line)")
+	asJSON := fs.Bool("json", false, "the same as -o jsonl")
 	stages := fs.Bool("stages", false, "record a GPU timestamp after every dispatch and report time per kernel and per forward step")
 	plotPath := fs.String("plot", "", "write median time and device memory against n (log-log) to this PNG file")
-	peakN := fs.Int("peak-n", 1024, "size of the square FP32 matmul timed once for peak_gflops; 0 skips it")
+	peakN := fs.Int("peak-n", 1024, "size of the square FP32 matmul timed once per device for peak_gflops; 0 skips it")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -60,6 +69,8 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	switch {
 	case *iters < 1 || *iters > maxPasses:
 		return bad("--iters must be in [1, %d], got %d", maxPasses, *iters)
+	case *reps < 1 || *reps > maxPasses / *iters:
+		return bad("--reps must be in [1, %d] (--iters times --reps at most %d), got %d", maxPasses / *iters, maxPasses, *reps)
 	case *warmup < 0 || *warmup > maxPasses:
 		return bad("--warmup must be in [0, %d], got %d", maxPasses, *warmup)
 	case *dimHead < 1:
@@ -68,6 +79,18 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return bad("--peak-n must be at least 0, got %d", *peakN)
 	case *plotPath != "" && !strings.HasSuffix(strings.ToLower(*plotPath), ".png"):
 		return bad("--plot writes a PNG; give a file name ending in .png, got %q", *plotPath)
+	}
+	outFmt, err := benchkit.ParseFormat(*format)
+	if err != nil {
+		return bad("-o: %v", err)
+	}
+	oSet := false
+	fs.Visit(func(f *flag.Flag) { oSet = oSet || f.Name == "o" })
+	if *asJSON {
+		if oSet && outFmt != benchkit.JSONL {
+			return bad("--json is -o jsonl; it cannot go with -o %s", outFmt)
+		}
+		outFmt = benchkit.JSONL
 	}
 	if *plotPath != "" {
 		// Fail before the runs, not after them, when the plot cannot be written.
@@ -92,36 +115,132 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	a := benchArgs{
 		shapes: benchkit.Expand(shapes, sw), dimHead: *dimHead, selfAttend: *selfAttend, precision: prec,
-		iters: *iters, warmup: *warmup, stages: *stages, peakN: *peakN,
+		iters: *iters, reps: *reps, warmup: *warmup, stages: *stages, peakN: *peakN,
 	}
 
-	dev, err := vk.Open(vk.Options{Device: *device})
+	// The devices to time, by the selection vk.Open understands.
+	selections := []string{*device}
+	if strings.EqualFold(strings.TrimSpace(*device), allDevices) {
+		infos, err := vk.Devices()
+		if err != nil {
+			return err
+		}
+		selections = selections[:0]
+		for _, in := range infos {
+			selections = append(selections, strconv.Itoa(in.Index))
+		}
+	}
+	var rw *benchkit.RecordWriter
+	if outFmt != benchkit.Table {
+		if rw, err = benchkit.NewRecordWriter(stdout, outFmt); err != nil {
+			return err
+		}
+	}
+	prov := provenance()
+	var results []benchkit.Result
+	var names []string // the devices timed
+	for i, sel := range selections {
+		if outFmt == benchkit.Table && i > 0 {
+			fmt.Fprintln(stdout)
+		}
+		res, name, err := benchDevice(ctx, sel, a, prov, outFmt, rw, stdout, stderr)
+		if err != nil {
+			if len(selections) > 1 {
+				return fmt.Errorf("device %s (%s): %w", sel, name, err)
+			}
+			return err
+		}
+		results = append(results, res...)
+		names = append(names, name)
+	}
+	if rw != nil {
+		if err := rw.Close(); err != nil {
+			return err
+		}
+	}
+	// The plot is written before anything else is said, so that a failure
+	// to write it is the only line on stderr.
+	if *plotPath != "" {
+		title := fmt.Sprintf("isab bench on %s", strings.Join(names, ", "))
+		if err := benchkit.WritePlot(*plotPath, title, results); err != nil {
+			return err
+		}
+	}
+	notes := stdout
+	if outFmt != benchkit.Table {
+		notes = stderr
+	}
+	// Scaling compares the results of one device only.
+	byDevice := map[int][]benchkit.Result{}
+	var order []int
+	for _, r := range results {
+		if _, ok := byDevice[r.DeviceIndex]; !ok {
+			order = append(order, r.DeviceIndex)
+		}
+		byDevice[r.DeviceIndex] = append(byDevice[r.DeviceIndex], r)
+	}
+	for _, d := range order {
+		on := ""
+		if len(order) > 1 {
+			on = fmt.Sprintf(" on device %d", d)
+		}
+		for _, sc := range benchkit.ScalingRatios(byDevice[d], scaleLo, scaleHi) {
+			fmt.Fprintf(notes, "scaling time(n=%d)/time(n=%d) = %.2f (%d if linear in n) for %s%s\n",
+				sc.NHi, sc.NLo, sc.Ratio, sc.NHi/sc.NLo, sc.Family, on)
+		}
+	}
+	if *plotPath != "" {
+		fmt.Fprintf(notes, "wrote %s\n", *plotPath)
+	}
+	return nil
+}
+
+// provenance describes this build and host for the records; benchDevice
+// sets the timestamp of each.
+func provenance() benchkit.Provenance {
+	v := buildVersion()
+	return benchkit.Provenance{
+		ISABVersion: v.Version, Commit: v.Revision, Dirty: v.Modified, GoVersion: v.GoVersion,
+		OS: v.GOOS, Arch: v.GOARCH,
+	}
+}
+
+// benchDevice times every shape of a on the device that sel selects and
+// writes the records: as a text section when format is Table, else through
+// rw. It returns the records and the device's name (or sel when the device
+// did not open).
+func benchDevice(ctx context.Context, sel string, a benchArgs, prov benchkit.Provenance, format benchkit.Format,
+	rw *benchkit.RecordWriter, stdout, stderr io.Writer) ([]benchkit.Result, string, error) {
+	dev, err := vk.Open(vk.Options{Device: sel})
 	if err != nil {
-		return err
+		return nil, sel, err
 	}
 	defer dev.Close()
 	info := dev.Info()
+	devInfo := benchkit.DeviceOf(info)
 	// Refuse every shape that cannot fit before anything is allocated.
 	for _, s := range a.shapes {
-		if err := isab.CheckFits(dev, a.config(s), s.B, s.N, s.M, prec); err != nil {
-			return fmt.Errorf("shape %s: %w", s, err)
+		if err := isab.CheckFits(dev, a.config(s), s.B, s.N, s.M, a.precision); err != nil {
+			return nil, info.Name, fmt.Errorf("shape %s: %w", s, err)
 		}
 	}
 	var peak *float64
 	if a.peakN > 0 {
 		g, err := benchkit.PeakGFLOPs(ctx, dev, a.peakN, 3)
 		if err != nil {
-			return err
+			return nil, info.Name, err
 		}
 		peak = &g
 	}
-	if !*asJSON {
-		fmt.Fprintf(stdout, "device %d: %s (%s), precision %s", info.Index, info.Name, info.Type, prec)
+	table := format == benchkit.Table
+	if table {
+		fmt.Fprintf(stdout, "device %d: %s (%s), precision %s", info.Index, info.Name, info.Type, a.precision)
 		if peak != nil {
 			fmt.Fprintf(stdout, ", FP32 matmul %dx%dx%d: %.1f GFLOP/s", a.peakN, a.peakN, a.peakN, *peak)
 		}
 		fmt.Fprintln(stdout)
-		fmt.Fprintf(stdout, "%-28s %10s %10s %10s %10s %7s %10s\n", "b,n,dim,heads,m", "median ms", "min ms", "max ms", "GFLOP/s", "% peak", "mem MiB")
+		fmt.Fprintf(stdout, "%-28s %10s %10s %10s %10s %10s %10s %7s %10s\n",
+			"b,n,dim,heads,m", "mean ms", "± sd ms", "median ms", "min ms", "max ms", "GFLOP/s", "% peak", "mem MiB")
 	}
 	bar := benchkit.NewProgress(stderr, len(a.shapes))
 	var results []benchkit.Result
@@ -131,48 +250,58 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		res, err := benchOne(ctx, dev, s, a)
 		bar.Done()
 		if err != nil {
-			return fmt.Errorf("shape %s: %w", s, err)
+			return nil, info.Name, fmt.Errorf("shape %s: %w", s, err)
 		}
-		res.Device, res.PeakGFLOPs = info.Name, peak
+		res.DeviceInfo, res.Provenance, res.PeakGFLOPs = devInfo, prov, peak
+		res.Timestamp = time.Now().UTC().Format(time.RFC3339)
+		if peak != nil && *peak > 0 {
+			pct := 100 * res.GFLOPs / *peak
+			res.PeakPct = &pct
+		}
 		results = append(results, res)
-		if *asJSON {
-			if err := json.NewEncoder(stdout).Encode(res); err != nil {
-				return err
+		if !table {
+			if err := rw.Write(res); err != nil {
+				return nil, info.Name, err
 			}
 			continue
 		}
-		if res.Precision != string(prec) && !noted {
-			fmt.Fprintf(stdout, "(precision %s runs as %s on this device)\n", prec, res.Precision)
+		if res.Precision != string(a.precision) && !noted {
+			fmt.Fprintf(stdout, "(precision %s runs as %s on this device)\n", a.precision, res.Precision)
 			noted = true
 		}
 		pct := "-"
-		if peak != nil && *peak > 0 {
-			pct = fmt.Sprintf("%.0f", 100*res.GFLOPs / *peak)
+		if res.PeakPct != nil {
+			pct = fmt.Sprintf("%.0f", *res.PeakPct)
 		}
-		fmt.Fprintf(stdout, "%-28s %10.2f %10.2f %10.2f %10.1f %7s %10.1f\n",
-			s, res.MsMedian, res.MsMin, res.MsMax, res.GFLOPs, pct, float64(res.DeviceMemBytes)/(1<<20))
+		fmt.Fprintf(stdout, "%-28s %10.3f %10.3f %10.3f %10.3f %10.3f %10.1f %7s %10.1f\n",
+			s, res.MsMean, res.MsStddev, res.MsMedian, res.MsMin, res.MsMax, res.GFLOPs, pct, float64(res.DeviceMemBytes)/(1<<20))
 		if a.stages {
 			benchkit.WriteStages(stdout, res.Stages)
 		}
 	}
-	if !*asJSON {
-		for _, sc := range benchkit.ScalingRatios(results, scaleLo, scaleHi) {
-			fmt.Fprintf(stdout, "scaling time(n=%d)/time(n=%d) = %.2f (%d if linear in n) for %s\n",
-				sc.NHi, sc.NLo, sc.Ratio, sc.NHi/sc.NLo, sc.Family)
+	if table {
+		fmt.Fprintf(stdout, "kernels: %s\n", kernelSummary(results))
+	}
+	return results, info.Name, nil
+}
+
+// kernelSummary names the kernels of each step, once for a device's
+// results when they agree, else per shape.
+func kernelSummary(results []benchkit.Result) string {
+	var lists []string
+	for _, r := range results {
+		if l := benchkit.KernelList(r.Kernels); !slices.Contains(lists, l) {
+			lists = append(lists, l)
 		}
 	}
-	if *plotPath != "" {
-		title := fmt.Sprintf("isab bench on %s", info.Name)
-		if err := benchkit.WritePlot(*plotPath, title, results); err != nil {
-			return err
-		}
-		msgTo := stdout
-		if *asJSON {
-			msgTo = stderr
-		}
-		fmt.Fprintf(msgTo, "wrote %s\n", *plotPath)
+	if len(lists) == 1 {
+		return lists[0]
 	}
-	return nil
+	var parts []string
+	for _, r := range results {
+		parts = append(parts, r.Shape().String()+": "+benchkit.KernelList(r.Kernels))
+	}
+	return strings.Join(parts, " | ")
 }
 
 // benchModel builds a model of random weights through the same loading path
@@ -232,7 +361,7 @@ func benchOne(ctx context.Context, dev *vk.Device, s benchkit.Shape, a benchArgs
 	defer pl.Close()
 	var times []time.Duration
 	var passes [][]isab.StageTime
-	for i := 0; i < a.warmup+a.iters; i++ {
+	for i := 0; i < a.warmup+a.iters*a.reps; i++ {
 		start := time.Now()
 		if err := pl.Run(ctx); err != nil {
 			return benchkit.Result{}, err
@@ -246,11 +375,17 @@ func benchOne(ctx context.Context, dev *vk.Device, s benchkit.Shape, a benchArgs
 	memPeak := dev.PeakBytes()
 	st := benchkit.Summarize(times)
 	gflop := cfg.FLOPs(s.B, s.N, s.M) / 1e9
+	kernels := map[string]string{}
+	for step, names := range pl.Kernels() {
+		kernels[step] = strings.Join(names, "+")
+	}
 	res := benchkit.Result{
 		Precision: string(prec),
 		B:         s.B, N: s.N, Dim: s.Dim, Heads: s.Heads, DimHead: a.dimHead, M: s.M, SelfAtt: a.selfAttend,
-		MsMedian: st.Median, MsMin: st.Min, MsMax: st.Max, GFLOPs: gflop / (st.Median / 1e3),
-		DeviceMemBytes: memPeak,
+		Iters: a.iters, Reps: a.reps, Passes: len(times),
+		MsMean: st.Mean, MsStddev: st.Stddev, MsMedian: st.Median, MsMin: st.Min, MsMax: st.Max,
+		GFLOPs:         gflop / (st.Median / 1e3),
+		DeviceMemBytes: memPeak, Kernels: kernels,
 	}
 	if a.stages {
 		res.Stages = benchkit.AggregateStages(passes)

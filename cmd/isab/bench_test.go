@@ -2,17 +2,22 @@ package main
 
 import (
 	"bufio"
+	"encoding/csv"
 	"encoding/json"
+	"fmt"
 	"image/png"
 	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/isab-vk/isab-vk/internal/benchkit"
 	"github.com/isab-vk/isab-vk/internal/testutil"
+	"github.com/isab-vk/isab-vk/vk"
 )
 
 // TestBenchSweepJSON runs a small sweep with every output option and checks
@@ -21,7 +26,7 @@ func TestBenchSweepJSON(t *testing.T) {
 	timestamps := testutil.Device(t).Info().Timestamps
 	plotPath := filepath.Join(t.TempDir(), "sweep.png")
 	code, stdout, stderr := runTool(t, "bench", "--shape", "1,33,16,2,3", "--shape", "2,7,8,1,1", "--dim-head", "8",
-		"--sweep-n", "16..40", "--iters", "2", "--warmup", "0", "--precision", "fp32", "--stages", "--json",
+		"--sweep-n", "16..40", "--iters", "2", "--reps", "2", "--warmup", "0", "--precision", "fp32", "--stages", "--json",
 		"--plot", plotPath, "--peak-n", "64")
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
@@ -37,7 +42,10 @@ func TestBenchSweepJSON(t *testing.T) {
 			t.Fatalf("line %q: %v", sc.Text(), err)
 		}
 		for _, k := range []string{"device", "precision", "b", "n", "dim", "heads", "m", "ms_median", "ms_min", "ms_max",
-			"gflops", "peak_gflops", "device_mem_bytes", "dim_head", "latent_self_attend"} {
+			"gflops", "peak_gflops", "device_mem_bytes", "dim_head", "latent_self_attend",
+			"iters", "reps", "passes", "ms_mean", "ms_stddev", "peak_pct", "kernels",
+			"device_index", "device_type", "vendor", "vendor_id", "device_id", "driver", "api_version", "cpu_model",
+			"isab_version", "commit", "dirty", "go_version", "os", "arch", "timestamp"} {
 			if _, ok := raw[k]; !ok {
 				t.Errorf("line %q lacks %q", sc.Text(), k)
 			}
@@ -53,7 +61,19 @@ func TestBenchSweepJSON(t *testing.T) {
 		if !(r.MsMin > 0 && r.MsMin <= r.MsMedian && r.MsMedian <= r.MsMax && r.GFLOPs > 0) {
 			t.Errorf("line %q: implausible times", sc.Text())
 		}
-		if r.PeakGFLOPs == nil || !(*r.PeakGFLOPs > 0) {
+		if r.Iters != 2 || r.Reps != 2 || r.Passes != 4 || !(r.MsMin <= r.MsMean && r.MsMean <= r.MsMax) || r.MsStddev < 0 {
+			t.Errorf("line %q: wrong pass counts, mean or standard deviation", sc.Text())
+		}
+		if _, err := time.Parse(time.RFC3339, r.Timestamp); err != nil || !strings.HasSuffix(r.Timestamp, "Z") {
+			t.Errorf("line %q: timestamp not RFC 3339 UTC: %v", sc.Text(), err)
+		}
+		if r.GoVersion == "" || r.OS == "" || r.Arch == "" || r.ISABVersion == "" || r.Commit == "" || r.Driver == "" || r.APIVersion == "" {
+			t.Errorf("line %q: provenance missing", sc.Text())
+		}
+		if r.Kernels["q1"] == "" || r.Kernels["attn1"] == "" || r.Kernels["out2"] == "" {
+			t.Errorf("line %q: kernels per step missing", sc.Text())
+		}
+		if r.PeakGFLOPs == nil || !(*r.PeakGFLOPs > 0) || r.PeakPct == nil {
 			t.Errorf("line %q: no peak_gflops", sc.Text())
 		}
 		// At least x and out [b, n, dim] and the weights (8 inner x dim matrices).
@@ -131,6 +151,10 @@ func TestBenchBadFlags(t *testing.T) {
 		{[]string{"--peak-n", "-3"}, "--peak-n"},
 		{[]string{"--plot", "out.svg"}, ".png"},
 		{[]string{"stray"}, "unexpected argument"},
+		{[]string{"-o", "xml"}, "table, md, csv, json, jsonl"},
+		{[]string{"--json", "-o", "csv"}, "--json"},
+		{[]string{"--reps", "0"}, "--reps"},
+		{[]string{"--iters", "1000", "--reps", "1000000000"}, "--reps"},
 	}
 	// A plot into a missing folder fails before any run, with one line.
 	code, _, stderr := runTool(t, "bench", "--plot", filepath.Join(t.TempDir(), "absent", "x.png"))
@@ -172,5 +196,134 @@ func TestBenchPrecision(t *testing.T) {
 		if want := map[string][]string{"auto": {"fp32", "fp16"}, "fp16": {"fp16"}}[p]; !slices.Contains(want, r.Precision) {
 			t.Errorf("--precision %s ran as %q, want one of %v", p, r.Precision, want)
 		}
+	}
+}
+
+// TestBenchFormats runs one tiny shape on every device in each output
+// format and parses what each prints; nothing else goes to stdout, and a
+// successful run prints nothing on stderr.
+func TestBenchFormats(t *testing.T) {
+	infos, err := vk.Devices()
+	if err != nil {
+		t.Skip(err)
+	}
+	base := []string{"bench", "--device", "all", "--shape", "1,8,8,2,2", "--dim-head", "4", "--iters", "2",
+		"--warmup", "0", "--peak-n", "32", "--precision", "auto"}
+	run := func(format string) string {
+		t.Helper()
+		code, stdout, stderr := runTool(t, append(base, "-o", format)...)
+		if code != 0 || stderr != "" {
+			t.Fatalf("-o %s: exit %d, stderr %q", format, code, stderr)
+		}
+		return stdout
+	}
+	checkDevices := func(format string, got []int) {
+		t.Helper()
+		if len(got) != len(infos) {
+			t.Fatalf("-o %s: %d records, want one per device (%d)", format, len(got), len(infos))
+		}
+		for i, d := range got {
+			if d != infos[i].Index {
+				t.Errorf("-o %s: record %d from device %d, want %d", format, i, d, infos[i].Index)
+			}
+		}
+	}
+
+	var arr []benchkit.Result
+	if err := json.Unmarshal([]byte(run("json")), &arr); err != nil {
+		t.Fatalf("-o json: %v", err)
+	}
+	var devs []int
+	for _, r := range arr {
+		devs = append(devs, r.DeviceIndex)
+		if r.Device != infos[r.DeviceIndex].Name || r.DeviceType != infos[r.DeviceIndex].Type {
+			t.Errorf("-o json: record of device %d names %q (%s)", r.DeviceIndex, r.Device, r.DeviceType)
+		}
+		if r.DeviceType != "cpu" && r.CPUModel != "" {
+			t.Errorf("-o json: cpu_model %q on a %s device", r.CPUModel, r.DeviceType)
+		}
+	}
+	checkDevices("json", devs)
+
+	devs = nil
+	for _, line := range strings.Split(strings.TrimSpace(run("jsonl")), "\n") {
+		var r benchkit.Result
+		if err := json.Unmarshal([]byte(line), &r); err != nil {
+			t.Fatalf("-o jsonl: %q: %v", line, err)
+		}
+		devs = append(devs, r.DeviceIndex)
+	}
+	checkDevices("jsonl", devs)
+
+	rows, err := csv.NewReader(strings.NewReader(run("csv"))).ReadAll()
+	if err != nil {
+		t.Fatalf("-o csv: %v", err)
+	}
+	if len(rows) < 1 || !slices.Equal(rows[0], benchkit.CSVHeader()) {
+		t.Fatalf("-o csv: header %v", rows)
+	}
+	devs = nil
+	for _, row := range rows[1:] {
+		d, err := strconv.Atoi(row[0])
+		if err != nil {
+			t.Fatalf("-o csv: row %v", row)
+		}
+		devs = append(devs, d)
+	}
+	checkDevices("csv", devs)
+
+	lines := strings.Split(strings.TrimSpace(run("md")), "\n")
+	if len(lines) != 2+len(infos) || !strings.HasPrefix(lines[0], "| device |") || !strings.HasPrefix(lines[1], "| --- |") {
+		t.Fatalf("-o md: want a header, a rule and one row per device:\n%s", strings.Join(lines, "\n"))
+	}
+	for _, l := range lines {
+		if !strings.HasPrefix(l, "| ") || !strings.HasSuffix(l, " |") {
+			t.Errorf("-o md: not a table row: %q", l)
+		}
+	}
+
+	table := run("table")
+	for _, in := range infos {
+		if !strings.Contains(table, fmt.Sprintf("device %d: %s", in.Index, in.Name)) {
+			t.Errorf("-o table: no section for device %d:\n%s", in.Index, table)
+		}
+	}
+	for _, s := range []string{"mean ms", "± sd ms", "kernels: q1="} {
+		if !strings.Contains(table, s) {
+			t.Errorf("-o table lacks %q:\n%s", s, table)
+		}
+	}
+}
+
+// TestDevicesJSON checks that isab devices --json uses the snake_case keys
+// of isab bench's records.
+func TestDevicesJSON(t *testing.T) {
+	code, stdout, stderr := runTool(t, "devices", "--json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	sc := bufio.NewScanner(strings.NewReader(stdout))
+	n := 0
+	for sc.Scan() {
+		n++
+		var raw map[string]any
+		if err := json.Unmarshal(sc.Bytes(), &raw); err != nil {
+			t.Fatalf("line %q: %v", sc.Text(), err)
+		}
+		for _, k := range []string{"device_index", "device", "device_type", "vendor", "vendor_id", "device_id", "driver",
+			"api_version", "cpu_model", "subgroup_size", "shared_memory_bytes", "float16", "cooperative_matrix",
+			"timestamps", "device_memory_bytes", "host_visible"} {
+			if _, ok := raw[k]; !ok {
+				t.Errorf("line %q lacks %q", sc.Text(), k)
+			}
+		}
+		for k := range raw {
+			if k != strings.ToLower(k) {
+				t.Errorf("key %q is not snake_case", k)
+			}
+		}
+	}
+	if n == 0 {
+		t.Fatal("no devices listed")
 	}
 }

@@ -7,8 +7,66 @@ import (
 	"io"
 	"strings"
 
+	"github.com/isab-vk/isab-vk/internal/benchkit"
 	"github.com/isab-vk/isab-vk/vk"
 )
+
+// deviceJSON is one line of isab devices --json: what vk.Info holds, under
+// snake_case keys, the first of them those of isab bench's records.
+type deviceJSON struct {
+	benchkit.DeviceInfo
+	SubgroupSize                    uint32           `json:"subgroup_size"` // 0 when the device cannot report it
+	SubgroupQuad                    bool             `json:"subgroup_quad"`
+	SharedMemoryBytes               uint32           `json:"shared_memory_bytes"`
+	MaxWorkgroupInvocations         uint32           `json:"max_workgroup_invocations"`
+	MaxGroupCount                   [3]uint32        `json:"max_group_count"`
+	MaxStorageBufferRange           uint64           `json:"max_storage_buffer_range"`
+	MinStorageBufferOffsetAlignment uint64           `json:"min_storage_buffer_offset_alignment"`
+	MaxTexelBufferElements          uint64           `json:"max_texel_buffer_elements"`
+	MinTexelBufferOffsetAlignment   uint64           `json:"min_texel_buffer_offset_alignment"`
+	MaxPushConstantsBytes           uint32           `json:"max_push_constants_bytes"`
+	Float16                         bool             `json:"float16"`
+	Storage16                       bool             `json:"storage16"`
+	Int64                           bool             `json:"int64"`
+	Float64                         bool             `json:"float64"`
+	WriteWithoutFormat              bool             `json:"write_without_format"`
+	CooperativeMatrix               []coopMatrixJSON `json:"cooperative_matrix"` // empty when none
+	Timestamps                      bool             `json:"timestamps"`
+	TimestampPeriodNs               float32          `json:"timestamp_period_ns"`
+	DeviceMemoryBytes               uint64           `json:"device_memory_bytes"` // the largest device-local heap
+	HostVisible                     bool             `json:"host_visible"`
+}
+
+// coopMatrixJSON is one cooperative-matrix shape: C[MxN] += A[MxK] * B[KxN].
+type coopMatrixJSON struct {
+	M        uint32 `json:"m"`
+	N        uint32 `json:"n"`
+	K        uint32 `json:"k"`
+	A        string `json:"a"`
+	B        string `json:"b"`
+	C        string `json:"c"`
+	Result   string `json:"result"`
+	Subgroup bool   `json:"subgroup"`
+}
+
+func deviceJSONOf(in vk.Info) deviceJSON {
+	d := deviceJSON{
+		DeviceInfo:   benchkit.DeviceOf(in),
+		SubgroupSize: in.SubgroupSize, SubgroupQuad: in.SubgroupQuad, SharedMemoryBytes: in.SharedMemory,
+		MaxWorkgroupInvocations: in.MaxWorkgroup, MaxGroupCount: in.MaxGroupCount,
+		MaxStorageBufferRange: in.MaxStorageBufferRange, MinStorageBufferOffsetAlignment: in.MinStorageBufferOffsetAlignment,
+		MaxTexelBufferElements: in.MaxTexelBufferElements, MinTexelBufferOffsetAlignment: in.MinTexelBufferOffsetAlignment,
+		MaxPushConstantsBytes: in.MaxPushConstants, Float16: in.Float16, Storage16: in.Storage16,
+		Int64: in.Int64, Float64: in.Float64, WriteWithoutFormat: in.WriteWithoutFormat,
+		CooperativeMatrix: []coopMatrixJSON{}, Timestamps: in.Timestamps, TimestampPeriodNs: in.TimestampPeriod,
+		DeviceMemoryBytes: in.DeviceMemory, HostVisible: in.HostVisible,
+	}
+	for _, s := range in.CoopMatrix {
+		d.CooperativeMatrix = append(d.CooperativeMatrix, coopMatrixJSON{
+			M: s.M, N: s.N, K: s.K, A: s.A, B: s.B, C: s.C, Result: s.Result, Subgroup: s.Subgroup})
+	}
+	return d
+}
 
 func runDevices(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("devices", "[--json]", stderr)
@@ -23,7 +81,7 @@ func runDevices(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if *asJSON {
 		enc := json.NewEncoder(stdout)
 		for _, in := range infos {
-			if err := enc.Encode(in); err != nil {
+			if err := enc.Encode(deviceJSONOf(in)); err != nil {
 				return err
 			}
 		}

@@ -81,11 +81,16 @@ func TestSummarize(t *testing.T) {
 		}
 		return out
 	}
-	if s := Summarize(ms(3, 1, 2)); s != (Stats{2, 1, 3}) {
+	if s := Summarize(ms(3, 1, 2)); s != (Stats{2, 1, 3, 2, 1}) {
 		t.Errorf("odd: %+v", s)
 	}
-	if s := Summarize(ms(4, 1, 2, 8)); s != (Stats{3, 1, 8}) {
+	// Sample standard deviation of 4, 1, 2, 8: sqrt(28.75/3).
+	if s := Summarize(ms(4, 1, 2, 8)); s.Median != 3 || s.Min != 1 || s.Max != 8 || s.Mean != 3.75 ||
+		math.Abs(s.Stddev-math.Sqrt(28.75/3)) > 1e-12 {
 		t.Errorf("even: %+v", s)
+	}
+	if s := Summarize(ms(5)); s.Stddev != 0 || s.Mean != 5 {
+		t.Errorf("one: %+v", s)
 	}
 	if s := Summarize(nil); !math.IsNaN(s.Median) {
 		t.Errorf("empty: %+v", s)

@@ -19,7 +19,7 @@ import (
 
 // WritePlot draws median time and peak device memory against n, both on
 // log-log axes side by side, one line per shape family (results that differ
-// only in n), and writes them to path as a PNG. Results without a memory
+// only in n; per device when there are several), and writes them to path as a PNG. Results without a memory
 // figure are left out of the memory panel.
 func WritePlot(path, title string, results []Result) error {
 	if len(results) == 0 {
@@ -27,8 +27,15 @@ func WritePlot(path, title string, results []Result) error {
 	}
 	var order []string
 	fams := map[string][]Result{}
+	devices := map[int]bool{}
+	for _, r := range results {
+		devices[r.DeviceIndex] = true
+	}
 	for _, r := range results {
 		f := r.family()
+		if len(devices) > 1 { // isab bench --device all: a line per device
+			f = fmt.Sprintf("device %d: %s", r.DeviceIndex, f)
+		}
 		if _, ok := fams[f]; !ok {
 			order = append(order, f)
 		}

@@ -2,27 +2,53 @@ package benchkit
 
 import "fmt"
 
-// Result is one line of `isab bench --json` (and of bench/torch_ref.py).
+// Provenance says which build made a record, where and when. Its keys are
+// in every record of isab bench.
+type Provenance struct {
+	ISABVersion string `json:"isab_version"` // module version, "(devel)" for a checkout
+	Commit      string `json:"commit"`       // VCS revision, "unknown" when not recorded
+	Dirty       *bool  `json:"dirty"`        // uncommitted changes; null when unknown
+	GoVersion   string `json:"go_version"`
+	OS          string `json:"os"`
+	Arch        string `json:"arch"`
+	Timestamp   string `json:"timestamp"` // when the shape was timed, RFC 3339 UTC
+}
+
+// Result is one record of isab bench (one line of -o jsonl, the format
+// that bench/torch_ref.py also writes).
 type Result struct {
-	Device    string  `json:"device"`
-	Precision string  `json:"precision"`
-	B         int     `json:"b"`
-	N         int     `json:"n"`
-	Dim       int     `json:"dim"`
-	Heads     int     `json:"heads"`
-	DimHead   int     `json:"dim_head"`
-	M         int     `json:"m"`
-	SelfAtt   bool    `json:"latent_self_attend"`
-	MsMedian  float64 `json:"ms_median"`
-	MsMin     float64 `json:"ms_min"`
-	MsMax     float64 `json:"ms_max"`
-	GFLOPs    float64 `json:"gflops"`
+	DeviceInfo
+	Precision string `json:"precision"`
+	B         int    `json:"b"`
+	N         int    `json:"n"`
+	Dim       int    `json:"dim"`
+	Heads     int    `json:"heads"`
+	DimHead   int    `json:"dim_head"`
+	M         int    `json:"m"`
+	SelfAtt   bool   `json:"latent_self_attend"`
+	// Iters timed passes were run Reps times: Passes = Iters * Reps, and
+	// the statistics below are over all of them.
+	Iters    int     `json:"iters"`
+	Reps     int     `json:"reps"`
+	Passes   int     `json:"passes"`
+	MsMean   float64 `json:"ms_mean"`
+	MsStddev float64 `json:"ms_stddev"` // sample standard deviation; 0 for one pass
+	MsMedian float64 `json:"ms_median"`
+	MsMin    float64 `json:"ms_min"`
+	MsMax    float64 `json:"ms_max"`
+	GFLOPs   float64 `json:"gflops"` // at the median time
 	// PeakGFLOPs is the rate of a square FP32 matmul measured on the same
 	// device in the same run; nil when it was not measured.
 	PeakGFLOPs *float64 `json:"peak_gflops"`
+	// PeakPct is 100 * GFLOPs / PeakGFLOPs; nil without a peak.
+	PeakPct *float64 `json:"peak_pct"`
 	// DeviceMemBytes is the most device memory that buffers held during
 	// one forward pass (weights, input, intermediates and outputs).
 	DeviceMemBytes int64 `json:"device_mem_bytes"`
+	// Kernels names the kernels that each step of the forward pass
+	// ("q1", "kv1", "attn1", ...) dispatched, joined by "+" when several.
+	Kernels map[string]string `json:"kernels"`
+	Provenance
 	// Stages holds per-kernel and per-stage GPU times with --stages.
 	Stages *StageReport `json:"stages,omitempty"`
 }

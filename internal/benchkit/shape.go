@@ -131,11 +131,12 @@ func Expand(shapes []Shape, sweep *Sweep) []Shape {
 	return out
 }
 
-// Stats are the median, minimum and maximum of some times, in milliseconds.
-type Stats struct{ Median, Min, Max float64 }
+// Stats summarize some times, in milliseconds: the median, minimum,
+// maximum, mean and sample standard deviation (0 for one time).
+type Stats struct{ Median, Min, Max, Mean, Stddev float64 }
 
-// Summarize gives the median, min and max of durations in milliseconds; an
-// empty slice gives NaNs.
+// Summarize gives the Stats of durations in milliseconds; an empty slice
+// gives NaNs.
 func Summarize(ts []time.Duration) Stats {
 	ms := make([]float64, len(ts))
 	for i, t := range ts {
@@ -147,12 +148,26 @@ func Summarize(ts []time.Duration) Stats {
 // SummarizeMs is Summarize for times already in milliseconds. It sorts ms.
 func SummarizeMs(ms []float64) Stats {
 	if len(ms) == 0 {
-		return Stats{math.NaN(), math.NaN(), math.NaN()}
+		nan := math.NaN()
+		return Stats{nan, nan, nan, nan, nan}
 	}
 	sort.Float64s(ms)
 	med := ms[len(ms)/2]
 	if len(ms)%2 == 0 {
 		med = (ms[len(ms)/2-1] + ms[len(ms)/2]) / 2
 	}
-	return Stats{Median: med, Min: ms[0], Max: ms[len(ms)-1]}
+	sum := 0.0
+	for _, v := range ms {
+		sum += v
+	}
+	mean := sum / float64(len(ms))
+	sd := 0.0
+	if len(ms) > 1 {
+		ss := 0.0
+		for _, v := range ms {
+			ss += (v - mean) * (v - mean)
+		}
+		sd = math.Sqrt(ss / float64(len(ms)-1))
+	}
+	return Stats{Median: med, Min: ms[0], Max: ms[len(ms)-1], Mean: mean, Stddev: sd}
 }
