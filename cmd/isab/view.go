@@ -16,7 +16,8 @@ import (
 const viewSynopsis = "[--weights W] [--n N] [--seed S] [--block isab|pma] [--query I] [--head H] [--size WxH] [--screenshot out.png] [--frames F] [--keys K] [-v] [--device SEL]"
 
 // runView opens the viewer window, or with --screenshot renders one frame
-// offscreen to a PNG.
+// offscreen to a PNG. The headless isab (the default build) has no window:
+// without --screenshot it hands over to isab-view (execViewer).
 func runView(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("view", viewSynopsis, stderr)
 	weights := fs.String("weights", "examples/clustering/weights.safetensors", "clustering model weights (safetensors)")
@@ -34,6 +35,9 @@ func runView(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	mixture := fs.String("mixture", "device", "where the predicted mixture is computed: device (package settransformer on the Vulkan device) or cpu (float64)")
 	if err := parse(fs, args); err != nil {
 		return err
+	}
+	if *shot == "" && !hasWindow {
+		return execViewer(args, stdout, stderr) // the window is in isab-view
 	}
 	var w, h int
 	if _, err := fmt.Sscanf(*size, "%dx%d", &w, &h); err != nil {

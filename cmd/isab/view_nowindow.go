@@ -1,4 +1,4 @@
-//go:build nowindow
+//go:build !window || nowindow
 
 package main
 
@@ -9,8 +9,14 @@ import (
 	"github.com/isab-vk/isab-vk/vk"
 )
 
-// openWindow is the viewer's window in a build without it (-tags nowindow,
-// for machines without the X11 libraries, such as make gpu-bundle's).
+// hasWindow says that this build has no window: it is the headless isab
+// (the default build; -tags nowindow means the same), which links no X11
+// library, and isab view without --screenshot hands over to isab-view
+// (execViewer).
+const hasWindow = false
+
+// openWindow is the viewer's window in a build without it; runView hands
+// over to isab-view before it would get here.
 func openWindow(*vk.Device, *view.App, int, string, func(string, ...any)) error {
-	return errors.New("this isab was built with -tags nowindow, without the viewer's window; use --screenshot out.png")
+	return errors.New("this isab was built without the viewer's window (go build -tags window makes isab-view); use --screenshot out.png")
 }

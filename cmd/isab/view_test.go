@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"debug/elf"
+	"errors"
 	"image/png"
 	"math"
 	"os"
@@ -89,25 +91,112 @@ func TestViewScreenshot(t *testing.T) {
 	}
 }
 
-// buildTool builds bin/isab into a temporary folder.
-func buildTool(t *testing.T) string {
+// buildTools builds, as make build does, the headless isab and isab-view
+// (-tags window) next to it into a temporary folder, and returns isab's path.
+func buildTools(t *testing.T) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "isab")
-	cmd := exec.Command("go", "build", "-o", bin, ".")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
+	dir := t.TempDir()
+	for _, b := range [][]string{
+		{"build", "-o", filepath.Join(dir, "isab"), "."},
+		{"build", "-tags", "window", "-o", filepath.Join(dir, viewerName), "."},
+	} {
+		if out, err := exec.Command("go", b...).CombinedOutput(); err != nil {
+			t.Fatalf("go %s: %v\n%s", strings.Join(b, " "), err, out)
+		}
 	}
-	return bin
+	return filepath.Join(dir, "isab")
+}
+
+// runBinary runs a built binary with extra environment and returns its exit
+// status, stdout and stderr.
+func runBinary(t *testing.T, env []string, bin string, args ...string) (int, string, string) {
+	t.Helper()
+	var stdout, stderr strings.Builder
+	cmd := exec.Command(bin, args...)
+	cmd.Env = append(os.Environ(), env...)
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	var ee *exec.ExitError
+	if err != nil && !errors.As(err, &ee) {
+		t.Fatalf("%s: %v", bin, err)
+	}
+	return cmd.ProcessState.ExitCode(), stdout.String(), stderr.String()
+}
+
+// TestViewHandoff checks the split that make build makes: bin/isab links
+// no X11, GL or Vulkan library (vk loads libvulkan itself), and its isab
+// view without --screenshot hands over to the isab-view beside it, whose
+// exit status and one error line come back unchanged.
+func TestViewHandoff(t *testing.T) {
+	bin := buildTools(t)
+	for _, name := range []string{bin, filepath.Join(filepath.Dir(bin), viewerName)} {
+		f, err := elf.Open(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		libs, err := f.ImportedLibraries()
+		f.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		x11 := false
+		for _, l := range libs {
+			for _, bad := range []string{"libX11", "libxcb", "libGL", "libvulkan"} {
+				if strings.HasPrefix(l, bad) {
+					x11 = true
+					if name == bin {
+						t.Errorf("%s links %s (ldd: %v)", filepath.Base(name), l, libs)
+					}
+				}
+			}
+		}
+		if name != bin && !x11 {
+			t.Errorf("%s links no X11 library (%v): is its window in?", filepath.Base(name), libs)
+		}
+	}
+
+	// No isab-view anywhere: one line that says how to get it.
+	alone := filepath.Join(t.TempDir(), "isab")
+	copyFile(t, bin, alone)
+	noPath := "PATH=" + t.TempDir()
+	code, _, stderr := runBinary(t, []string{noPath}, alone, "view", "--weights", clusteringWeights(t))
+	if code != 1 || strings.Count(stderr, "\n") != 1 || !strings.Contains(stderr, "make build") || !strings.Contains(stderr, "--screenshot") {
+		t.Errorf("isab view without isab-view: exit %d, %q", code, stderr)
+	}
+	// A headless binary under the name isab-view: no loop.
+	copyFile(t, bin, filepath.Join(filepath.Dir(alone), viewerName))
+	code, _, stderr = runBinary(t, []string{noPath}, alone, "view", "--weights", clusteringWeights(t))
+	if code != 1 || strings.Count(stderr, "\n") != 1 || !strings.Contains(stderr, "no window either") {
+		t.Errorf("isab view with a headless isab-view: exit %d, %q", code, stderr)
+	}
+
+	testutil.Device(t) // the rest opens the device; skips without Vulkan
+	code, _, stderr = runBinary(t, []string{"DISPLAY=", "WAYLAND_DISPLAY=", noPath}, bin, "view", "--weights", clusteringWeights(t), "--mixture", "cpu")
+	if code != 1 || strings.Count(stderr, "\n") != 1 || !strings.Contains(stderr, "no display") {
+		t.Errorf("isab view handed over without a display: exit %d, %q", code, stderr)
+	}
+}
+
+func copyFile(t *testing.T, from, to string) {
+	t.Helper()
+	b, err := os.ReadFile(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(to, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // TestViewXvfb runs the built tool under a virtual X server: a screenshot,
-// then the window itself (swapchain, a few frames, scripted keys).
+// then the window itself (swapchain, a few frames, scripted keys), which
+// bin/isab hands over to the isab-view beside it.
 func TestViewXvfb(t *testing.T) {
 	if _, err := exec.LookPath("xvfb-run"); err != nil {
 		t.Skip("xvfb-run not installed (Debian package xvfb; make view-deps): window tests skipped")
 	}
 	testutil.Device(t) // skips without Vulkan
-	bin := buildTool(t)
+	bin := buildTools(t)
 	out := filepath.Join(t.TempDir(), "shot.png")
 	cmd := exec.Command("xvfb-run", "-a", bin, "view", "--weights", clusteringWeights(t), "--seed", "9", "--size", "800x600", "--screenshot", out)
 	cmd.Env = append(os.Environ(), "ISAB_VALIDATION=1")
@@ -178,8 +267,13 @@ func TestViewDeviceMixture(t *testing.T) {
 func TestViewNoDisplay(t *testing.T) {
 	t.Setenv("DISPLAY", "")
 	t.Setenv("WAYLAND_DISPLAY", "")
+	t.Setenv("PATH", t.TempDir()) // no isab-view to hand over to
 	code, _, stderr := runTool(t, "view", "--weights", clusteringWeights(t), "--mixture", "cpu")
-	if code != 1 || !strings.Contains(stderr, "no display") || !strings.Contains(stderr, "--screenshot") {
+	want := "no display" // the window build
+	if !hasWindow {
+		want = "make build" // the headless build, without isab-view
+	}
+	if code != 1 || strings.Count(stderr, "\n") != 1 || !strings.Contains(stderr, want) || !strings.Contains(stderr, "--screenshot") {
 		t.Errorf("view without a display: exit %d, %q", code, stderr)
 	}
 }

@@ -1,4 +1,4 @@
-//go:build !nowindow
+//go:build window && !nowindow
 
 package main
 
@@ -7,6 +7,10 @@ import (
 	"github.com/isab-vk/isab-vk/view/window"
 	"github.com/isab-vk/isab-vk/vk"
 )
+
+// hasWindow says that this build has the viewer's window: it is isab-view
+// (go build -tags window), which links GLFW and the X11 libraries.
+const hasWindow = true
 
 // openWindow runs the viewer's window (package view/window, GLFW on X11)
 // until it is closed, or for frames frames when positive, pressing keys one
