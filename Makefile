@@ -15,7 +15,7 @@ all: build
 # Lists the targets, one line each.
 help:
 	@echo "make all         the same as build (the default)"
-	@echo "make build       build bin/isab (installs the Debian packages it needs first)"
+	@echo "make build       build bin/isab (headless) and bin/isab-view (installs the Debian packages it needs first)"
 	@echo "make demo        build, then run the isab-pytorch README example and check it"
 	@echo "make test        vet, then all tests (validation layer, 2 lavapipe widths, race, fuzz-quick, test-coop)"
 	@echo "make test-coop   the cooperative-matrix kernels' tests on Debian 13's lavapipe"
@@ -41,6 +41,7 @@ view-deps:
 
 build: deps view-deps
 	$(GO) build -o $(BIN) ./cmd/isab
+	$(GO) build -tags window -o $(dir $(BIN))isab-view ./cmd/isab
 
 demo: build
 	./$(BIN) demo
@@ -48,6 +49,7 @@ demo: build
 vet:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))" || { echo "gofmt needed:"; gofmt -l .; exit 1; }
 	$(GO) vet ./...
+	$(GO) vet -tags window ./cmd/isab
 
 # On CPUs with AVX-512 the vk package asks lavapipe for 512-bit vectors
 # (16 lanes); the second line keeps lavapipe's 8-lane default covered too.
@@ -96,9 +98,10 @@ shaders: deps
 FUZZTIME ?= 3m
 FUZZQUICK ?= 5s
 fuzz:
-	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME) ./safetensors/
-	$(TESTENV) $(GO) test -run '^$$' -fuzz FuzzLoad -fuzztime $(FUZZTIME) ./isab/
-	$(TESTENV) $(GO) test -run '^$$' -fuzz FuzzLoad -fuzztime $(FUZZTIME) ./settransformer/
+	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./safetensors/
+	$(GO) test -run '^$$' -fuzz '^FuzzTorch$$' -fuzztime $(FUZZTIME) ./safetensors/
+	$(TESTENV) $(GO) test -run '^$$' -fuzz '^FuzzLoad$$' -fuzztime $(FUZZTIME) ./isab/
+	$(TESTENV) $(GO) test -run '^$$' -fuzz '^FuzzLoad$$' -fuzztime $(FUZZTIME) ./settransformer/
 
 fuzz-quick:
 	$(MAKE) --no-print-directory fuzz FUZZTIME=$(FUZZQUICK)
@@ -116,5 +119,5 @@ clean:
 # test binaries, in .gpu/ (ignored by git).
 gpu-bundle: deps
 	mkdir -p .gpu
-	$(GO) build -tags nowindow -o .gpu/isab ./cmd/isab
+	$(GO) build -o .gpu/isab ./cmd/isab
 	for p in vk ops isab; do $(GO) test -c -o .gpu/$$p.test ./$$p || exit 1; done
