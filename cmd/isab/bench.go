@@ -65,32 +65,13 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := parse(fs, args); err != nil {
 		return err
 	}
+	if err := checkBenchCounts(*iters, *reps, *warmup, *dimHead, *peakN, *plotPath); err != nil {
+		return err
+	}
 	bad := usagef
-	switch {
-	case *iters < 1 || *iters > maxPasses:
-		return bad("--iters must be in [1, %d], got %d", maxPasses, *iters)
-	case *reps < 1 || *reps > maxPasses / *iters:
-		return bad("--reps must be in [1, %d] (--iters times --reps at most %d), got %d", maxPasses / *iters, maxPasses, *reps)
-	case *warmup < 0 || *warmup > maxPasses:
-		return bad("--warmup must be in [0, %d], got %d", maxPasses, *warmup)
-	case *dimHead < 1:
-		return bad("--dim-head must be at least 1, got %d", *dimHead)
-	case *peakN < 0:
-		return bad("--peak-n must be at least 0, got %d", *peakN)
-	case *plotPath != "" && !strings.HasSuffix(strings.ToLower(*plotPath), ".png"):
-		return bad("--plot writes a PNG; give a file name ending in .png, got %q", *plotPath)
-	}
-	outFmt, err := benchkit.ParseFormat(*format)
+	outFmt, err := benchFormat(fs, *format, *asJSON)
 	if err != nil {
-		return bad("-o: %v", err)
-	}
-	oSet := false
-	fs.Visit(func(f *flag.Flag) { oSet = oSet || f.Name == "o" })
-	if *asJSON {
-		if oSet && outFmt != benchkit.JSONL {
-			return bad("--json is -o jsonl; it cannot go with -o %s", outFmt)
-		}
-		outFmt = benchkit.JSONL
+		return err
 	}
 	if *plotPath != "" {
 		// Fail before the runs, not after them, when the plot cannot be written.
@@ -118,17 +99,9 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		iters: *iters, reps: *reps, warmup: *warmup, stages: *stages, peakN: *peakN,
 	}
 
-	// The devices to time, by the selection vk.Open understands.
-	selections := []string{*device}
-	if strings.EqualFold(strings.TrimSpace(*device), allDevices) {
-		infos, err := vk.Devices()
-		if err != nil {
-			return err
-		}
-		selections = selections[:0]
-		for _, in := range infos {
-			selections = append(selections, strconv.Itoa(in.Index))
-		}
+	selections, err := benchSelections(*device)
+	if err != nil {
+		return err
 	}
 	var rw *benchkit.RecordWriter
 	if outFmt != benchkit.Table {
@@ -170,7 +143,71 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if outFmt != benchkit.Table {
 		notes = stderr
 	}
-	// Scaling compares the results of one device only.
+	writeScaling(notes, results)
+	if *plotPath != "" {
+		fmt.Fprintf(notes, "wrote %s\n", *plotPath)
+	}
+	return nil
+}
+
+// checkBenchCounts refuses pass counts, widths and a plot name that bench
+// cannot use, as usage errors.
+func checkBenchCounts(iters, reps, warmup, dimHead, peakN int, plotPath string) error {
+	switch {
+	case iters < 1 || iters > maxPasses:
+		return usagef("--iters must be in [1, %d], got %d", maxPasses, iters)
+	case reps < 1 || reps > maxPasses/iters:
+		return usagef("--reps must be in [1, %d] (--iters times --reps at most %d), got %d", maxPasses/iters, maxPasses, reps)
+	case warmup < 0 || warmup > maxPasses:
+		return usagef("--warmup must be in [0, %d], got %d", maxPasses, warmup)
+	case dimHead < 1:
+		return usagef("--dim-head must be at least 1, got %d", dimHead)
+	case peakN < 0:
+		return usagef("--peak-n must be at least 0, got %d", peakN)
+	case plotPath != "" && !strings.HasSuffix(strings.ToLower(plotPath), ".png"):
+		return usagef("--plot writes a PNG; give a file name ending in .png, got %q", plotPath)
+	}
+	return nil
+}
+
+// benchFormat is the output format of -o, or -o jsonl for --json (which
+// cannot go with another -o).
+func benchFormat(fs *flag.FlagSet, format string, asJSON bool) (benchkit.Format, error) {
+	outFmt, err := benchkit.ParseFormat(format)
+	if err != nil {
+		return outFmt, usagef("-o: %v", err)
+	}
+	oSet := false
+	fs.Visit(func(f *flag.Flag) { oSet = oSet || f.Name == "o" })
+	if asJSON {
+		if oSet && outFmt != benchkit.JSONL {
+			return outFmt, usagef("--json is -o jsonl; it cannot go with -o %s", outFmt)
+		}
+		outFmt = benchkit.JSONL
+	}
+	return outFmt, nil
+}
+
+// benchSelections lists the devices to time, as selections vk.Open
+// understands: --device itself, or every device's index for "all".
+func benchSelections(device string) ([]string, error) {
+	if !strings.EqualFold(strings.TrimSpace(device), allDevices) {
+		return []string{device}, nil
+	}
+	infos, err := vk.Devices()
+	if err != nil {
+		return nil, err
+	}
+	var selections []string
+	for _, in := range infos {
+		selections = append(selections, strconv.Itoa(in.Index))
+	}
+	return selections, nil
+}
+
+// writeScaling prints time(scaleHi)/time(scaleLo) for every shape family
+// swept over both, per device (scaling compares one device's results only).
+func writeScaling(w io.Writer, results []benchkit.Result) {
 	byDevice := map[int][]benchkit.Result{}
 	var order []int
 	for _, r := range results {
@@ -185,14 +222,10 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			on = fmt.Sprintf(" on device %d", d)
 		}
 		for _, sc := range benchkit.ScalingRatios(byDevice[d], scaleLo, scaleHi) {
-			fmt.Fprintf(notes, "scaling time(n=%d)/time(n=%d) = %.2f (%d if linear in n) for %s%s\n",
+			fmt.Fprintf(w, "scaling time(n=%d)/time(n=%d) = %.2f (%d if linear in n) for %s%s\n",
 				sc.NHi, sc.NLo, sc.Ratio, sc.NHi/sc.NLo, sc.Family, on)
 		}
 	}
-	if *plotPath != "" {
-		fmt.Fprintf(notes, "wrote %s\n", *plotPath)
-	}
-	return nil
 }
 
 // provenance describes this build and host for the records; benchDevice
