@@ -33,6 +33,13 @@ func resolvePrecision(info vk.Info, p Precision) (Precision, error) {
 	return "", fmt.Errorf("isab: unknown precision %q (want fp32, fp16 or auto)", string(p))
 }
 
+// ResolvePrecision returns the precision a model of precision p runs in on
+// a device with info (see NewWithPrecision): FP32 or FP16, or an error for
+// FP16 on a device without 16-bit storage.
+func ResolvePrecision(info vk.Info, p Precision) (Precision, error) {
+	return resolvePrecision(info, p)
+}
+
 // Precision returns the precision the model runs in (FP32 or FP16; Auto is
 // resolved when the model is built).
 func (m *Model) Precision() Precision {

@@ -61,7 +61,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	asJSON := fs.Bool("json", false, "the same as -o jsonl")
 	stages := fs.Bool("stages", false, "record a GPU timestamp after every dispatch and report time per kernel and per forward step")
 	plotPath := fs.String("plot", "", "write median time and device memory against n (log-log) to this PNG file")
-	peakN := fs.Int("peak-n", 1024, "size of the square FP32 matmul timed once per device for peak_gflops; 0 skips it")
+	peakN := fs.Int("peak-n", 1024, "size of the square FP32 matmul timed once per device (matmul_gflops), beside the multiply-add peak (peak_gflops); 0 skips both")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -170,6 +170,55 @@ func checkBenchCounts(iters, reps, warmup, dimHead, peakN int, plotPath string) 
 	return nil
 }
 
+// devicePeaks measures dev's multiply-add peak (benchkit.DevicePeak) in
+// the precisions the shapes run in: fp32, and fp16 where a's precision
+// resolves to it; none with --peak-n 0.
+func devicePeaks(ctx context.Context, dev *vk.Device, a benchArgs) (map[string]float64, error) {
+	peaks := map[string]float64{}
+	if a.peakN == 0 {
+		return peaks, nil
+	}
+	precs := []isab.Precision{isab.FP32}
+	if p, err := isab.ResolvePrecision(dev.Info(), a.precision); err == nil && p == isab.FP16 && dev.Info().Float16 {
+		precs = append(precs, isab.FP16)
+	}
+	for _, p := range precs {
+		g, err := benchkit.DevicePeak(ctx, dev, p == isab.FP16)
+		if err != nil {
+			return nil, err
+		}
+		peaks[string(p)] = g
+	}
+	return peaks, nil
+}
+
+// setPeak fills res's peaks and its share of the best float32 rate
+// measured (the multiply-add peak, or the FP32 matmul where that ran
+// faster): every kernel computes in float32 but those on cooperative
+// matrices, whose share is left out (their peak is not measured).
+func setPeak(res *benchkit.Result, peaks map[string]float64) {
+	best := 0.0
+	if g, ok := peaks[string(isab.FP32)]; ok {
+		res.PeakGFLOPs = &g
+		best = g
+	}
+	if g, ok := peaks[string(isab.FP16)]; ok && res.Precision == string(isab.FP16) {
+		res.PeakFP16GFLOPs = &g
+	}
+	if res.MatmulGFLOPs != nil {
+		best = max(best, *res.MatmulGFLOPs)
+	}
+	for _, k := range res.Kernels {
+		if strings.Contains(k, "coop") {
+			return
+		}
+	}
+	if best > 0 {
+		pct := 100 * res.GFLOPs / best
+		res.PeakPct = &pct
+	}
+}
+
 // benchFormat is the output format of -o, or -o jsonl for --json (which
 // cannot go with another -o).
 func benchFormat(fs *flag.FlagSet, format string, asJSON bool) (benchkit.Format, error) {
@@ -257,19 +306,28 @@ func benchDevice(ctx context.Context, sel string, a benchArgs, prov benchkit.Pro
 			return nil, info.Name, fmt.Errorf("shape %s: %w", s, err)
 		}
 	}
-	var peak *float64
+	var matmul *float64
 	if a.peakN > 0 {
 		g, err := benchkit.PeakGFLOPs(ctx, dev, a.peakN, 3)
 		if err != nil {
 			return nil, info.Name, err
 		}
-		peak = &g
+		matmul = &g
+	}
+	peaks, err := devicePeaks(ctx, dev, a)
+	if err != nil {
+		return nil, info.Name, err
 	}
 	table := format == benchkit.Table
 	if table {
 		fmt.Fprintf(stdout, "device %d: %s (%s), precision %s", info.Index, info.Name, info.Type, a.precision)
-		if peak != nil {
-			fmt.Fprintf(stdout, ", FP32 matmul %dx%dx%d: %.1f GFLOP/s", a.peakN, a.peakN, a.peakN, *peak)
+		for _, p := range []isab.Precision{isab.FP32, isab.FP16} {
+			if g, ok := peaks[string(p)]; ok {
+				fmt.Fprintf(stdout, ", %s multiply-add peak %.1f GFLOP/s", p, g)
+			}
+		}
+		if matmul != nil {
+			fmt.Fprintf(stdout, ", FP32 matmul %dx%dx%d: %.1f GFLOP/s", a.peakN, a.peakN, a.peakN, *matmul)
 		}
 		fmt.Fprintln(stdout)
 		fmt.Fprintf(stdout, "%-28s %10s %10s %10s %10s %10s %10s %7s %10s\n",
@@ -285,12 +343,9 @@ func benchDevice(ctx context.Context, sel string, a benchArgs, prov benchkit.Pro
 		if err != nil {
 			return nil, info.Name, fmt.Errorf("shape %s: %w", s, err)
 		}
-		res.DeviceInfo, res.Provenance, res.PeakGFLOPs = devInfo, prov, peak
+		res.DeviceInfo, res.Provenance, res.MatmulGFLOPs = devInfo, prov, matmul
 		res.Timestamp = time.Now().UTC().Format(time.RFC3339)
-		if peak != nil && *peak > 0 {
-			pct := 100 * res.GFLOPs / *peak
-			res.PeakPct = &pct
-		}
+		setPeak(&res, peaks)
 		results = append(results, res)
 		if !table {
 			if err := rw.Write(res); err != nil {

@@ -154,6 +154,8 @@ var csvColumns = []struct {
 	{"ms_max", func(r Result) string { return num(r.MsMax) }},
 	{"gflops", func(r Result) string { return num(r.GFLOPs) }},
 	{"peak_gflops", func(r Result) string { return optNum(r.PeakGFLOPs) }},
+	{"peak_fp16_gflops", func(r Result) string { return optNum(r.PeakFP16GFLOPs) }},
+	{"matmul_gflops", func(r Result) string { return optNum(r.MatmulGFLOPs) }},
 	{"peak_pct", func(r Result) string { return optNum(r.PeakPct) }},
 	{"device_mem_bytes", func(r Result) string { return strconv.FormatInt(r.DeviceMemBytes, 10) }},
 	{"kernels", func(r Result) string { return KernelList(r.Kernels) }},

@@ -10,6 +10,7 @@ import (
 	"github.com/isab-vk/isab-vk/internal/checked"
 	"github.com/isab-vk/isab-vk/internal/sysmem"
 	"github.com/isab-vk/isab-vk/ops"
+	"github.com/isab-vk/isab-vk/shaders"
 	"github.com/isab-vk/isab-vk/vk"
 )
 
@@ -82,4 +83,86 @@ func PeakGFLOPs(ctx context.Context, dev *vk.Device, n, runs int) (float64, erro
 		}
 	}
 	return 2 * float64(n) * float64(n) * float64(n) / best.Seconds() / 1e9, nil
+}
+
+// peakChain is the multiply-adds one invocation of shaders/peak.comp does
+// per round: CHAIN (32) x ACC (8) vec4s.
+const peakChain = 32 * 8 * 4
+
+// peakIters is the rounds each invocation runs (well below lavapipe's
+// 65535-iteration loop cap).
+const peakIters = 256
+
+// peakWG is peak.comp's workgroup size.
+const peakWG = 64
+
+// DevicePeak measures dev's arithmetic peak in GFLOP/s with
+// shaders/peak.comp: independent chains of vec4 multiply-adds in float32,
+// or in float16 when half is set (which needs shaderFloat16), the way
+// microbenchmarks such as vkpeak do. It doubles the workgroups until one
+// run takes at least 50 ms (so that every core or compute unit is busy
+// and the timing is long enough to trust), then returns the best of three
+// runs of that size. A multiply-add counts as two operations.
+func DevicePeak(ctx context.Context, dev *vk.Device, half bool) (float64, error) {
+	name := "peak"
+	if half {
+		if !dev.Info().Float16 {
+			return 0, fmt.Errorf("benchkit: fp16 peak: %s lacks shaderFloat16", dev.Info().Name)
+		}
+		name = "peak_f16"
+	}
+	code, err := shaders.SPIRV(name)
+	if err != nil {
+		return 0, fmt.Errorf("benchkit: peak: %w", err)
+	}
+	k, err := dev.Kernel(vk.KernelSpec{Name: name, Code: code, Buffers: 1, PushSize: 12, Spec: []uint32{peakWG}})
+	if err != nil {
+		return 0, fmt.Errorf("benchkit: peak: %w", err)
+	}
+	push := vk.Push(uint32(peakIters), float32(1-1.0/1024), float32(1.0/1024))
+	maxX := int64(dev.Info().MaxGroupCount[0])
+	for groups := int64(16); ; groups *= 2 {
+		d, err := timePeak(ctx, dev, k, push, groups, maxX, 1)
+		if err != nil {
+			return 0, err
+		}
+		if d >= 50*time.Millisecond || groups >= 1<<22 {
+			if d, err = timePeak(ctx, dev, k, push, groups, maxX, 3); err != nil {
+				return 0, err
+			}
+			flops := 2 * float64(groups) * peakWG * peakIters * peakChain
+			return flops / d.Seconds() / 1e9, nil
+		}
+	}
+}
+
+// timePeak records groups workgroups of k and returns the best of runs
+// timed runs, after one untimed run (the pipeline's first dispatch).
+func timePeak(ctx context.Context, dev *vk.Device, k *vk.Kernel, push []byte, groups, maxX int64, runs int) (time.Duration, error) {
+	out, err := dev.NewBuffer(groups * peakWG * 4)
+	if err != nil {
+		return 0, fmt.Errorf("benchkit: peak: %w", err)
+	}
+	defer out.Free()
+	seq := dev.NewSequence()
+	defer seq.Close()
+	x := groups // a power of two, so that x divides it
+	for x > maxX {
+		x /= 2
+	}
+	grid := [3]uint32{uint32(x), uint32(groups / x), 1}
+	if err := seq.Dispatch(k, grid, push, vk.Out(out)); err != nil {
+		return 0, fmt.Errorf("benchkit: peak: %w", err)
+	}
+	best := time.Duration(0)
+	for i := 0; i <= runs; i++ {
+		start := time.Now()
+		if err := seq.Run(ctx); err != nil {
+			return 0, fmt.Errorf("benchkit: peak: %w", err)
+		}
+		if d := time.Since(start); i > 0 && (best == 0 || d < best) {
+			best = d
+		}
+	}
+	return best, nil
 }

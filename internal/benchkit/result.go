@@ -37,10 +37,23 @@ type Result struct {
 	MsMin    float64 `json:"ms_min"`
 	MsMax    float64 `json:"ms_max"`
 	GFLOPs   float64 `json:"gflops"` // at the median time
-	// PeakGFLOPs is the rate of a square FP32 matmul measured on the same
-	// device in the same run; nil when it was not measured.
+	// PeakGFLOPs is the device's float32 multiply-add peak, measured in
+	// the same run by its microbenchmark (DevicePeak); nil when it was not
+	// measured. Every kernel computes in float32, fp16 ones included (they
+	// store halves), except those on cooperative matrices.
 	PeakGFLOPs *float64 `json:"peak_gflops"`
-	// PeakPct is 100 * GFLOPs / PeakGFLOPs; nil without a peak.
+	// PeakFP16GFLOPs is the float16 multiply-add peak, measured for fp16
+	// records on devices with shaderFloat16.
+	PeakFP16GFLOPs *float64 `json:"peak_fp16_gflops,omitempty"`
+	// MatmulGFLOPs is the rate of a square FP32 matmul through ops.Linear
+	// measured on the same device in the same run (--peak-n); nil when it
+	// was not measured.
+	MatmulGFLOPs *float64 `json:"matmul_gflops"`
+	// PeakPct is 100 * GFLOPs over the best float32 rate measured on the
+	// device in the run: PeakGFLOPs, or MatmulGFLOPs where the matmul ran
+	// faster (a microbenchmark can fall short of the real peak, as on
+	// lavapipe); nil without either, and for passes on cooperative
+	// matrices, whose peak is not measured yet.
 	PeakPct *float64 `json:"peak_pct"`
 	// DeviceMemBytes is the most device memory that buffers held during
 	// one forward pass (weights, input, intermediates and outputs).
