@@ -213,6 +213,11 @@ func hostileCases(t *testing.T) []hostileCase {
 		{name: "bad wait limit", env: []string{"ISAB_WAIT_TIMEOUT=soon"}, args: []string{"demo", "--n", "16"}, code: 1, want: "ISAB_WAIT_TIMEOUT"},
 		{name: "plot to a FIFO", files: map[string][]byte{"fifo.png": nil}, args: []string{"bench", "--shape", "1,16,8,2,2", "--iters", "1", "--peak-n", "0", "--plot", "@fifo.png"}, code: 1, want: "not a regular file"},
 		{name: "long path", args: run(strings.Repeat("/b", 2500), tinyIn), code: 1, want: "isab run:"},
+		// PyTorch files and convert.
+		{name: "pt that is not a zip", files: map[string][]byte{"w.pt": []byte("PK\x03\x04garbage")}, args: run("@w.pt", tinyIn), code: 1, want: "zip"},
+		{name: "convert from a device", args: []string{"convert", "/dev/zero", "@out.safetensors"}, code: 1, want: "not a regular file"},
+		{name: "convert without arguments", args: []string{"convert"}, code: 2, want: "two arguments"},
+		{name: "bench unknown format", args: []string{"bench", "-o", "xml"}, code: 2, want: "xml"},
 		// Command lines.
 		{name: "no command", args: nil, code: 2, want: "no command"},
 		{name: "unknown command", args: []string{"frobnicate"}, code: 2, want: "unknown command"},
