@@ -442,12 +442,14 @@ func benchOne(ctx context.Context, dev *vk.Device, s benchkit.Shape, a benchArgs
 		opts = append(opts, isab.WithStageTimes(&last))
 	}
 	dev.ResetPeakBytes()
+	first := time.Now()
 	pl, err := m.Prepare(x, opts...)
 	if err != nil {
 		return benchkit.Result{}, err
 	}
 	defer pl.Close()
 	var times []time.Duration
+	var firstPass time.Duration // Prepare and the first Run: pipelines made and first dispatched
 	var passes [][]isab.StageTime
 	for i := 0; i < a.warmup+a.iters*a.reps; i++ {
 		start := time.Now()
@@ -455,6 +457,9 @@ func benchOne(ctx context.Context, dev *vk.Device, s benchkit.Shape, a benchArgs
 			return benchkit.Result{}, err
 		}
 		elapsed := time.Since(start)
+		if i == 0 {
+			firstPass = time.Since(first)
+		}
 		if i >= a.warmup {
 			times = append(times, elapsed)
 			passes = append(passes, append([]isab.StageTime(nil), last...))
@@ -474,6 +479,7 @@ func benchOne(ctx context.Context, dev *vk.Device, s benchkit.Shape, a benchArgs
 		MsMean: st.Mean, MsStddev: st.Stddev, MsMedian: st.Median, MsMin: st.Min, MsMax: st.Max,
 		GFLOPs:         gflop / (st.Median / 1e3),
 		DeviceMemBytes: memPeak, Kernels: kernels,
+		FirstPassMs: float64(firstPass.Microseconds()) / 1e3,
 	}
 	if a.stages {
 		res.Stages = benchkit.AggregateStages(passes)

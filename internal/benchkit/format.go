@@ -152,6 +152,7 @@ var csvColumns = []struct {
 	{"ms_median", func(r Result) string { return num(r.MsMedian) }},
 	{"ms_min", func(r Result) string { return num(r.MsMin) }},
 	{"ms_max", func(r Result) string { return num(r.MsMax) }},
+	{"first_pass_ms", func(r Result) string { return num(r.FirstPassMs) }},
 	{"gflops", func(r Result) string { return num(r.GFLOPs) }},
 	{"peak_gflops", func(r Result) string { return optNum(r.PeakGFLOPs) }},
 	{"peak_fp16_gflops", func(r Result) string { return optNum(r.PeakFP16GFLOPs) }},

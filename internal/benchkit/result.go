@@ -55,6 +55,13 @@ type Result struct {
 	// lavapipe); nil without either, and for passes on cooperative
 	// matrices, whose peak is not measured yet.
 	PeakPct *float64 `json:"peak_pct"`
+	// FirstPassMs is the time from recording the pass to the end of its
+	// first run: on a device that compiles pipelines at their first
+	// dispatch (lavapipe) that is where the compilation goes, so it is the
+	// in-process part of a cold start (with Mesa's shader cache empty) or
+	// of a warm one (with it filled). bench/coldstart.sh times whole
+	// processes both ways.
+	FirstPassMs float64 `json:"first_pass_ms"`
 	// DeviceMemBytes is the most device memory that buffers held during
 	// one forward pass (weights, input, intermediates and outputs).
 	DeviceMemBytes int64 `json:"device_mem_bytes"`
