@@ -61,7 +61,13 @@ func newSpinner(t *testing.T, d *Device) *spinner {
 	flag := keepBuffer(t, d, 16)
 	sp := &spinner{d: d, k: k, out: out, flag: flag, stoppable: d.Info().HostVisible}
 	t.Cleanup(func() { sp.finish(t) })
+	// The first dispatch compiles the pipeline (on lavapipe, at dispatch):
+	// on a loaded machine with a cold shader cache that alone can exceed a
+	// test's short wait limit, so calibration runs under the default one.
+	limit := d.waitLimit
+	d.waitLimit = DefaultWaitTimeout
 	sp.calibrate(t)
+	d.waitLimit = limit
 	return sp
 }
 

@@ -44,7 +44,7 @@ type Result struct {
 	PeakGFLOPs *float64 `json:"peak_gflops"`
 	// PeakFP16GFLOPs is the float16 multiply-add peak, measured for fp16
 	// records on devices with shaderFloat16.
-	PeakFP16GFLOPs *float64 `json:"peak_fp16_gflops,omitempty"`
+	PeakFP16GFLOPs *float64 `json:"peak_fp16_gflops"`
 	// MatmulGFLOPs is the rate of a square FP32 matmul through ops.Linear
 	// measured on the same device in the same run (--peak-n); nil when it
 	// was not measured.
