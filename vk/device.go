@@ -58,15 +58,23 @@ func (s CoopMatrixShape) String() string {
 
 // Info describes a physical device.
 type Info struct {
-	Index        int    // position in Devices()
-	Name         string // e.g. "llvmpipe (LLVM 15.0.6, 256 bits)"
-	Vendor       string // "NVIDIA", "AMD", "Intel", "Apple", "Mesa", ...
-	VendorID     uint32
-	DeviceID     uint32
-	Type         string // "discrete", "integrated", "virtual", "cpu", "other"
-	APIVersion   string // e.g. "1.3.230"
-	Driver       string // driver name and info, or its version number
-	SubgroupSize uint32 // 0 when the device cannot report it (Vulkan 1.0)
+	Index      int    // position in Devices()
+	Name       string // e.g. "llvmpipe (LLVM 15.0.6, 256 bits)"
+	Vendor     string // "NVIDIA", "AMD", "Intel", "Apple", "Mesa", ...
+	VendorID   uint32
+	DeviceID   uint32
+	Type       string // "discrete", "integrated", "virtual", "cpu", "other"
+	APIVersion string // e.g. "1.3.230"
+	Driver     string // driver name and info, or its version number
+	// DriverName and DriverInfo are VK_KHR_driver_properties' driverName
+	// (e.g. "llvmpipe", "NVIDIA") and driverInfo (its version as the
+	// driver writes it, e.g. "Mesa 22.3.6 (LLVM 15.0.6)"); empty where
+	// the device does not report them. DriverVersion is the raw
+	// driverVersion of VkPhysicalDeviceProperties, whose encoding is
+	// vendor-specific.
+	DriverName, DriverInfo string
+	DriverVersion          uint32
+	SubgroupSize           uint32 // 0 when the device cannot report it (Vulkan 1.0)
 	// SubgroupQuad says whether compute shaders may use subgroup quad
 	// operations (subgroupQuadBroadcast and the quad swaps).
 	SubgroupQuad  bool
@@ -355,6 +363,7 @@ func (in *instance) describe(index int, p vk.PhysicalDevice, exts []string) Info
 		Type:                            typeName(props.DeviceType),
 		APIVersion:                      versionString(props.ApiVersion),
 		Driver:                          fmt.Sprintf("version 0x%x", props.DriverVersion),
+		DriverVersion:                   props.DriverVersion,
 		SharedMemory:                    lim.MaxComputeSharedMemorySize,
 		MaxWorkgroup:                    lim.MaxComputeWorkGroupInvocations,
 		MaxGroupCount:                   lim.MaxComputeWorkGroupCount,
@@ -384,6 +393,7 @@ func (in *instance) describe(index int, p vk.PhysicalDevice, exts []string) Info
 			info.Storage16 = e.storage16
 			if e.driverName != "" {
 				info.Driver = strings.TrimSpace(e.driverName + " " + e.driverInfo)
+				info.DriverName, info.DriverInfo = e.driverName, e.driverInfo
 			}
 			if haveCoop && e.coopMatrix && e.memoryModel && !lavapipeCoopCrash(info) {
 				info.CoopMatrix = queryCoopMatrix(in.handle, p)

@@ -2,6 +2,7 @@ package benchkit
 
 import (
 	"bufio"
+	"fmt"
 	"io"
 	"os"
 	"runtime"
@@ -23,8 +24,13 @@ type DeviceInfo struct {
 	// Driver is the driver's name and information string as the driver
 	// reports them (VK_KHR_driver_properties), or "version 0x..." with
 	// the raw driverVersion where it reports no name.
-	Driver     string `json:"driver"`
-	APIVersion string `json:"api_version"` // Vulkan version of the device
+	Driver string `json:"driver"`
+	// DriverName and DriverVersion are the same apart: the driver's name
+	// (driverName) and its version as the driver writes it (driverInfo),
+	// else the raw driverVersion in hex; both empty where unknown.
+	DriverName    string `json:"driver_name"`
+	DriverVersion string `json:"driver_version"`
+	APIVersion    string `json:"api_version"` // Vulkan version of the device
 	// CPUModel is the host CPU's model name (/proc/cpuinfo) for a device
 	// of type cpu, such as lavapipe; empty for other devices.
 	CPUModel string `json:"cpu_model"`
@@ -35,6 +41,10 @@ func DeviceOf(in vk.Info) DeviceInfo {
 	d := DeviceInfo{
 		DeviceIndex: in.Index, Device: in.Name, DeviceType: in.Type, Vendor: in.Vendor,
 		VendorID: in.VendorID, DeviceID: in.DeviceID, Driver: in.Driver, APIVersion: in.APIVersion,
+		DriverName: in.DriverName, DriverVersion: in.DriverInfo,
+	}
+	if d.DriverVersion == "" {
+		d.DriverVersion = fmt.Sprintf("0x%x", in.DriverVersion)
 	}
 	if in.Type == "cpu" {
 		d.CPUModel = CPUModel()

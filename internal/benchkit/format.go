@@ -134,6 +134,8 @@ var csvColumns = []struct {
 	{"vendor_id", func(r Result) string { return strconv.FormatUint(uint64(r.VendorID), 10) }},
 	{"device_id", func(r Result) string { return strconv.FormatUint(uint64(r.DeviceID), 10) }},
 	{"driver", func(r Result) string { return r.Driver }},
+	{"driver_name", func(r Result) string { return r.DriverName }},
+	{"driver_version", func(r Result) string { return r.DriverVersion }},
 	{"api_version", func(r Result) string { return r.APIVersion }},
 	{"cpu_model", func(r Result) string { return r.CPUModel }},
 	{"precision", func(r Result) string { return r.Precision }},
