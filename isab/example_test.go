@@ -7,6 +7,7 @@ import (
 	"math/rand"
 
 	"github.com/isab-vk/isab-vk/isab"
+	"github.com/isab-vk/isab-vk/ref"
 	"github.com/isab-vk/isab-vk/safetensors"
 	"github.com/isab-vk/isab-vk/vk"
 )
@@ -84,7 +85,7 @@ func ExampleLoad() {
 	// latents matches PyTorch (NMSE <= 1e-9): true
 }
 
-// nmse is sum((got-want)^2) / sum(want^2) against the tensor name of f.
+// nmse is ref.NMSE of got against the tensor name of f.
 func nmse(got []float32, f *safetensors.File, name string) (float64, error) {
 	t, ok := f.Get(name)
 	if !ok {
@@ -97,16 +98,7 @@ func nmse(got []float32, f *safetensors.File, name string) (float64, error) {
 	if len(want) != len(got) {
 		return 0, fmt.Errorf("%s: %d values, want %d", name, len(got), len(want))
 	}
-	var num, den float64
-	for i, w := range want {
-		d := float64(got[i]) - w
-		num += d * d
-		den += w * w
-	}
-	if den == 0 {
-		return num, nil
-	}
-	return num / den, nil
+	return ref.NMSE(got, want), nil
 }
 
 // A block with 4 learned latents over a batch of 2 sets of 10 elements,

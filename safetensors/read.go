@@ -105,18 +105,28 @@ func readFrom(r io.Reader, size int64) (*File, error) {
 	if dataLen > math.MaxInt {
 		return nil, fmt.Errorf("data section of %d bytes does not fit in memory", dataLen)
 	}
-	body := make([]byte, dataLen)
-	if _, err := io.ReadFull(r, body); err != nil {
-		return nil, readError(err, "the data section")
+	body, err := readExact(r, dataLen, size, "the data section")
+	if err != nil {
+		return nil, err
+	}
+	return h.file(body), nil
+}
+
+// readExact reads the n bytes of what that end a file of size bytes from
+// r, and checks that nothing follows them (the file did not grow).
+func readExact(r io.Reader, n, size int64, what string) ([]byte, error) {
+	buf := make([]byte, n)
+	if _, err := io.ReadFull(r, buf); err != nil {
+		return nil, readError(err, what)
 	}
 	var extra [1]byte
 	switch k, err := r.Read(extra[:]); {
 	case k > 0:
 		return nil, fmt.Errorf("the file grew past its %d bytes while it was read", size)
 	case err != nil && err != io.EOF:
-		return nil, fmt.Errorf("reading past the data section: %w", err)
+		return nil, fmt.Errorf("reading past %s: %w", what, err)
 	}
-	return h.file(body), nil
+	return buf, nil
 }
 
 // readError describes a failure to read what.

@@ -155,18 +155,7 @@ func readAll(r io.Reader, size int64) ([]byte, error) {
 	if size > math.MaxInt {
 		return nil, fmt.Errorf("file of %d bytes does not fit in memory", size)
 	}
-	data := make([]byte, size)
-	if _, err := io.ReadFull(r, data); err != nil {
-		return nil, readError(err, "the file")
-	}
-	var extra [1]byte
-	switch k, err := r.Read(extra[:]); {
-	case k > 0:
-		return nil, fmt.Errorf("the file grew past its %d bytes while it was read", size)
-	case err != nil && err != io.EOF:
-		return nil, fmt.Errorf("reading past the end: %w", err)
-	}
-	return data, nil
+	return readExact(r, size, size, "the file")
 }
 
 // torchArchive is the checked zip of a torch.save file.
