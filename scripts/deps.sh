@@ -5,6 +5,8 @@
 #   scripts/deps.sh --gen      # also Debian's python3-torch, for testdata/gen.py
 #   scripts/deps.sh --view     # also the X11 headers that GLFW (isab view) builds
 #                              # against, and xvfb for the window tests
+#   scripts/deps.sh --swiftshader  # also curl and brotli, which
+#                              # scripts/swiftshader.sh fetches SwiftShader with
 #   scripts/deps.sh --bench    # also Debian's python3-torch and OpenBLAS, for
 #                              # bench/compare.sh (PyTorch on OpenBLAS, not the
 #                              # reference BLAS)
@@ -14,6 +16,7 @@ pkgs=(glslc libvulkan1 mesa-vulkan-drivers vulkan-validationlayers spirv-tools)
 for arg in "$@"; do
   case "$arg" in
     --gen) pkgs+=(python3-torch python3-numpy) ;;
+    --swiftshader) pkgs+=(curl ca-certificates brotli) ;;
     --bench) pkgs+=(python3-torch libopenblas0-pthread) ;;
     --view) pkgs+=(libx11-dev libxrandr-dev libxinerama-dev libxcursor-dev libxi-dev
                    libxxf86vm-dev libgl1-mesa-dev xvfb xauth) ;;
