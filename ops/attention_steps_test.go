@@ -20,7 +20,7 @@ func TestAttentionSteps(t *testing.T) {
 		var opts []Option
 		if small {
 			name = "pieces"
-			opts = append(opts, MaxBindingRange(1024))
+			opts = append(opts, smallBindings(1024))
 		}
 		t.Run(name, func(t *testing.T) {
 			configs(t, func(t *testing.T, o *Ops) {

@@ -46,7 +46,7 @@ func TestLinearCoop(t *testing.T) {
 // TestLinearCoopChunking cuts the cooperative-matrix Linear into pieces of
 // at most 4 KiB bindings, at aligned offsets with odd half remainders.
 func TestLinearCoopChunking(t *testing.T) {
-	testLinearHalf(t, coopOps(t, MaxBindingRange(4096)), linearCoopCases[2:6])
+	testLinearHalf(t, coopOps(t, smallBindings(4096)), linearCoopCases[2:6])
 }
 
 // TestLinearCoopRounding checks that results are rounded to the nearest
@@ -214,7 +214,7 @@ func TestAttentionCoopSplits(t *testing.T) {
 // TestAttentionCoopChunking cuts batch, queries and keys into pieces of at
 // most 4 KiB bindings (TestChunking's attention cases, in fp16).
 func TestAttentionCoopChunking(t *testing.T) {
-	o := coopOps(t, MaxBindingRange(4096))
+	o := coopOps(t, smallBindings(4096))
 	rng := rand.New(rand.NewPCG(55, 56))
 	for _, c := range chunkingAttnCases {
 		t.Run(c.String(), func(t *testing.T) { runAttentionHalf(t, o, rng, c) })

@@ -121,7 +121,7 @@ func TestConvert(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			var opts []Option
 			if name == "chunked" {
-				opts = append(opts, MaxBindingRange(4096))
+				opts = append(opts, smallBindings(4096))
 			}
 			o := testOps(t, opts...)
 			if !o.SupportsHalf() {
@@ -210,7 +210,7 @@ func TestLinearHalf(t *testing.T) {
 // TestLinearHalfChunking cuts fp16 Linear into pieces of at most 4 KiB
 // bindings, at aligned offsets with odd half remainders.
 func TestLinearHalfChunking(t *testing.T) {
-	halfConfigs(t, func(t *testing.T, o *Ops) { testLinearHalf(t, o, linearHalfCases[2:5]) }, MaxBindingRange(4096))
+	halfConfigs(t, func(t *testing.T, o *Ops) { testLinearHalf(t, o, linearHalfCases[2:5]) }, smallBindings(4096))
 }
 
 // halfConfigs is bothConfigs for devices with 16-bit storage.
@@ -378,7 +378,7 @@ func TestSetOpsHalf(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			var opts []Option
 			if name == "chunked" {
-				opts = append(opts, MaxBindingRange(4096))
+				opts = append(opts, smallBindings(4096))
 			}
 			halfConfigs(t, testSetOpsHalf, opts...)
 		})

@@ -124,7 +124,7 @@ func TestLinearCPUVec(t *testing.T) {
 // operands (u64vec4 loads in every piece), 4-aligned ones (vec4 loads)
 // and odd ones (scalar loads).
 func TestLinearCPUChunking(t *testing.T) {
-	o := linearCPUOps(t, MaxBindingRange(4096))
+	o := linearCPUOps(t, smallBindings(4096))
 	rng := rand.New(rand.NewPCG(33, 34))
 	for _, c := range []struct{ m, k, n, xoff, ldx, woff, ldw int }{
 		{257, 36, 33, 4, 40, 8, 36},

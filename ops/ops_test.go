@@ -11,6 +11,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/isab-vk/isab-vk/internal/testutil"
 	"github.com/isab-vk/isab-vk/ref"
 	"github.com/isab-vk/isab-vk/safetensors"
 	"github.com/isab-vk/isab-vk/vk"
@@ -40,7 +41,7 @@ func TestMain(m *testing.M) {
 // fails the test that caused it.
 func testDevice(t testing.TB) *vk.Device {
 	t.Helper()
-	devOnce.Do(func() { dev, devErr = vk.Open(vk.Options{Validation: true}) })
+	devOnce.Do(func() { dev, devErr = vk.Open(testutil.Options()) })
 	if devErr != nil {
 		if errors.Is(devErr, vk.ErrNoVulkan) {
 			t.Skipf("no Vulkan device: %v", devErr)
@@ -77,6 +78,15 @@ func testOps(t testing.TB, opts ...Option) *Ops {
 // loop limit, see lavapipeLoopBudget).
 func bothConfigs(t *testing.T, f func(t *testing.T, o *Ops), opts ...Option) {
 	configs(t, f, true, opts...)
+}
+
+// smallBindings lowers the binding range limit (MaxBindingRange) so that
+// the ops run in pieces on small data: to bytes plus the device's storage
+// offset alignment less 16, so that a piece holds as many elements on a
+// device that aligns binding offsets to 256 bytes (SwiftShader) as on one
+// that aligns them to 16 (lavapipe), and the rows of the tests fit.
+func smallBindings(bytes int64) Option {
+	return func(o *Ops) { MaxBindingRange(bytes + max(o.align, 16) - 16)(o) }
 }
 
 // configs is bothConfigs, without the unbudgeted run unless asked.
@@ -654,7 +664,7 @@ var chunkingAttnCases = func() []attnCase {
 
 // TestChunking lowers the binding limit to 4 KiB so that every operation
 // is cut into pieces, with bindings at aligned offsets and remainders.
-func TestChunking(t *testing.T) { bothConfigs(t, testChunking, MaxBindingRange(4096)) }
+func TestChunking(t *testing.T) { bothConfigs(t, testChunking, smallBindings(4096)) }
 
 func testChunking(t *testing.T, o *Ops) {
 	d := o.Device()
@@ -745,22 +755,6 @@ func TestGridLimits(t *testing.T) {
 			t.Run(c.String(), func(t *testing.T) { runAttention(t, o, rng, c) })
 		}
 	}, KeysPerSplit(16))
-}
-
-func TestNaNPropagates(t *testing.T) {
-	o := testOps(t)
-	d := o.Device()
-	nan := float32(math.NaN())
-	x := []float32{1, nan, 2, 3, 4, 5}
-	xm := Dense(upload(t, d, x), 0, 2, 3)
-	ym := Dense(newBuf(t, d, 6), 0, 2, 3)
-	run(t, d, func(seq *vk.Sequence) error { return o.Softmax(seq, xm, ym, 1, nil, 0, 1, 0) })
-	got := readMat(t, ym)
-	for i, v := range got {
-		if isNaN := v != v; isNaN != (i < 3) {
-			t.Errorf("softmax element %d = %v; want NaN exactly in row 0", i, v)
-		}
-	}
 }
 
 func TestErrors(t *testing.T) {

@@ -15,7 +15,7 @@ import (
 func TestAdd(t *testing.T) { bothConfigs(t, testAdd) }
 
 // TestAddChunking cuts the operands into many bindings.
-func TestAddChunking(t *testing.T) { bothConfigs(t, testAdd, MaxBindingRange(4096)) }
+func TestAddChunking(t *testing.T) { bothConfigs(t, testAdd, smallBindings(4096)) }
 
 func testAdd(t *testing.T, o *Ops) {
 	d := o.Device()
@@ -62,7 +62,7 @@ func testAdd(t *testing.T, o *Ops) {
 func TestLayerNorm(t *testing.T) { bothConfigs(t, testLayerNorm) }
 
 // TestLayerNormChunking cuts the rows into many bindings.
-func TestLayerNormChunking(t *testing.T) { bothConfigs(t, testLayerNorm, MaxBindingRange(4096)) }
+func TestLayerNormChunking(t *testing.T) { bothConfigs(t, testLayerNorm, smallBindings(4096)) }
 
 func testLayerNorm(t *testing.T, o *Ops) {
 	d := o.Device()

@@ -5,6 +5,13 @@
 // negated, as PyTorch's masked_fill(-finfo.max) does, so a fully masked row
 // becomes a uniform 1/cols); y = exp(v - max(v)) / sum(exp(v - max(v))).
 //
+// NaN and infinities as in PyTorch, on every implementation: a row whose
+// logits hold a NaN or +inf (exp(inf - inf) is NaN), or are all -inf, is
+// NaN throughout. GLSL's max and exp are undefined for a NaN operand, and
+// Vulkan lets a driver assume no NaN or infinity reaches them (SwiftShader
+// returns 0 for such a row), so the kernel tests the bits of each logit
+// and writes the NaN itself.
+//
 // One workgroup per row, WG threads striding over the columns, with
 // shared-memory tree reductions for the maximum and the sum (no reliance on
 // the subgroup size; WG need not be a power of two). The row index is
@@ -46,6 +53,13 @@ layout(push_constant) uniform Push {
 } pc;
 
 shared float red[WG];
+shared uint special; // nonzero: a logit of the row is NaN or +inf
+
+// nan_or_inf reports, from its bits, whether v is a NaN or +inf.
+bool nan_or_inf(float v) {
+	const uint b = floatBitsToUint(v);
+	return b == 0x7f800000u || (b & 0x7fffffffu) > 0x7f800000u;
+}
 
 float neg_max() {
 	return uintBitsToFloat(0xff7fffffu);
@@ -93,13 +107,29 @@ void main() {
 		mbase = pc.mask_off + (row / max(pc.rows_per_mask, 1u)) * pc.ld_mask;
 	}
 
+	if (t == 0u) {
+		special = 0u;
+	}
+	barrier();
 	float mx = uintBitsToFloat(0xff800000u); // -inf
 	for (uint c = t; c < pc.cols; c += WG) {
-		mx = max(mx, value(xbase, mbase, c));
+		const float v = value(xbase, mbase, c);
+		if (nan_or_inf(v)) {
+			atomicOr(special, 1u);
+		} else {
+			mx = max(mx, v);
+		}
 	}
 	red[t] = mx;
-	reduce(t, 0u);
+	reduce(t, 0u); // its barriers also publish special
 	mx = red[0];
+	if (special != 0u || floatBitsToUint(mx) == 0xff800000u) {
+		// uniform: every invocation read the same special and red[0]
+		for (uint c = t; c < pc.cols; c += WG) {
+			Y[ybase + c] = ELEM(uintBitsToFloat(0x7fc00000u));
+		}
+		return;
+	}
 	barrier(); // everyone has read red[0] before it is overwritten
 
 	float sum = 0.0;

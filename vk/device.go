@@ -41,6 +41,15 @@ type Options struct {
 	// positive, makes Open fail), and when that is unset too,
 	// DefaultWaitTimeout (10 minutes). Negative is an error.
 	WaitTimeout time.Duration
+	// SpecMinimum makes the device report, in Info, no more than the
+	// smallest limits the Vulkan specification allows (16 KiB of shared
+	// memory, 128 invocations per workgroup, a 128 MiB storage-buffer
+	// range, 65536 texel-buffer elements, offset alignments of 256 bytes,
+	// ...; see the SpecMin constants), and refuse kernels whose workgroups
+	// exceed them. The device itself is unchanged. Tests turn it on to show
+	// that the kernels and their choice keep within what every conforming
+	// device offers.
+	SpecMinimum bool
 }
 
 // CoopMatrixShape is one cooperative-matrix configuration that a device
@@ -77,10 +86,11 @@ type Info struct {
 	SubgroupSize           uint32 // 0 when the device cannot report it (Vulkan 1.0)
 	// SubgroupQuad says whether compute shaders may use subgroup quad
 	// operations (subgroupQuadBroadcast and the quad swaps).
-	SubgroupQuad  bool
-	SharedMemory  uint32 // maxComputeSharedMemorySize in bytes
-	MaxWorkgroup  uint32 // maxComputeWorkGroupInvocations
-	MaxGroupCount [3]uint32
+	SubgroupQuad     bool
+	SharedMemory     uint32    // maxComputeSharedMemorySize in bytes
+	MaxWorkgroup     uint32    // maxComputeWorkGroupInvocations
+	MaxWorkgroupSize [3]uint32 // maxComputeWorkGroupSize
+	MaxGroupCount    [3]uint32
 	// MaxStorageBufferRange is the largest range one storage-buffer binding
 	// may cover; larger buffers are bound in pieces.
 	MaxStorageBufferRange uint64
@@ -366,6 +376,7 @@ func (in *instance) describe(index int, p vk.PhysicalDevice, exts []string) Info
 		DriverVersion:                   props.DriverVersion,
 		SharedMemory:                    lim.MaxComputeSharedMemorySize,
 		MaxWorkgroup:                    lim.MaxComputeWorkGroupInvocations,
+		MaxWorkgroupSize:                lim.MaxComputeWorkGroupSize,
 		MaxGroupCount:                   lim.MaxComputeWorkGroupCount,
 		MaxStorageBufferRange:           uint64(lim.MaxStorageBufferRange),
 		MinStorageBufferOffsetAlignment: uint64(lim.MinStorageBufferOffsetAlignment),
@@ -596,6 +607,9 @@ func Open(opts Options) (*Device, error) {
 		return nil, err
 	}
 	d.waitLimit = limit
+	if opts.SpecMinimum {
+		d.info.clampToSpecMinimum()
+	}
 	return d, nil
 }
 

@@ -114,6 +114,9 @@ func (d *Device) Kernel(spec KernelSpec) (*Kernel, error) {
 	if uint32(spec.PushSize) > d.info.MaxPushConstants {
 		return nil, fmt.Errorf("vk: kernel %s: %d bytes of push constants exceed the device's %d", spec.Name, spec.PushSize, d.info.MaxPushConstants)
 	}
+	if err := d.checkWorkgroup(spec.Name, spec.Code, spec.Spec); err != nil {
+		return nil, err
+	}
 	key := spec.key()
 	d.kernelMu.Lock()
 	defer d.kernelMu.Unlock()

@@ -58,6 +58,21 @@ func Testdata(t testing.TB, name string) string {
 	return filepath.Join(ModuleRoot(t), "testdata", name)
 }
 
+// SpecMinimumEnv names the environment variable that, set to 1, makes the
+// tests' devices report the Vulkan specification's minimum limits
+// (vk.Options.SpecMinimum): make test runs the ops suite that way.
+const SpecMinimumEnv = "ISAB_SPEC_MINIMUM"
+
+// Options returns the vk.Options of the tests' devices: the validation
+// layer on unless ISAB_VALIDATION=0, and the spec's minimum limits when
+// ISAB_SPEC_MINIMUM=1.
+func Options() vk.Options {
+	return vk.Options{
+		Validation:  os.Getenv("ISAB_VALIDATION") != "0",
+		SpecMinimum: os.Getenv(SpecMinimumEnv) == "1",
+	}
+}
+
 // Device opens the default device (ISAB_DEVICE selects another) with the
 // Khronos validation layer on, and closes it when the test ends, failing the
 // test on any validation message. It skips the test when no Vulkan driver or
@@ -65,8 +80,7 @@ func Testdata(t testing.TB, name string) string {
 // unless ISAB_VALIDATION=0.
 func Device(t testing.TB) *vk.Device {
 	t.Helper()
-	validation := os.Getenv("ISAB_VALIDATION") != "0"
-	d, err := vk.Open(vk.Options{Validation: validation})
+	d, err := vk.Open(Options())
 	if err != nil {
 		if errors.Is(err, vk.ErrNoVulkan) {
 			t.Skipf("no Vulkan device: %v", err)
