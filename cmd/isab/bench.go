@@ -240,7 +240,7 @@ func benchFormat(fs *flag.FlagSet, format string, asJSON bool) (benchkit.Format,
 // benchSelections lists the devices to time, as selections vk.Open
 // understands: --device itself, or every device's index for "all".
 func benchSelections(device string) ([]string, error) {
-	if !strings.EqualFold(strings.TrimSpace(device), allDevices) {
+	if !allSelected(device) {
 		return []string{device}, nil
 	}
 	infos, err := vk.Devices()
