@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -60,5 +61,45 @@ func TestRunDeviceAll(t *testing.T) {
 		"--input", p(".input.safetensors"), "--output", filepath.Join(tmp, "st.safetensors"))
 	if code != 2 || !strings.Contains(stderr, "only isab models") {
 		t.Errorf("Set Transformer with --device all: exit %d, stderr %q, want a usage error", code, stderr)
+	}
+}
+
+// TestBenchDeviceAll checks that bench --device all times each device,
+// and all of them together as one more table section when there are
+// several (under scripts/swiftshader.sh both), on a shape of batch 3.
+func TestBenchDeviceAll(t *testing.T) {
+	infos, err := vk.Devices()
+	if err != nil {
+		t.Skipf("no Vulkan device: %v", err)
+	}
+	code, stdout, stderr := runTool(t, "bench", "--device", "all", "--shape", "3,7,8,2,3", "--dim-head", "4",
+		"--iters", "2", "--warmup", "1", "--peak-n", "0")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	for _, in := range infos {
+		if !strings.Contains(stdout, fmt.Sprintf("device %d: %s", in.Index, in.Name)) {
+			t.Errorf("no section for device %d (%s):\n%s", in.Index, in.Name, stdout)
+		}
+	}
+	together := strings.Contains(stdout, "all devices together")
+	switch {
+	case len(infos) == 1 && together:
+		t.Errorf("one device, yet a section for all devices together:\n%s", stdout)
+	case len(infos) > 1 && !together:
+		t.Errorf("%d devices and no section for all of them together:\n%s", len(infos), stdout)
+	case len(infos) > 1:
+		// Batch 3 in contiguous shards, the first devices taking one more.
+		var parts []string
+		for i := range infos {
+			c := 3 / len(infos)
+			if i < 3%len(infos) {
+				c++
+			}
+			parts = append(parts, fmt.Sprintf("%d (fp32)", c))
+		}
+		if want := strings.Join(parts, " + "); !strings.Contains(stdout, want) {
+			t.Errorf("the pool's row does not show the split %q:\n%s", want, stdout)
+		}
 	}
 }
