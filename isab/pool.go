@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 
 	"github.com/isab-vk/isab-vk/safetensors"
@@ -31,6 +32,7 @@ import (
 // Pool is safe for concurrent use by several goroutines.
 type Pool struct {
 	models []*Model
+	cfg    Config
 	// hook, when set (tests), runs in each device's goroutine before each
 	// stage of a pass ("upload", "record", "run", "read") with the
 	// device's position in the pool; an error from it fails that device
@@ -71,13 +73,14 @@ func LoadFileOn(devs []*vk.Device, f *safetensors.File, opts Options) (*Pool, er
 		}
 		models = append(models, m)
 	}
-	return &Pool{models: models}, nil
+	return &Pool{models: models, cfg: models[0].cfg}, nil
 }
 
 // NewPool makes a pool of models that hold the same weights, one per
 // device, and takes ownership of them: the pool's Close closes them, and
-// so does NewPool when it refuses them (models of different
-// configurations, or none).
+// so does NewPool when it refuses them (none, a nil one, the same model
+// twice, or models of different configurations). Models may differ in
+// precision (see Pool).
 func NewPool(models ...*Model) (*Pool, error) {
 	if len(models) == 0 {
 		return nil, errors.New("isab: a pool needs at least one model")
@@ -87,17 +90,22 @@ func NewPool(models ...*Model) (*Pool, error) {
 			closeModels(models)
 			return nil, fmt.Errorf("isab: pool model %d is nil", i)
 		}
+		if j := slices.Index(models, m); j < i {
+			closeModels(models)
+			return nil, fmt.Errorf("isab: pool model %d is model %d again", i, j)
+		}
 		if m.cfg != models[0].cfg {
 			closeModels(models)
 			return nil, fmt.Errorf("isab: pool model %d has configuration %v, model 0 has %v", i, m.cfg, models[0].cfg)
 		}
 	}
-	return &Pool{models: append([]*Model(nil), models...)}, nil
+	return &Pool{models: append([]*Model(nil), models...), cfg: models[0].cfg}, nil
 }
 
+// closeModels closes every model of ms once, however often it appears.
 func closeModels(ms []*Model) {
-	for _, m := range ms {
-		if m != nil {
+	for i, m := range ms {
+		if m != nil && slices.Index(ms, m) == i {
 			m.Close()
 		}
 	}
@@ -110,7 +118,7 @@ func (p *Pool) Close() {
 }
 
 // Config returns the block's configuration.
-func (p *Pool) Config() Config { return p.models[0].cfg }
+func (p *Pool) Config() Config { return p.cfg }
 
 // Devices lists the pool's devices, in the order the batch is split over.
 func (p *Pool) Devices() []*vk.Device {
@@ -240,11 +248,17 @@ func (p *Pool) checkInput(in *Input) error {
 			return err
 		}
 	}
-	if in.LatentsShape != nil {
+	switch {
+	case in.LatentsShape != nil && p.cfg.NumLatents > 0:
+		return errors.New("isab: this model learns its latents; pass latents only to a model without them")
+	case in.LatentsShape == nil && p.cfg.NumLatents == 0:
+		return errors.New("isab: this model has no learned latents; the input must hold them")
+	case in.LatentsShape != nil:
 		if err := checkShape("latents", in.LatentsShape, len(in.Latents)); err != nil {
 			return err
 		}
-		if len(in.LatentsShape) == 3 && in.LatentsShape[0] != in.XShape[0] {
+		ls := in.LatentsShape
+		if n := len(ls); n != 2 && n != 3 || ls[n-1] != p.cfg.Dim || n == 3 && ls[0] != in.XShape[0] {
 			return fmt.Errorf("isab: latents have shape %s, want [m, %d] or [%d, m, %d]",
 				shapeString(in.LatentsShape), p.Config().Dim, in.XShape[0], p.Config().Dim)
 		}

@@ -357,3 +357,92 @@ func forwardWithin(t *testing.T, pool *Pool, in *Input, limit time.Duration) err
 		return nil
 	}
 }
+
+func TestNewPoolRefuses(t *testing.T) {
+	dev := testutil.Device(t)
+	objs0, bytes0 := dev.LiveObjects()
+	cfg := Config{Dim: 8, Heads: 1, DimHead: 4, NumLatents: 2}
+	newModel := func(c Config) *Model {
+		m, err := New(dev, c, RandomWeights(c, 1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	other := cfg
+	other.NumLatents = 3
+	for _, c := range []struct {
+		name   string
+		models func() []*Model
+		want   string
+	}{
+		{"none", func() []*Model { return nil }, "at least one"},
+		{"nil", func() []*Model { return []*Model{newModel(cfg), nil} }, "model 1 is nil"},
+		{"twice", func() []*Model { m := newModel(cfg); return []*Model{m, newModel(cfg), m} }, "model 2 is model 0 again"},
+		{"config", func() []*Model { return []*Model{newModel(cfg), newModel(other)} }, "configuration"},
+	} {
+		_, err := NewPool(c.models()...)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: error %v, want one saying %q", c.name, err, c.want)
+		}
+		// The refused models are closed, each once.
+		if objs, bytes := dev.LiveObjects(); objs != objs0 || bytes != bytes0 {
+			t.Errorf("%s: %d objects and %d bytes live after the refusal, %d and %d before", c.name, objs, bytes, objs0, bytes0)
+		}
+	}
+	if _, err := LoadOn(nil, "unused", Options{}); err == nil {
+		t.Error("LoadOn with no device: no error")
+	}
+	pool, err := NewPool(newModel(cfg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool.Close()
+	if _, _, err := pool.ForwardHost(context.Background(), &Input{X: make([]float32, 8), XShape: []int{1, 1, 8}}); err == nil || !strings.Contains(err.Error(), "closed") {
+		t.Errorf("ForwardHost on a closed pool: error %v", err)
+	}
+	if pool.Config() != cfg {
+		t.Errorf("Config after Close: %v, want %v", pool.Config(), cfg)
+	}
+}
+
+// TestPoolBadInput checks that inputs the split cannot follow are refused
+// before anything is uploaded.
+func TestPoolBadInput(t *testing.T) {
+	dev := testutil.Device(t)
+	cfg := Config{Dim: 8, Heads: 1, DimHead: 4}
+	var models []*Model
+	for range 2 {
+		m, err := New(dev, cfg, RandomWeights(cfg, 1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		models = append(models, m)
+	}
+	pool, err := NewPool(models...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	x := make([]float32, 3*5*8)
+	for _, c := range []struct {
+		name string
+		in   *Input
+		want string
+	}{
+		{"nil", nil, "nil"},
+		{"dim", &Input{X: x, XShape: []int{3, 5, 4, 2}}, "want [batch, n, 8]"},
+		{"values", &Input{X: x[1:], XShape: []int{3, 5, 8}}, "values"},
+		{"mask", &Input{X: x, XShape: []int{3, 5, 8}, Mask: make([]bool, 14)}, "mask"},
+		{"latents batch", &Input{X: x, XShape: []int{3, 5, 8}, Latents: make([]float32, 2*4*8), LatentsShape: []int{2, 4, 8}}, "latents have shape [2, 4, 8]"},
+		{"no latents", &Input{X: x, XShape: []int{3, 5, 8}}, "no learned latents"},
+		{"latents dim", &Input{X: x, XShape: []int{3, 5, 8}, Latents: make([]float32, 4*7), LatentsShape: []int{4, 7}}, "latents have shape [4, 7]"},
+		{"latents rank", &Input{X: x, XShape: []int{3, 5, 8}, Latents: make([]float32, 8), LatentsShape: []int{8}}, "latents have shape [8]"},
+	} {
+		_, _, err := pool.ForwardHost(context.Background(), c.in)
+		t.Logf("%s: %v", c.name, err)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: error %v, want one saying %q", c.name, err, c.want)
+		}
+	}
+}
