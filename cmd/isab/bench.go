@@ -42,7 +42,9 @@ const maxPasses = 1_000_000_000
 // forward pass is linear in n.
 const scaleLo, scaleHi = 4096, 65536
 
-// allDevices is the --device value that times every device in turn.
+// allDevices is the --device value for every device: bench times each in
+// turn, then (in the table output, with several devices) all together
+// through an isab.Pool; run splits the batch across them.
 const allDevices = "all"
 
 func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -56,7 +58,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	iters := fs.Int("iters", 5, "timed forward passes per shape and repetition")
 	reps := fs.Int("reps", 1, "repetitions of the timed passes; the statistics cover all iters*reps passes")
 	warmup := fs.Int("warmup", 1, "untimed passes first")
-	device := fs.String("device", "", "device index or name substring, or \"all\" for every device in turn (default: $ISAB_DEVICE, else the best GPU)")
+	device := fs.String("device", "", "device index or name substring, or \"all\" for every device in turn, then (table output) all together, the batch split across them (default: $ISAB_DEVICE, else the best GPU)")
 	format := fs.String("o", string(benchkit.Table), "output format: table, md (GitHub markdown), csv, json (one array) or jsonl (one object per line)")
 	asJSON := fs.Bool("json", false, "the same as -o jsonl")
 	stages := fs.Bool("stages", false, "record a GPU timestamp after every dispatch and report time per kernel and per forward step")
@@ -125,6 +127,11 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 		results = append(results, res...)
 		names = append(names, name)
+	}
+	if outFmt == benchkit.Table && len(selections) > 1 {
+		if err := benchPool(ctx, a, stdout, stderr); err != nil {
+			return err
+		}
 	}
 	if rw != nil {
 		if err := rw.Close(); err != nil {
@@ -240,7 +247,7 @@ func benchFormat(fs *flag.FlagSet, format string, asJSON bool) (benchkit.Format,
 // benchSelections lists the devices to time, as selections vk.Open
 // understands: --device itself, or every device's index for "all".
 func benchSelections(device string) ([]string, error) {
-	if !strings.EqualFold(strings.TrimSpace(device), allDevices) {
+	if !allSelected(device) {
 		return []string{device}, nil
 	}
 	infos, err := vk.Devices()
@@ -494,4 +501,83 @@ type stats struct{ median, min, max float64 }
 func summarize(ts []time.Duration) stats {
 	s := benchkit.Summarize(ts)
 	return stats{median: s.Median, min: s.Min, max: s.Max}
+}
+
+// benchPool times every shape of a on all devices together (isab.Pool: the
+// batch split across them, each device's shard run from its own
+// goroutine) and writes one more table section after the devices' own.
+// A pass takes as long as its slowest shard, so the row shows what
+// splitting the batch gains over the devices' own rows.
+func benchPool(ctx context.Context, a benchArgs, stdout, stderr io.Writer) error {
+	devs, err := openAll()
+	if err != nil {
+		return err
+	}
+	defer closeAll(devs)
+	var names []string
+	for _, d := range devs {
+		names = append(names, strconv.Itoa(d.Info().Index))
+	}
+	fmt.Fprintf(stdout, "\nall devices together: %s (isab.Pool: the batch split across them, each device in the precision it resolves), precision %s\n",
+		strings.Join(names, " + "), a.precision)
+	fmt.Fprintf(stdout, "%-28s %10s %10s %10s %10s %10s %10s  %s\n",
+		"b,n,dim,heads,m", "mean ms", "± sd ms", "median ms", "min ms", "max ms", "GFLOP/s", "split (precision)")
+	bar := benchkit.NewProgress(stderr, len(a.shapes))
+	for _, s := range a.shapes {
+		bar.Start(s.String())
+		st, split, err := benchPoolOne(ctx, devs, s, a)
+		bar.Done()
+		if err != nil {
+			return fmt.Errorf("all devices together, shape %s: %w", s, err)
+		}
+		gflops := a.config(s).FLOPs(s.B, s.N, s.M) / 1e9 / (st.Median / 1e3)
+		fmt.Fprintf(stdout, "%-28s %10.3f %10.3f %10.3f %10.3f %10.3f %10.1f  %s\n",
+			s, st.Mean, st.Stddev, st.Median, st.Min, st.Max, gflops, split)
+	}
+	return nil
+}
+
+// benchPoolOne builds a pool of random weights on devs, prepares the pass
+// over a random x of shape s and times its replays. It returns the
+// statistics and the split, as "2 (fp32) + 1 (fp32)".
+func benchPoolOne(ctx context.Context, devs []*vk.Device, s benchkit.Shape, a benchArgs) (benchkit.Stats, string, error) {
+	var models []*isab.Model
+	for _, d := range devs {
+		m, err := benchModel(d, a.config(s), a.precision)
+		if err != nil {
+			for _, m := range models {
+				m.Close()
+			}
+			return benchkit.Stats{}, "", fmt.Errorf("device %d (%s): %w", d.Info().Index, d.Info().Name, err)
+		}
+		models = append(models, m)
+	}
+	pool, err := isab.NewPool(models...)
+	if err != nil {
+		return benchkit.Stats{}, "", err
+	}
+	defer pool.Close()
+	r := rand.New(rand.NewSource(2))
+	in := &isab.Input{X: isab.RandomNormal(r, s.B*s.N*s.Dim), XShape: []int{s.B, s.N, s.Dim}}
+	pl, err := pool.Prepare(ctx, in)
+	if err != nil {
+		return benchkit.Stats{}, "", err
+	}
+	defer pl.Close()
+	var times []time.Duration
+	for i := 0; i < a.warmup+a.iters*a.reps; i++ {
+		start := time.Now()
+		if err := pl.Run(ctx); err != nil {
+			return benchkit.Stats{}, "", err
+		}
+		if i >= a.warmup {
+			times = append(times, time.Since(start))
+		}
+	}
+	var parts []string
+	precs := pool.Precisions()
+	for i, c := range pl.Split() {
+		parts = append(parts, fmt.Sprintf("%d (%s)", c, precs[i]))
+	}
+	return benchkit.Summarize(times), strings.Join(parts, " + "), nil
 }

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"testing"
 
 	"github.com/isab-vk/isab-vk/vk"
@@ -97,6 +98,51 @@ func Device(t testing.TB) *vk.Device {
 		}
 	})
 	return d
+}
+
+// Devices opens every Vulkan device the loader reports, as Device opens
+// one (validation layer on unless ISAB_VALIDATION=0, every device closed
+// and validation messages checked when the test ends), in the order of
+// vk.Devices. It skips the test, naming the devices present, when there
+// are fewer than min (scripts/swiftshader.sh both gives two: lavapipe and
+// SwiftShader).
+func Devices(t testing.TB, min int) []*vk.Device {
+	t.Helper()
+	infos, err := vk.Devices()
+	if err != nil {
+		if errors.Is(err, vk.ErrNoVulkan) {
+			t.Skipf("no Vulkan device: %v", err)
+		}
+		t.Fatalf("listing devices: %v", err)
+	}
+	if len(infos) < min {
+		var names []string
+		for _, in := range infos {
+			names = append(names, in.Name)
+		}
+		t.Skipf("needs %d Vulkan devices, found %d (%q); run it under scripts/swiftshader.sh both for lavapipe and SwiftShader together", min, len(infos), names)
+	}
+	validation := os.Getenv("ISAB_VALIDATION") != "0"
+	devs := make([]*vk.Device, 0, len(infos))
+	t.Cleanup(func() {
+		for _, d := range devs {
+			if err := d.Close(); err != nil {
+				t.Errorf("closing %s: %v", d.Info().Name, err)
+			}
+		}
+		for _, m := range vk.ValidationMessages() {
+			t.Errorf("validation layer: %s", m)
+		}
+	})
+	for _, in := range infos {
+		d, err := vk.Open(vk.Options{Device: strconv.Itoa(in.Index), Validation: validation})
+		if err != nil {
+			t.Fatalf("opening device %d (%s): %v", in.Index, in.Name, err)
+		}
+		devs = append(devs, d)
+	}
+	vk.ValidationMessages()
+	return devs
 }
 
 // CheckValidation fails the test on any validation message reported so far.
