@@ -22,7 +22,8 @@ func (t matmulTiles) spec() []uint32 {
 // k, on GPUs and on CPU devices where k is too long for matmul_cpu.comp (see
 // linearCPU). GPUs
 // get 64x64 tiles of 16x16 threads with 4x4 outputs each (32 wide, 2 per
-// thread, along a dimension of 32 or less). CPU rasterisers get 64x64 tiles
+// thread, along a dimension of 32 or less), with more outputs per thread
+// where the device takes fewer than 256 invocations per workgroup. CPU rasterisers get 64x64 tiles
 // of 8x8 threads with 8x8 outputs each: on lavapipe that was twice as fast
 // as 4x4 per thread, as every shared-memory read feeds more arithmetic. Its
 // inner loop over BK is not unrolled there, so one thread runs about
@@ -42,6 +43,15 @@ func (o *Ops) linearTiles(m, n, k int) (matmulTiles, error) {
 	}
 	if n <= 32 {
 		t.BN, t.TN = 32, 2
+	}
+	// Fewer threads, each with more outputs, where the device allows fewer
+	// than 256 invocations per workgroup (the spec's minimum is 128).
+	for (t.BM/t.TM)*(t.BN/t.TN) > int(o.info.MaxWorkgroup) && (t.TM < t.BM || t.TN < t.BN) {
+		if t.TM <= t.TN && t.TM < t.BM {
+			t.TM *= 2
+		} else {
+			t.TN *= 2
+		}
 	}
 	if o.loopBudget > 0 && ceilDiv(int64(k), int64(t.BK))+8 > o.loopBudget {
 		return t, fmt.Errorf("ops: Linear: an inner size of %d exceeds what one workgroup of %s may loop over", k, o.info.Name)

@@ -8,7 +8,8 @@ import (
 
 // rowWG picks the workgroup size of a one-workgroup-per-row kernel
 // (softmax.comp, layernorm.comp) for rows of cols elements: a power of two
-// from 32 to 256 on GPUs, from 8 to 64 on CPUs, and wider where the loop
+// from 32 to 256 on GPUs, from 8 to 64 on CPUs (never past the device's
+// maxComputeWorkGroupInvocations), and wider where the loop
 // budget (see lavapipeLoopBudget) needs it: each thread runs three loops of
 // cols/WG iterations and two reductions of log2(WG). op names the operation
 // in errors.
@@ -17,9 +18,14 @@ func (o *Ops) rowWG(op string, cols int) (int, error) {
 	if o.isCPU() {
 		lo, hi = 8, 64
 	}
+	// The largest power of two the device takes in one workgroup.
+	limit := 1
+	for limit*2 <= int(o.info.MaxWorkgroup) {
+		limit *= 2
+	}
+	hi = min(hi, limit)
 	wg := min(max(nextPow2(cols), lo), hi)
 	if o.loopBudget > 0 {
-		limit := max(int(o.info.MaxWorkgroup), hi)
 		for wg < limit && o.softmaxIters(cols, wg) > o.loopBudget {
 			wg *= 2
 		}
