@@ -4,8 +4,7 @@ import (
 	"fmt"
 	"math"
 
-	"github.com/isab-vk/isab-vk/examples/clustering"
-
+	"github.com/isab-vk/isab-vk/mixture"
 	"github.com/isab-vk/isab-vk/ref"
 	"github.com/isab-vk/isab-vk/safetensors"
 )
@@ -32,7 +31,7 @@ type mabBlock struct {
 }
 
 // Mixture is a predicted (or true) 2-D diagonal Gaussian mixture.
-type Mixture = clustering.Mixture
+type Mixture = mixture.Mixture
 
 // Prediction is one forward pass: the mixture, and the attention
 // probabilities of the first ISAB's inducing points over the points
@@ -181,10 +180,9 @@ func (m *Model) Predict(points [][2]float64) (*Prediction, error) {
 	for i := range rows {
 		rows[i] = out[i*outW : (i+1)*outW]
 	}
-	pred.Mixture = MixtureFrom(rows)
+	var err error
+	if pred.Mixture, err = mixture.FromOutput(rows); err != nil {
+		return nil, fmt.Errorf("view: %w", err)
+	}
 	return pred, nil
 }
-
-// MixtureFrom applies the clustering model's output parameterisation (see
-// clustering.FromOutput) to its output rows.
-func MixtureFrom(out [][]float64) Mixture { return clustering.FromOutput(out) }

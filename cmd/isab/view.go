@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 
+	"github.com/isab-vk/isab-vk/mixture"
 	"github.com/isab-vk/isab-vk/settransformer"
 	"github.com/isab-vk/isab-vk/view"
 	"github.com/isab-vk/isab-vk/vk"
@@ -125,14 +126,7 @@ func deviceMixture(ctx context.Context, m *settransformer.Model) func(points [][
 		if len(shape) != 3 || shape[0] != 1 || shape[2] != 5 {
 			return view.Mixture{}, fmt.Errorf("model output has shape %v, want [1, k, 5]", shape)
 		}
-		rows := make([][]float64, shape[1])
-		for k := range rows {
-			rows[k] = make([]float64, 5)
-			for j := range rows[k] {
-				rows[k][j] = float64(out[5*k+j])
-			}
-		}
-		return view.MixtureFrom(rows), nil
+		return mixture.FromFlat(out)
 	}
 }
 
