@@ -117,6 +117,9 @@ func (m *Model) load(f *safetensors.File) error {
 		return fmt.Errorf("dim %d not divisible by %d heads", m.Dim, m.Heads)
 	}
 	m.scaleInv = float32(1 / math.Sqrt(float64(m.Dim)))
+	if err := checkKeys(f); err != nil {
+		return err
+	}
 	for _, s := range stagePrefixes {
 		st, err := settransformer.LoadFile(m.dev, subFile(f, s.prefix), settransformer.Options{Kind: s.kind, Heads: m.Heads})
 		if err != nil {
@@ -131,11 +134,29 @@ func (m *Model) load(f *safetensors.File) error {
 	if m.pma, err = m.queryAttn(f, "dec.0.S", "dec.0.mab.", m.Dim); err != nil {
 		return err
 	}
-	if m.head, err = m.linear(f, "dec.3.", m.Dim, mixture.Params); err != nil {
+	if m.head, err = m.linear(f, headPrefix, m.Dim, mixture.Params); err != nil {
 		return err
 	}
 	if m.ops, err = ops.New(m.dev); err != nil {
 		return err
+	}
+	return nil
+}
+
+// headPrefix is the key prefix of the model's head, the Linear dec.3.
+const headPrefix = "dec.3."
+
+// checkKeys refuses a key that belongs to none of the model's modules, as
+// settransformer.Load does for the whole model.
+func checkKeys(f *safetensors.File) error {
+	for _, name := range f.Names() {
+		ok := strings.HasPrefix(name, headPrefix)
+		for _, s := range stagePrefixes {
+			ok = ok || strings.HasPrefix(name, s.prefix)
+		}
+		if !ok {
+			return fmt.Errorf("unexpected key %q (not a key of the clustering model)", name)
+		}
 	}
 	return nil
 }

@@ -156,6 +156,9 @@ const predictionBound = 1e-9
 func TestPredictReference(t *testing.T) {
 	m := loadModel(t)
 	r := loadRefModel(t, weightsPath(t), m.Heads)
+	if _, err := m.Predict(t.Context(), nil); err == nil {
+		t.Errorf("Predict of no points: no error")
+	}
 	for _, n := range []int{1, 7, 33, 300} {
 		pts, _ := Sample(n, int64(n))
 		got, err := m.Predict(t.Context(), pts)

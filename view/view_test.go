@@ -3,10 +3,13 @@ package view
 import (
 	"image"
 	"math"
+	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/isab-vk/isab-vk/internal/testutil"
+	"github.com/isab-vk/isab-vk/safetensors"
 )
 
 func weightsPath(t *testing.T) string {
@@ -240,5 +243,70 @@ func TestApp(t *testing.T) {
 	}
 	if _, err := NewApp(m, 10, 1, "sab", 800, 600); err == nil {
 		t.Errorf("block sab accepted")
+	}
+}
+
+// TestLoadModelErrors checks that weights with a missing or mis-shaped key,
+// or heads that do not divide the width, are an error that names the
+// problem, not a panic.
+func TestLoadModelErrors(t *testing.T) {
+	dev := testutil.Device(t)
+	f, err := safetensors.ReadFile(weightsPath(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	write := func(t *testing.T, edit func(map[string]*safetensors.Tensor, map[string]string)) string {
+		tensors := map[string]*safetensors.Tensor{}
+		for k, v := range f.Tensors {
+			c := *v
+			tensors[k] = &c
+		}
+		meta := map[string]string{}
+		for k, v := range f.Metadata {
+			meta[k] = v
+		}
+		edit(tensors, meta)
+		var list []*safetensors.Tensor
+		for _, v := range tensors {
+			list = append(list, v)
+		}
+		b, err := safetensors.Encode(list, meta)
+		if err != nil {
+			t.Fatal(err)
+		}
+		path := filepath.Join(t.TempDir(), "w.safetensors")
+		if err := os.WriteFile(path, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	for _, c := range []struct {
+		name, want string
+		edit       func(map[string]*safetensors.Tensor, map[string]string)
+	}{
+		{"no head bias", "dec.3.bias", func(ts map[string]*safetensors.Tensor, _ map[string]string) { delete(ts, "dec.3.bias") }},
+		{"no seeds", "dec.0.S", func(ts map[string]*safetensors.Tensor, _ map[string]string) { delete(ts, "dec.0.S") }},
+		{"stray key", "extra", func(ts map[string]*safetensors.Tensor, _ map[string]string) {
+			ts["extra"] = &safetensors.Tensor{Name: "extra", DType: "F32", Shape: []int{1}, Data: make([]byte, 4)}
+		}},
+		{"4-D points", "enc.0.", func(ts map[string]*safetensors.Tensor, _ map[string]string) {
+			ts["enc.0.mab0.fc_k.weight"].Shape = []int{64, 4} // same bytes, 4 inputs
+		}},
+		{"heads", "heads", func(_ map[string]*safetensors.Tensor, m map[string]string) { m["heads"] = "3" }},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			m, err := LoadModel(dev, write(t, c.edit))
+			if err == nil {
+				m.Close()
+				t.Fatalf("no error")
+			}
+			t.Log(err)
+			if !strings.Contains(err.Error(), c.want) {
+				t.Errorf("error %q does not name %q", err, c.want)
+			}
+		})
+	}
+	if _, err := LoadModel(nil, weightsPath(t)); err == nil {
+		t.Errorf("nil device: no error")
 	}
 }
