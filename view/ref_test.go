@@ -155,6 +155,7 @@ const predictionBound = 1e-9
 // against the float64 reference on sets of odd sizes.
 func TestPredictReference(t *testing.T) {
 	m := loadModel(t)
+	t.Logf("device: %s", m.dev.Info().Name)
 	r := loadRefModel(t, weightsPath(t), m.Heads)
 	if _, err := m.Predict(t.Context(), nil); err == nil {
 		t.Errorf("Predict of no points: no error")
