@@ -1,12 +1,14 @@
 package view
 
 import (
+	"context"
 	"fmt"
 )
 
 // App is the viewer's model of what is on screen: a point set, the model's
-// prediction for it, and which attention row is shown. The window maps keys
-// and clicks to its methods; the screenshot path only calls State.
+// prediction for it (computed on the model's device: see Model), and which
+// attention row is shown. The window maps keys and clicks to its methods;
+// the screenshot path only calls State.
 type App struct {
 	Model  *Model
 	N      int
@@ -18,43 +20,31 @@ type App struct {
 	Height int
 	Points [][2]float64
 	Pred   *Prediction
-	// Mixture, when set, computes the predicted mixture (for example on
-	// the Vulkan device through package settransformer) in place of the
-	// CPU forward pass; the attention maps always come from the CPU.
-	Mixture func(points [][2]float64) (Mixture, error)
-	// MixtureSource names where the mixture comes from, for the legend.
-	MixtureSource string
 }
 
 // NewApp samples a set of n points with seed and runs the model on it.
 func NewApp(m *Model, n int, seed int64, block string, width, height int) (*App, error) {
+	if m == nil {
+		return nil, fmt.Errorf("view: nil model")
+	}
 	if block != "isab" && block != "pma" {
 		return nil, fmt.Errorf("view: block %q is neither isab nor pma", block)
 	}
 	if n < 1 {
 		return nil, fmt.Errorf("view: need at least one point, got %d", n)
 	}
-	a := &App{Model: m, N: n, Seed: seed, Block: block, Width: width, Height: height, MixtureSource: "CPU"}
+	a := &App{Model: m, N: n, Seed: seed, Block: block, Width: width, Height: height}
 	a.Points, _ = Sample(n, seed)
 	return a, a.predict()
 }
 
-// SetMixture makes the app take its mixture from f, named source in the
-// legend, and recomputes the prediction.
-func (a *App) SetMixture(f func(points [][2]float64) (Mixture, error), source string) error {
-	a.Mixture, a.MixtureSource = f, source
-	return a.predict()
-}
-
+// predict runs the model on the device for the current points. The
+// window's key and click handlers have no context to pass, and one pass
+// on the viewer's few hundred points is short, so it is not cancellable.
 func (a *App) predict() error {
-	p, err := a.Model.Predict(a.Points)
+	p, err := a.Model.Predict(context.Background(), a.Points)
 	if err != nil {
 		return err
-	}
-	if a.Mixture != nil {
-		if p.Mixture, err = a.Mixture(a.Points); err != nil {
-			return err
-		}
 	}
 	a.Pred = p
 	return nil
@@ -120,7 +110,7 @@ func (a *App) State() *State {
 			what,
 			fmt.Sprintf("HEAD %d/%d", a.Head+1, a.Model.Heads),
 		},
-		MixtureSource: a.MixtureSource,
+		MixtureSource: "DEVICE",
 		Footer: []string{
 			"N/P  INDUCING POINT",
 			"H    NEXT HEAD",

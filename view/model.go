@@ -1,190 +1,244 @@
 package view
 
 import (
+	"errors"
 	"fmt"
 	"math"
+	"slices"
+	"strings"
 
-	"github.com/isab-vk/isab-vk/examples/clustering"
-
-	"github.com/isab-vk/isab-vk/ref"
+	"github.com/isab-vk/isab-vk/mixture"
+	"github.com/isab-vk/isab-vk/ops"
 	"github.com/isab-vk/isab-vk/safetensors"
+	"github.com/isab-vk/isab-vk/settransformer"
+	"github.com/isab-vk/isab-vk/vk"
 )
 
 // Model is the clustering Set Transformer of examples/clustering (two ISABs,
-// a PMA, two SABs and a Linear head) evaluated on the CPU in float64 with
-// the project's reference (package ref). The viewer needs the attention
-// probabilities of single query rows, which the fused GPU attention never
-// stores; the reference gives them exactly from the weights.
+// a PMA, two SABs and a Linear head) on a Vulkan device: the engine's own
+// modules (package settransformer) and kernels (package ops) compute both
+// the predicted mixture and the attention maps that the viewer draws.
+//
+// The fused attention kernel never stores the attention probabilities, so
+// the model runs as five settransformer modules loaded from the state_dict's
+// prefixes (enc.0, enc.1, dec.0, dec.1, dec.2), which gives it the PMA's
+// input, and records the rest itself: the head Linear (dec.3), and for the
+// first ISAB's inducing points and the PMA's seeds the probabilities
+// softmax(Q'_h K'_h^T / sqrt(dim)) of every head, with Linear for the
+// projections and the scores and Softmax for the rows.
 type Model struct {
 	Heads   int
 	Dim     int
 	NumInds int
 	Seeds   int
-	mabs    map[string]mabBlock
-	params  map[string][]float64
-	shapes  map[string][]int
+
+	dev      *vk.Device
+	ops      *ops.Ops
+	stages   []*settransformer.Model // enc.0, enc.1, dec.0, dec.1, dec.2
+	isab     queryAttn               // enc.0.mab0: I over the points
+	pma      queryAttn               // dec.0.mab: S over the encoded points
+	head     linear                  // dec.3
+	weights  []*vk.Buffer
+	scaleInv float32
 }
 
-// mabBlock is one MAB's weights and input widths.
-type mabBlock struct {
-	w          ref.MABWeights
-	dimQ, dimK int
+// linear is a Linear layer's weight [out, in] and bias [out] on the device.
+type linear struct {
+	w, b    *vk.Buffer
+	in, out int
+}
+
+// queryAttn is what one MAB with learned queries (an ISAB's inducing points
+// or a PMA's seeds) needs for its attention probabilities.
+type queryAttn struct {
+	q        *vk.Buffer // the queries [nq, dim]
+	nq       int
+	fcQ, fcK linear
 }
 
 // Mixture is a predicted (or true) 2-D diagonal Gaussian mixture.
-type Mixture = clustering.Mixture
+type Mixture = mixture.Mixture
 
-// Prediction is one forward pass: the mixture, and the attention
-// probabilities of the first ISAB's inducing points over the points
-// (ISAB[h][i][j] for head h, inducing point i, point j) and of the PMA's
-// seeds over the points (PMA[h][s][j]).
+// Prediction is one forward pass on the device: the mixture, and the
+// attention probabilities of the first ISAB's inducing points over the
+// points (ISAB[h][i][j] for head h, inducing point i, point j) and of the
+// PMA's seeds over the points (PMA[h][s][j]).
 type Prediction struct {
 	Mixture Mixture
 	ISAB    [][][]float64
 	PMA     [][][]float64
 }
 
-var mabNames = []string{"enc.0.mab0", "enc.0.mab1", "enc.1.mab0", "enc.1.mab1", "dec.0.mab", "dec.1.mab", "dec.2.mab"}
+// stagePrefixes are the settransformer modules the model runs as, in
+// order, with their kinds.
+var stagePrefixes = []struct{ prefix, kind string }{
+	{"enc.0.", settransformer.KindISAB},
+	{"enc.1.", settransformer.KindISAB},
+	{"dec.0.", settransformer.KindPMA},
+	{"dec.1.", settransformer.KindSAB},
+	{"dec.2.", settransformer.KindSAB},
+}
 
-// LoadModel reads the clustering model's weights (examples/clustering/weights.safetensors).
-func LoadModel(path string) (*Model, error) {
+// LoadModel reads the clustering model's weights
+// (examples/clustering/weights.safetensors) and uploads them to dev. The
+// number of heads comes from the file's metadata "heads", else 4. Close
+// frees the model's device memory.
+func LoadModel(dev *vk.Device, path string) (*Model, error) {
+	if dev == nil {
+		return nil, errors.New("view: nil device")
+	}
 	f, err := safetensors.ReadFile(path)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("view: %w", err)
 	}
-	m := &Model{Heads: 4, mabs: map[string]mabBlock{}, params: map[string][]float64{}, shapes: map[string][]int{}}
-	if h, ok, err := safetensors.MetaInt(f.Metadata, "heads"); err != nil || (ok && h < 1) {
-		return nil, fmt.Errorf("view: %s: bad heads metadata %q", path, f.Metadata["heads"])
-	} else if ok {
-		m.Heads = h
-	}
-	for _, name := range f.Names() {
-		t, _ := f.Get(name)
-		v, err := t.Float64()
-		if err != nil {
-			return nil, fmt.Errorf("view: %s: %s: %w", path, name, err)
-		}
-		m.params[name] = v
-		m.shapes[name] = t.Shape
-	}
-	for _, k := range []string{"enc.0.I", "enc.1.I", "dec.0.S"} {
-		if s := m.shapes[k]; len(s) != 3 || s[0] != 1 {
-			return nil, fmt.Errorf("view: %s: %s missing or not [1, n, dim]", path, k)
-		}
-	}
-	m.Dim = m.shapes["enc.0.I"][2]
-	m.NumInds = m.shapes["enc.0.I"][1]
-	m.Seeds = m.shapes["dec.0.S"][1]
-	if m.Dim%m.Heads != 0 {
-		return nil, fmt.Errorf("view: %s: dim %d not divisible by %d heads", path, m.Dim, m.Heads)
-	}
-	for _, p := range mabNames {
-		var b mabBlock
-		for _, l := range []struct {
-			w, bias *[]float64
-			name    string
-			in      *int
-		}{{&b.w.QW, &b.w.QB, "fc_q", &b.dimQ}, {&b.w.KW, &b.w.KB, "fc_k", &b.dimK}, {&b.w.VW, &b.w.VB, "fc_v", nil}, {&b.w.OW, &b.w.OB, "fc_o", nil}} {
-			in, err := m.linear(p+"."+l.name, l.w, l.bias)
-			if err != nil {
-				return nil, fmt.Errorf("view: %s: %w", path, err)
-			}
-			if l.in != nil {
-				*l.in = in
-			}
-		}
-		b.w.LN0W, b.w.LN0B = m.params[p+".ln0.weight"], m.params[p+".ln0.bias"]
-		b.w.LN1W, b.w.LN1B = m.params[p+".ln1.weight"], m.params[p+".ln1.bias"]
-		m.mabs[p] = b
-	}
-	var w, bias []float64
-	if _, err := m.linear("dec.3", &w, &bias); err != nil {
+	m := &Model{Heads: 4, dev: dev}
+	if err := m.load(f); err != nil {
+		m.Close()
 		return nil, fmt.Errorf("view: %s: %w", path, err)
 	}
 	return m, nil
 }
 
-// linear looks up a Linear layer's weight [out, in] and bias [out], checks
-// that its output width is the model's, except for the head, and returns in.
-func (m *Model) linear(prefix string, w, b *[]float64) (int, error) {
-	var ok1, ok2 bool
-	*w, ok1 = m.params[prefix+".weight"]
-	*b, ok2 = m.params[prefix+".bias"]
-	s := m.shapes[prefix+".weight"]
-	if !ok1 || !ok2 || len(s) != 2 || len(*b) != s[0] || (prefix != "dec.3" && s[0] != m.Dim) {
-		return 0, fmt.Errorf("%s.weight/bias missing or mis-shaped", prefix)
+// load fills m from the parsed weights.
+func (m *Model) load(f *safetensors.File) error {
+	if h, ok, err := safetensors.MetaInt(f.Metadata, "heads"); err != nil || (ok && h < 1) {
+		return fmt.Errorf("bad heads metadata %q", f.Metadata["heads"])
+	} else if ok {
+		m.Heads = h
 	}
-	return s[1], nil
-}
-
-// forward runs MAB(Q, K) on q [nq, dimQ] and k [nk, dimK] and, when
-// withAttn, also returns its attention probabilities [heads][nq][nk].
-func (m *Model) forward(name string, q []float64, nq int, k []float64, nk int, withAttn bool) ([]float64, [][][]float64) {
-	b := m.mabs[name]
-	out := ref.MAB(b.w, b.dimQ, b.dimK, m.Dim, m.Heads, q, nq, k, nk)
-	if !withAttn {
-		return out, nil
-	}
-	qp := ref.Linear(q, nq, b.dimQ, b.w.QW, m.Dim, b.w.QB)
-	kp := ref.Linear(k, nk, b.dimK, b.w.KW, m.Dim, b.w.KB)
-	d := m.Dim / m.Heads
-	attn := make([][][]float64, m.Heads)
-	for h := range attn {
-		qh, kh := headColumns(qp, nq, m.Dim, h, d), headColumns(kp, nk, m.Dim, h, d)
-		// Q'_h K'_h^T is a Linear of Q'_h by the "weights" K'_h.
-		p := ref.MaskedSoftmax(ref.Linear(qh, nq, d, kh, nk, nil), nq, nk, 1/math.Sqrt(float64(m.Dim)), nil)
-		attn[h] = make([][]float64, nq)
-		for i := range attn[h] {
-			attn[h][i] = p[i*nk : (i+1)*nk]
+	for _, k := range []string{"enc.0.I", "dec.0.S"} {
+		if t, ok := f.Get(k); !ok || len(t.Shape) != 3 || t.Shape[0] != 1 || t.Shape[1] < 1 || t.Shape[2] < 1 {
+			return fmt.Errorf("%s missing or not [1, n, dim]", k)
 		}
 	}
-	return out, attn
+	I, S := f.Tensors["enc.0.I"].Shape, f.Tensors["dec.0.S"].Shape
+	m.Dim, m.NumInds, m.Seeds = I[2], I[1], S[1]
+	if m.Dim%m.Heads != 0 {
+		return fmt.Errorf("dim %d not divisible by %d heads", m.Dim, m.Heads)
+	}
+	m.scaleInv = float32(1 / math.Sqrt(float64(m.Dim)))
+	if err := checkKeys(f); err != nil {
+		return err
+	}
+	for _, s := range stagePrefixes {
+		st, err := settransformer.LoadFile(m.dev, subFile(f, s.prefix), settransformer.Options{Kind: s.kind, Heads: m.Heads})
+		if err != nil {
+			return fmt.Errorf("%s*: %w", s.prefix, err)
+		}
+		m.stages = append(m.stages, st)
+	}
+	var err error
+	if m.isab, err = m.queryAttn(f, "enc.0.I", "enc.0.mab0.", 2); err != nil {
+		return err
+	}
+	if m.pma, err = m.queryAttn(f, "dec.0.S", "dec.0.mab.", m.Dim); err != nil {
+		return err
+	}
+	if m.head, err = m.linear(f, headPrefix, m.Dim, mixture.Params); err != nil {
+		return err
+	}
+	if m.ops, err = ops.New(m.dev); err != nil {
+		return err
+	}
+	return nil
 }
 
-// headColumns copies columns [h*d, (h+1)*d) of x [rows, cols].
-func headColumns(x []float64, rows, cols, h, d int) []float64 {
-	out := make([]float64, 0, rows*d)
-	for r := 0; r < rows; r++ {
-		out = append(out, x[r*cols+h*d:r*cols+(h+1)*d]...)
+// headPrefix is the key prefix of the model's head, the Linear dec.3.
+const headPrefix = "dec.3."
+
+// checkKeys refuses a key that belongs to none of the model's modules, as
+// settransformer.Load does for the whole model.
+func checkKeys(f *safetensors.File) error {
+	for _, name := range f.Names() {
+		ok := strings.HasPrefix(name, headPrefix)
+		for _, s := range stagePrefixes {
+			ok = ok || strings.HasPrefix(name, s.prefix)
+		}
+		if !ok {
+			return fmt.Errorf("unexpected key %q (not a key of the clustering model)", name)
+		}
 	}
-	return out
+	return nil
 }
 
-// Predict runs the model on one set of 2-D points.
-func (m *Model) Predict(points [][2]float64) (*Prediction, error) {
-	n := len(points)
-	if n == 0 {
-		return nil, fmt.Errorf("view: empty point set")
+// subFile is the part of f under prefix, with the prefix taken off the
+// keys: the state_dict of one of the model's modules. Only the metadata
+// that holds for every module (heads, ln) goes with it.
+func subFile(f *safetensors.File, prefix string) *safetensors.File {
+	sub := &safetensors.File{Metadata: map[string]string{}, Tensors: map[string]*safetensors.Tensor{}}
+	for _, k := range []string{"heads", "ln"} {
+		if v, ok := f.Metadata[k]; ok {
+			sub.Metadata[k] = v
+		}
 	}
-	x := make([]float64, 0, 2*n)
-	for _, p := range points {
-		x = append(x, p[0], p[1])
+	for name, t := range f.Tensors {
+		if rest, ok := strings.CutPrefix(name, prefix); ok {
+			sub.Tensors[rest] = t
+		}
 	}
-	ni, ns := m.NumInds, m.Seeds
-	pred := &Prediction{}
-	h, a := m.forward("enc.0.mab0", m.params["enc.0.I"], ni, x, n, true)
-	pred.ISAB = a
-	x, _ = m.forward("enc.0.mab1", x, n, h, ni, false)
-	h, _ = m.forward("enc.1.mab0", m.params["enc.1.I"], m.shapes["enc.1.I"][1], x, n, false)
-	x, _ = m.forward("enc.1.mab1", x, n, h, m.shapes["enc.1.I"][1], false)
-	y, a := m.forward("dec.0.mab", m.params["dec.0.S"], ns, x, n, true)
-	pred.PMA = a
-	y, _ = m.forward("dec.1.mab", y, ns, y, ns, false)
-	y, _ = m.forward("dec.2.mab", y, ns, y, ns, false)
-	var w, b []float64
-	if _, err := m.linear("dec.3", &w, &b); err != nil {
-		return nil, fmt.Errorf("view: %w", err)
-	}
-	outW := len(b)
-	out := ref.Linear(y, ns, m.Dim, w, outW, b)
-	rows := make([][]float64, ns)
-	for i := range rows {
-		rows[i] = out[i*outW : (i+1)*outW]
-	}
-	pred.Mixture = MixtureFrom(rows)
-	return pred, nil
+	return sub
 }
 
-// MixtureFrom applies the clustering model's output parameterisation (see
-// clustering.FromOutput) to its output rows.
-func MixtureFrom(out [][]float64) Mixture { return clustering.FromOutput(out) }
+// upload copies the tensor name, which must have the given shape, to the
+// device as float32.
+func (m *Model) upload(f *safetensors.File, name string, shape ...int) (*vk.Buffer, error) {
+	t, ok := f.Get(name)
+	if !ok {
+		return nil, fmt.Errorf("%s missing", name)
+	}
+	if !slices.Equal(t.Shape, shape) {
+		return nil, fmt.Errorf("%s has shape %v, want %v", name, t.Shape, shape)
+	}
+	v, err := t.Float32()
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	b, err := vk.BufferFrom(m.dev, v)
+	if err != nil {
+		return nil, fmt.Errorf("uploading %s: %w", name, err)
+	}
+	m.weights = append(m.weights, b)
+	return b, nil
+}
+
+// linear uploads the Linear layer prefix+weight [out, in] and prefix+bias.
+func (m *Model) linear(f *safetensors.File, prefix string, in, out int) (linear, error) {
+	l := linear{in: in, out: out}
+	var err error
+	if l.w, err = m.upload(f, prefix+"weight", out, in); err != nil {
+		return l, err
+	}
+	l.b, err = m.upload(f, prefix+"bias", out)
+	return l, err
+}
+
+// queryAttn uploads the queries (I or S) and fc_q, fc_k of the MAB mab,
+// whose keys have dimK features.
+func (m *Model) queryAttn(f *safetensors.File, queries, mab string, dimK int) (queryAttn, error) {
+	a := queryAttn{nq: f.Tensors[queries].Shape[1]}
+	var err error
+	if a.q, err = m.upload(f, queries, 1, a.nq, m.Dim); err != nil {
+		return a, err
+	}
+	if a.fcQ, err = m.linear(f, mab+"fc_q.", m.Dim, m.Dim); err != nil {
+		return a, err
+	}
+	a.fcK, err = m.linear(f, mab+"fc_k.", dimK, m.Dim)
+	return a, err
+}
+
+// Close frees the model's device memory.
+func (m *Model) Close() {
+	for _, s := range m.stages {
+		s.Close()
+	}
+	m.stages = nil
+	for _, b := range m.weights {
+		b.Free()
+	}
+	m.weights = nil
+	if m.ops != nil {
+		m.ops.Close()
+		m.ops = nil
+	}
+}

@@ -1,7 +1,10 @@
 // Package view draws what the clustering Set Transformer sees: a 2-D point
 // set, the Gaussian mixture the model predicts for it (ellipses at 1 and 2
 // sigma) and the attention of one inducing point of the first ISAB, or one
-// PMA seed, over the points as a heat map, with a legend.
+// PMA seed, over the points as a heat map, with a legend. Both the mixture
+// and the attention probabilities come from the engine on the device (see
+// Model): the picture shows what the device computed, and the tests check
+// it against the float64 reference of package ref.
 //
 // A frame is drawn by a compute shader (shaders/frame.comp) into a storage
 // buffer on a vk.Device; Render reads it back as an image, without any

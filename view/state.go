@@ -19,7 +19,7 @@ type State struct {
 	Heat []float64
 	// Mixture is drawn as ellipses at 1 and 2 sigma per component.
 	Mixture Mixture
-	// MixtureSource names where the mixture was computed ("CPU",
+	// MixtureSource names where the mixture was computed (App says
 	// "DEVICE"); empty shows nothing.
 	MixtureSource string
 	// Title and Footer are legend lines above and below the heat bar and

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/isab-vk/isab-vk/examples/clustering"
 	"github.com/isab-vk/isab-vk/internal/testutil"
 	"github.com/isab-vk/isab-vk/ref"
 	"github.com/isab-vk/isab-vk/safetensors"
@@ -140,7 +141,7 @@ func TestClusterEval(t *testing.T) {
 	root := testutil.ModuleRoot(t)
 	ex := func(name string) string { return filepath.Join(root, "examples", "clustering", name) }
 	dev := testutil.Device(t)
-	res, err := clusterEval(context.Background(), dev, ex("weights.safetensors"), ex("benchmark.safetensors"))
+	res, err := clustering.Evaluate(context.Background(), dev, ex("weights.safetensors"), ex("benchmark.safetensors"))
 	if err != nil {
 		t.Fatal(err)
 	}

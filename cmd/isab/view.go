@@ -8,7 +8,6 @@ import (
 	"io"
 	"os"
 
-	"github.com/isab-vk/isab-vk/settransformer"
 	"github.com/isab-vk/isab-vk/view"
 	"github.com/isab-vk/isab-vk/vk"
 )
@@ -32,7 +31,6 @@ func runView(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	frames := fs.Int("frames", 0, "close the window after this many frames (0: run until closed)")
 	keys := fs.String("keys", "", "keys to press, one per frame, as if typed (for tests)")
 	verbose := fs.Bool("v", false, "log window events to stderr")
-	mixture := fs.String("mixture", "device", "where the predicted mixture is computed: device (package settransformer on the Vulkan device) or cpu (float64)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -43,22 +41,10 @@ func runView(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if _, err := fmt.Sscanf(*size, "%dx%d", &w, &h); err != nil {
 		return usagef("--size %q: want WxH such as 960x640", *size)
 	}
-	m, err := view.LoadModel(*weights)
-	if err != nil {
-		if _, serr := os.Stat(*weights); serr != nil && !isFlagSet(fs, "weights") {
-			return fmt.Errorf("%w (run from the repository root, or pass --weights)", err)
-		}
-		return err
-	}
 	if *query < 0 || *head < 0 {
 		return usagef("--query and --head must be >= 0")
 	}
-	app, err := view.NewApp(m, *n, *seed, *block, w, h)
-	if err != nil {
-		return err
-	}
-	app.Query, app.Head = *query, *head
-	if err := app.State().Validate(); err != nil {
+	if err := (&view.State{Width: w, Height: h}).Validate(); err != nil {
 		return err
 	}
 	dev, err := vk.Open(vk.Options{Device: *device})
@@ -66,20 +52,19 @@ func runView(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	defer dev.Close()
-	switch *mixture {
-	case "cpu":
-	case "device":
-		st, err := settransformer.Load(dev, *weights, settransformer.Options{})
-		if err != nil {
-			return err
+	m, err := view.LoadModel(dev, *weights)
+	if err != nil {
+		if _, serr := os.Stat(*weights); serr != nil && !isFlagSet(fs, "weights") {
+			return fmt.Errorf("%w (run from the repository root, or pass --weights)", err)
 		}
-		defer st.Close()
-		if err := app.SetMixture(deviceMixture(ctx, st), "DEVICE"); err != nil {
-			return err
-		}
-	default:
-		return usagef("--mixture %q: want device or cpu", *mixture)
+		return err
 	}
+	defer m.Close()
+	app, err := view.NewApp(m, *n, *seed, *block, w, h)
+	if err != nil {
+		return err
+	}
+	app.Query, app.Head = *query, *head
 	if *shot == "" {
 		var logf func(format string, args ...any)
 		if *verbose {
@@ -108,32 +93,6 @@ func runView(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	fmt.Fprintf(stdout, "wrote %s (%dx%d, %d points, %s)\n", *shot, w, h, len(app.Points), dev.Info().Name)
 	return nil
-}
-
-// deviceMixture runs the clustering model on the device for one set and
-// turns its [4, 5] output into a mixture.
-func deviceMixture(ctx context.Context, m *settransformer.Model) func(points [][2]float64) (view.Mixture, error) {
-	return func(points [][2]float64) (view.Mixture, error) {
-		x := make([]float32, 0, 2*len(points))
-		for _, p := range points {
-			x = append(x, float32(p[0]), float32(p[1]))
-		}
-		out, shape, err := m.ForwardHost(ctx, x, []int{1, len(points), 2})
-		if err != nil {
-			return view.Mixture{}, err
-		}
-		if len(shape) != 3 || shape[0] != 1 || shape[2] != 5 {
-			return view.Mixture{}, fmt.Errorf("model output has shape %v, want [1, k, 5]", shape)
-		}
-		rows := make([][]float64, shape[1])
-		for k := range rows {
-			rows[k] = make([]float64, 5)
-			for j := range rows[k] {
-				rows[k][j] = float64(out[5*k+j])
-			}
-		}
-		return view.MixtureFrom(rows), nil
-	}
 }
 
 // isFlagSet says whether the flag name was given on the command line.

@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/isab-vk/isab-vk/internal/testutil"
+	"github.com/isab-vk/isab-vk/mixture"
 	"github.com/isab-vk/isab-vk/settransformer"
 	"github.com/isab-vk/isab-vk/view"
 )
@@ -22,8 +23,10 @@ func clusteringWeights(t *testing.T) string {
 }
 
 // checkViewPNG decodes a screenshot of "isab view --n 300 --seed seed
-// --size 800x600" and checks that it is a picture of the points: many
-// colours, and most points in their heat colour where they project.
+// --size 800x600" and compares it with the device's output: the frame that
+// view.Render draws of the same set's Prediction, computed on the device,
+// must match it pixel for pixel, and most points must show in the heat
+// colour of their attention probability where they project.
 func checkViewPNG(t *testing.T, path string, seed int64) {
 	t.Helper()
 	f, err := os.Open(path)
@@ -38,25 +41,38 @@ func checkViewPNG(t *testing.T, path string, seed int64) {
 	if b := img.Bounds(); b.Dx() != 800 || b.Dy() != 600 {
 		t.Fatalf("%s is %v, want 800x600", path, b)
 	}
-	colours := map[[3]uint32]bool{}
-	for y := 0; y < 600; y++ {
-		for x := 0; x < 800; x++ {
-			r, g, b, _ := img.At(x, y).RGBA()
-			colours[[3]uint32{r >> 8, g >> 8, b >> 8}] = true
-		}
-	}
-	if len(colours) < 50 {
-		t.Errorf("%s: %d distinct colours, want at least 50", path, len(colours))
-	}
-	m, err := view.LoadModel(clusteringWeights(t))
+	dev := testutil.Device(t)
+	m, err := view.LoadModel(dev, clusteringWeights(t))
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer m.Close()
 	app, err := view.NewApp(m, 300, seed, "isab", 800, 600)
 	if err != nil {
 		t.Fatal(err)
 	}
 	s := app.State()
+	want, err := view.Render(dev, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	colours := map[[3]uint32]bool{}
+	differ := 0
+	for y := 0; y < 600; y++ {
+		for x := 0; x < 800; x++ {
+			r, g, b, _ := img.At(x, y).RGBA()
+			colours[[3]uint32{r >> 8, g >> 8, b >> 8}] = true
+			if r2, g2, b2, _ := want.At(x, y).RGBA(); r != r2 || g != g2 || b != b2 {
+				differ++
+			}
+		}
+	}
+	if len(colours) < 50 {
+		t.Errorf("%s: %d distinct colours, want at least 50", path, len(colours))
+	}
+	if differ > 0 {
+		t.Errorf("%s: %d pixels differ from the frame of the device's prediction", path, differ)
+	}
 	heat := s.HeatValues()
 	hits := 0
 	for i, p := range s.Points {
@@ -171,7 +187,7 @@ func TestViewHandoff(t *testing.T) {
 	}
 
 	testutil.Device(t) // the rest opens the device; skips without Vulkan
-	code, _, stderr = runBinary(t, []string{"DISPLAY=", "WAYLAND_DISPLAY=", noPath}, bin, "view", "--weights", clusteringWeights(t), "--mixture", "cpu")
+	code, _, stderr = runBinary(t, []string{"DISPLAY=", "WAYLAND_DISPLAY=", noPath}, bin, "view", "--weights", clusteringWeights(t))
 	if code != 1 || strings.Count(stderr, "\n") != 1 || !strings.Contains(stderr, "no display") {
 		t.Errorf("isab view handed over without a display: exit %d, %q", code, stderr)
 	}
@@ -222,33 +238,42 @@ func TestViewXvfb(t *testing.T) {
 	}
 }
 
-// TestViewDeviceMixture checks that the mixture the viewer gets from the
-// device (package settransformer) matches its own float64 forward pass.
-func TestViewDeviceMixture(t *testing.T) {
+// TestViewMixtureEngine checks that the viewer's mixture, which its model
+// computes as five settransformer modules and a head, is the one the whole
+// settransformer.Model (isab cluster's path) computes on the device.
+func TestViewMixtureEngine(t *testing.T) {
 	dev := testutil.Device(t)
 	st, err := settransformer.Load(dev, clusteringWeights(t), settransformer.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	m, err := view.LoadModel(clusteringWeights(t))
+	m, err := view.LoadModel(dev, clusteringWeights(t))
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := deviceMixture(context.Background(), st)
-	for seed := int64(1); seed <= 3; seed++ {
-		pts, _ := view.Sample(200+50*int(seed), seed)
-		got, err := f(pts)
+	defer m.Close()
+	for _, n := range []int{1, 7, 33, 250} {
+		pts, _ := view.Sample(n, int64(n))
+		x := make([]float32, 0, 2*n)
+		for _, p := range pts {
+			x = append(x, float32(p[0]), float32(p[1]))
+		}
+		out, _, err := st.ForwardHost(context.Background(), x, []int{1, n, 2})
 		if err != nil {
 			t.Fatal(err)
 		}
-		p, err := m.Predict(pts)
+		want, err := mixture.FromFlat(out)
 		if err != nil {
 			t.Fatal(err)
 		}
-		want := p.Mixture
+		p, err := m.Predict(context.Background(), pts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := p.Mixture
 		if len(got.Pi) != len(want.Pi) {
-			t.Fatalf("seed %d: %d components on the device, %d on the CPU", seed, len(got.Pi), len(want.Pi))
+			t.Fatalf("n %d: %d components in the viewer, %d from the model", n, len(got.Pi), len(want.Pi))
 		}
 		for k := range want.Pi {
 			d := math.Abs(got.Pi[k] - want.Pi[k])
@@ -256,8 +281,8 @@ func TestViewDeviceMixture(t *testing.T) {
 				d = math.Max(d, math.Abs(got.Mu[k][j]-want.Mu[k][j]))
 				d = math.Max(d, math.Abs(got.Sigma[k][j]-want.Sigma[k][j]))
 			}
-			if d > 1e-3 {
-				t.Errorf("seed %d component %d: device %v %v %v, CPU %v %v %v", seed, k,
+			if d > 1e-5 {
+				t.Errorf("n %d component %d: viewer %v %v %v, model %v %v %v", n, k,
 					got.Pi[k], got.Mu[k], got.Sigma[k], want.Pi[k], want.Mu[k], want.Sigma[k])
 			}
 		}
@@ -268,7 +293,7 @@ func TestViewNoDisplay(t *testing.T) {
 	t.Setenv("DISPLAY", "")
 	t.Setenv("WAYLAND_DISPLAY", "")
 	t.Setenv("PATH", t.TempDir()) // no isab-view to hand over to
-	code, _, stderr := runTool(t, "view", "--weights", clusteringWeights(t), "--mixture", "cpu")
+	code, _, stderr := runTool(t, "view", "--weights", clusteringWeights(t))
 	want := "no display" // the window build
 	if !hasWindow {
 		want = "make build" // the headless build, without isab-view

@@ -1,10 +1,17 @@
-// Package clustering holds the Go side of the amortized-clustering example:
-// the output parameterisation of its Set Transformer and the mixture
-// log-likelihood, exactly as common.py and evaluate.py define them. `isab
-// cluster` and the viewer share it.
-package clustering
+// Package mixture is the Gaussian mixture of the Set Transformer's amortised
+// clustering experiment (examples/clustering): a diagonal mixture in 2-D,
+// the model's output parameterisation that yields it, and its
+// log-likelihood, exactly as examples/clustering/common.py and evaluate.py
+// define them. The example's evaluation (examples/clustering, isab cluster)
+// and the viewer (package view) share it; it depends on nothing but the
+// standard library.
+package mixture
 
-import "math"
+import (
+	"errors"
+	"fmt"
+	"math"
+)
 
 // SigmaMin is the floor of the predicted standard deviations.
 const SigmaMin = 1e-3
@@ -23,10 +30,17 @@ type Mixture struct {
 
 // FromOutput applies the model's output parameterisation to its rows
 // (pi_logit, mu_x, mu_y, raw_sigma_x, raw_sigma_y), one per component:
-// pi = softmax of the logits, sigma = max(softplus(raw), SigmaMin).
-func FromOutput(rows [][]float64) Mixture {
+// pi = softmax of the logits, sigma = max(softplus(raw), SigmaMin). A row
+// of another length than Params, or no row, is an error.
+func FromOutput(rows [][]float64) (Mixture, error) {
+	if len(rows) == 0 {
+		return Mixture{}, errors.New("mixture: no output rows")
+	}
 	logits := make([]float64, len(rows))
 	for k, r := range rows {
+		if len(r) != Params {
+			return Mixture{}, fmt.Errorf("mixture: output row %d has %d values, want %d", k, len(r), Params)
+		}
 		logits[k] = r[0]
 	}
 	lse := logSumExp(logits)
@@ -36,7 +50,23 @@ func FromOutput(rows [][]float64) Mixture {
 		m.Mu = append(m.Mu, [2]float64{r[1], r[2]})
 		m.Sigma = append(m.Sigma, [2]float64{max(softplus(r[3]), SigmaMin), max(softplus(r[4]), SigmaMin)})
 	}
-	return m
+	return m, nil
+}
+
+// FromFlat is FromOutput for the model's output as one flat float32 slice
+// of components x Params values (one set of ForwardHost's output).
+func FromFlat(out []float32) (Mixture, error) {
+	if len(out)%Params != 0 {
+		return Mixture{}, fmt.Errorf("mixture: %d output values are not rows of %d", len(out), Params)
+	}
+	rows := make([][]float64, len(out)/Params)
+	for k := range rows {
+		rows[k] = make([]float64, Params)
+		for j := range rows[k] {
+			rows[k][j] = float64(out[k*Params+j])
+		}
+	}
+	return FromOutput(rows)
 }
 
 // LogLik returns the summed log-likelihood of the points pts (x0, y0, x1,

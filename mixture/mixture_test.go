@@ -1,4 +1,4 @@
-package clustering
+package mixture
 
 import (
 	"math"
@@ -6,7 +6,10 @@ import (
 )
 
 func TestFromOutput(t *testing.T) {
-	m := FromOutput([][]float64{{0, 1, 2, 0, 100}, {math.Log(3), -1, 0, -50, 25}})
+	m, err := FromOutput([][]float64{{0, 1, 2, 0, 100}, {math.Log(3), -1, 0, -50, 25}})
+	if err != nil {
+		t.Fatal(err)
+	}
 	if math.Abs(m.Pi[0]-0.25) > 1e-15 || math.Abs(m.Pi[1]-0.75) > 1e-15 {
 		t.Errorf("pi %v, want [0.25 0.75]", m.Pi)
 	}
@@ -36,5 +39,23 @@ func TestLogLik(t *testing.T) {
 	pts := []float64{0, 0, 1, 2, 3, -1}
 	if a, b := two.LogLik(pts), single.LogLik(pts); math.Abs(a-b) > 1e-12 {
 		t.Errorf("split mixture %v, single %v", a, b)
+	}
+}
+
+func TestFromFlat(t *testing.T) {
+	m, err := FromFlat([]float32{0, 1, 2, 0, 100, 0, -1, 0, -50, 25})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(m.Pi) != 2 || m.Pi[0] != 0.5 || m.Mu[1] != [2]float64{-1, 0} || m.Sigma[1][0] != SigmaMin {
+		t.Errorf("FromFlat: %+v", m)
+	}
+	for _, bad := range [][]float32{nil, {1, 2, 3}, make([]float32, 7)} {
+		if _, err := FromFlat(bad); err == nil {
+			t.Errorf("FromFlat of %d values: no error", len(bad))
+		}
+	}
+	if _, err := FromOutput([][]float64{{1, 2, 3, 4, 5}, {1, 2}}); err == nil {
+		t.Errorf("FromOutput with a short row: no error")
 	}
 }
