@@ -24,8 +24,12 @@ type PresentOptions struct {
 	Extensions []string
 	// Surface makes the window's surface; it is required.
 	Surface SurfaceFunc
+	// Width and Height are the window's framebuffer size in pixels, for
+	// the first swapchain (see Resize).
+	Width, Height int
 	// Device prefers the physical device of this name (Info.Name), when
-	// it can present to the surface; other devices are tried next.
+	// it can present to the surface; other devices are tried next, also
+	// when a device that says it can present fails to make the swapchain.
 	Device string
 	// Validation turns on the Khronos validation layer, whose messages
 	// join ValidationMessages. ISAB_VALIDATION=1 does the same.
@@ -80,7 +84,7 @@ const (
 )
 
 // OpenPresenter opens a Presenter for the window whose surface
-// opts.Surface makes. Call Resize before the first Present.
+// opts.Surface makes, with a swapchain of opts.Width x opts.Height.
 func OpenPresenter(opts PresentOptions) (*Presenter, error) {
 	if opts.Surface == nil {
 		return nil, errors.New("vk: OpenPresenter: PresentOptions.Surface is nil")
@@ -112,20 +116,41 @@ func OpenPresenter(opts PresentOptions) (*Presenter, error) {
 		return nil, fmt.Errorf("vk: creating the window's surface: %w", err)
 	}
 	p.surface = vk.Surface(s)
-	if err := p.pickDevice(opts.Device); err != nil {
+	cands, err := p.candidates(opts.Device)
+	if err != nil {
 		p.Close()
 		return nil, err
 	}
-	if err := p.openDevice(); err != nil {
-		p.Close()
-		return nil, fmt.Errorf("vk: opening %q to present: %w", p.info.Name, err)
+	var errs []error
+	for _, c := range cands {
+		p.phys, p.info, p.family = p.in.phys[c.index], p.in.infos[c.index], c.family
+		err := p.openDevice()
+		if err == nil {
+			err = p.Resize(opts.Width, opts.Height)
+		}
+		if err == nil {
+			return p, nil
+		}
+		errs = append(errs, fmt.Errorf("vk: presenting with %q: %w", p.info.Name, err))
+		p.closeDevice()
 	}
-	return p, nil
+	p.Close()
+	return nil, errors.Join(errs...)
 }
 
-// pickDevice chooses the first device, the one named want first, with a
-// queue family that can copy (graphics or compute) and present.
-func (p *Presenter) pickDevice(want string) error {
+// presentCandidate is a physical device (its index) and a queue family of
+// it that can present to the surface.
+type presentCandidate struct {
+	index  int
+	family uint32
+}
+
+// candidates lists the devices with a queue family that can copy (graphics
+// or compute) and present, those named want first, each with its first
+// such family.
+func (p *Presenter) candidates(want string) ([]presentCandidate, error) {
+	var cands []presentCandidate
+	var errs []error // of devices that could not say
 	for pass := 0; pass < 2; pass++ {
 		for i, ph := range p.in.phys {
 			if (p.in.infos[i].Name == want) != (pass == 0) {
@@ -137,16 +162,20 @@ func (p *Presenter) pickDevice(want string) error {
 				}
 				ok, err := surfaceSupport(p.in.handle, ph, uint32(f), p.surface)
 				if err != nil {
-					return fmt.Errorf("vk: asking %q whether it can present: %w", p.in.infos[i].Name, err)
+					errs = append(errs, fmt.Errorf("vk: asking %q whether it can present: %w", p.in.infos[i].Name, err))
+					break
 				}
 				if ok {
-					p.phys, p.info, p.family = ph, p.in.infos[i], uint32(f)
-					return nil
+					cands = append(cands, presentCandidate{i, uint32(f)})
+					break
 				}
 			}
 		}
 	}
-	return errors.New("vk: no Vulkan device can present to this window")
+	if len(cands) == 0 {
+		return nil, errors.Join(append([]error{errors.New("vk: no Vulkan device can present to this window")}, errs...)...)
+	}
+	return cands, nil
 }
 
 // openDevice creates the device and the objects each frame uses.
@@ -226,7 +255,7 @@ func (p *Presenter) Format() string {
 // Resize makes the swapchain for a window whose framebuffer is width x
 // height pixels (where the surface fixes its own extent, that wins),
 // replacing the one before, and a transfer buffer of its size. Call it
-// first, and again when Present reports the swapchain stale.
+// when Present reports the swapchain stale.
 func (p *Presenter) Resize(width, height int) error {
 	vk.DeviceWaitIdle(p.handle)
 	caps, err := surfaceCapabilities(p.in.handle, p.phys, p.surface)
@@ -423,6 +452,19 @@ func (p *Presenter) recordCopy(img vk.Image) error {
 // its instance last. The window must outlive it. Calling Close twice is
 // harmless.
 func (p *Presenter) Close() {
+	p.closeDevice()
+	if p.in != nil {
+		if p.surface != nil {
+			destroySurface(p.in.handle, p.surface)
+		}
+		p.in.destroy()
+	}
+	*p = Presenter{}
+}
+
+// closeDevice destroys the device and what was made from it, leaving the
+// instance and the surface.
+func (p *Presenter) closeDevice() {
 	if p.handle != nil {
 		vk.DeviceWaitIdle(p.handle)
 		p.freeStage()
@@ -442,11 +484,7 @@ func (p *Presenter) Close() {
 		}
 		vk.DestroyDevice(p.handle, nil)
 	}
-	if p.in != nil {
-		if p.surface != nil {
-			destroySurface(p.in.handle, p.surface)
-		}
-		p.in.destroy()
-	}
-	*p = Presenter{}
+	p.handle, p.fns, p.queue, p.pool, p.cmd = nil, nil, nil, nil, nil
+	p.acquired, p.done, p.fence = nil, nil, nil
+	p.swap, p.images, p.stage = nil, nil, hostBuffer{}
 }

@@ -91,18 +91,22 @@ func run(dev *vk.Device, app *view.App, opts Options) error {
 	}
 	defer win.Destroy()
 	s.win = win
+	exts := win.GetRequiredInstanceExtensions()
+	if len(exts) == 0 {
+		return errors.New("window: the Vulkan loader offers no window-surface extensions")
+	}
+	fw, fh := win.GetFramebufferSize()
 	s.p, err = vk.OpenPresenter(vk.PresentOptions{
-		Extensions: win.GetRequiredInstanceExtensions(),
+		Extensions: exts,
 		Surface:    windowSurface(win),
+		Width:      fw,
+		Height:     fh,
 		Device:     dev.Info().Name,
 	})
 	if err != nil {
 		return err
 	}
 	defer s.p.Close() // before the window is destroyed
-	if err := s.p.Resize(win.GetFramebufferSize()); err != nil {
-		return err
-	}
 	w, h := s.p.Size()
 	s.logf("presenting on %s, %dx%d, format %s, %d images", s.p.Info().Name, w, h, s.p.Format(), s.p.Images())
 	defer func() {
