@@ -223,7 +223,9 @@ const (
 	stagingChunkSize = 64 << 20
 )
 
-func newInstance(validation bool) (*instance, error) {
+// newInstance creates an instance, with the validation layer when asked and
+// with the instance extensions extra (a Presenter's surface extensions).
+func newInstance(validation bool, extra ...string) (*instance, error) {
 	if err := load(); err != nil {
 		return nil, err
 	}
@@ -247,6 +249,9 @@ func newInstance(validation bool) (*instance, error) {
 	if hasName(available, portabilityEnum) {
 		exts = append(exts, portabilityEnum+nullTerminator)
 		flags |= portabilityFlag
+	}
+	for _, e := range extra {
+		exts = append(exts, e+nullTerminator)
 	}
 	app := &vk.ApplicationInfo{
 		SType:            vk.StructureTypeApplicationInfo,

@@ -92,6 +92,14 @@ func resultName(r vk.Result) string {
 		return "VK_ERROR_OUT_OF_POOL_MEMORY"
 	case vk.Result(-13):
 		return "VK_ERROR_UNKNOWN"
+	case vk.Suboptimal:
+		return "VK_SUBOPTIMAL_KHR"
+	case vk.ErrorOutOfDate:
+		return "VK_ERROR_OUT_OF_DATE_KHR"
+	case vk.ErrorSurfaceLost:
+		return "VK_ERROR_SURFACE_LOST_KHR"
+	case vk.ErrorNativeWindowInUse:
+		return "VK_ERROR_NATIVE_WINDOW_IN_USE_KHR"
 	}
 	return "unknown VkResult"
 }
