@@ -8,7 +8,7 @@ BIN      ?= bin/isab
 TESTENV  ?= ISAB_VALIDATION=1
 TESTARGS ?= -count=1 -timeout 40m
 
-.PHONY: all deps view-deps build demo test test-coop trixie vet shaders fuzz fuzz-quick gen clean gpu-bundle help
+.PHONY: all deps view-deps build demo test test-coop test-swiftshader test-subgroup4 trixie swiftshader vet shaders fuzz fuzz-quick gen clean gpu-bundle help
 
 all: build
 
@@ -19,6 +19,8 @@ help:
 	@echo "make demo        build, then run the isab-pytorch README example and check it"
 	@echo "make test        vet, then all tests (validation layer, 2 lavapipe widths, race, fuzz-quick, test-coop)"
 	@echo "make test-coop   the cooperative-matrix kernels' tests on Debian 13's lavapipe"
+	@echo "make test-swiftshader  vk, ops, every golden file and the two-device pool on SwiftShader"
+	@echo "make test-subgroup4    the subgroup kernels' tests on lavapipe with 4 lanes (128 bits)"
 	@echo "make vet         check gofmt and run go vet"
 	@echo "make fuzz        run each fuzzer for FUZZTIME (default 3m)"
 	@echo "make fuzz-quick  run each fuzzer briefly, by count (FUZZQUICK, FUZZQUICKLOAD)"
@@ -28,6 +30,7 @@ help:
 	@echo "make deps        install the Debian packages that build and test need"
 	@echo "make view-deps   install the X11 headers and xvfb that the viewer needs"
 	@echo "make trixie      fetch Debian 13's glslc, spirv-val and lavapipe"
+	@echo "make swiftshader fetch SwiftShader, a second Vulkan implementation (about 70 MB, 6 MB kept)"
 	@echo "make clean       remove bin/"
 	@echo "make help        list these targets"
 
@@ -60,20 +63,51 @@ vet:
 # Go, module and shader caches, downloads included, took 13.9 min one after
 # the other and 9.9 min this way (2 cores, 2026-12-05). Their output follows
 # the main run's.
-test: deps view-deps vet trixie
+#
+# The 256-bit run also clamps the device's limits to the Vulkan spec's
+# minimums (ISAB_SPEC_MINIMUM=1: 16 KiB shared memory, 128 invocations per
+# workgroup, a 128 MiB binding range, 256-byte offset alignments), so the
+# kernels' choices are shown to fit every conforming device.
+test: deps view-deps vet trixie swiftshader
 	@log=$$(mktemp); \
-	( $(TESTENV) LP_NATIVE_VECTOR_WIDTH=256 $(GO) test $(TESTARGS) ./ops/ ./vk/ && \
+	( $(TESTENV) ISAB_SPEC_MINIMUM=1 LP_NATIVE_VECTOR_WIDTH=256 $(GO) test $(TESTARGS) ./ops/ ./vk/ && \
 	  $(TESTENV) LP_NATIVE_VECTOR_WIDTH=256 $(GO) test $(TESTARGS) -run 'Golden|Chunked' ./isab/ ) > $$log 2>&1 & \
 	pid=$$!; \
 	echo "$(TESTENV) $(GO) test $(TESTARGS) ./..."; \
 	$(TESTENV) $(GO) test $(TESTARGS) ./...; main=$$?; \
 	wait $$pid; w256=$$?; \
-	echo "at 256 bits (LP_NATIVE_VECTOR_WIDTH=256): ./ops/ ./vk/, then -run 'Golden|Chunked' ./isab/"; \
+	echo "at 256 bits (LP_NATIVE_VECTOR_WIDTH=256): ./ops/ ./vk/ with the spec's minimum limits, then -run 'Golden|Chunked' ./isab/"; \
 	cat $$log; rm -f $$log; \
 	test $$main -eq 0 && test $$w256 -eq 0
 	$(TESTENV) $(GO) test -race -count=1 -run 'Concurrent' ./isab/ ./vk/
+	$(MAKE) --no-print-directory test-swiftshader
+	$(MAKE) --no-print-directory test-subgroup4
 	$(MAKE) --no-print-directory fuzz-quick
 	$(MAKE) --no-print-directory test-coop
+
+# A second Vulkan implementation: Google's SwiftShader (scripts/swiftshader.sh
+# fetches it on first use), whose JIT is not Mesa's and whose subgroups are 4
+# lanes, with no fp16 and no 16-bit storage (those tests say why they skip).
+# It runs the vk tests, the ops tests (-short: the big products take minutes
+# there, at about 0.2 GFLOP/s), every golden file through isab run, and the
+# model on lavapipe and SwiftShader together (isab.Pool). Without the driver
+# it says so and skips.
+SWIFTSHADERTESTS ?= TestRunGolden$$|TestRunDeviceAll|TestBenchDeviceAll|Pool|LoadOn|TestAutoPrecision
+test-swiftshader: swiftshader
+	@if ! scripts/swiftshader.sh --offline icd >/dev/null 2>&1; then \
+	  echo "test-swiftshader: SKIPPED: could not fetch SwiftShader (above); the second implementation is not tested" >&2; \
+	else \
+	  echo "on SwiftShader: -short ./vk/ ./ops/, then lavapipe + SwiftShader: -run '$(SWIFTSHADERTESTS)' ./isab/ ./cmd/isab/" && \
+	  $(TESTENV) scripts/swiftshader.sh run $(GO) test $(TESTARGS) -short ./vk/ ./ops/ && \
+	  $(TESTENV) ISAB_DEVICE=SwiftShader scripts/swiftshader.sh both $(GO) test $(TESTARGS) -run '$(SWIFTSHADERTESTS)' ./isab/ ./cmd/isab/ ; \
+	fi
+
+# The kernels that use subgroup operations, on lavapipe with 4 lanes (128-bit
+# vectors): the main run has 16 (512 bits, on CPUs with AVX-512) and the
+# 256-bit run 8.
+SUBGROUPTESTS ?= Attention|LinearTex|LinearCPU|Softmax|Specials|NaN
+test-subgroup4:
+	LP_NATIVE_VECTOR_WIDTH=128 $(TESTENV) $(GO) test $(TESTARGS) -short -run '$(SUBGROUPTESTS)' ./ops/
 
 # The cooperative-matrix kernels (shaders/matmul_coop.comp, attention_coop.comp)
 # need a device with VK_KHR_cooperative_matrix, which Debian 12's lavapipe
@@ -98,6 +132,13 @@ test-coop: deps trixie
 # what they skip.
 trixie:
 	@scripts/trixie.sh dir >/dev/null || echo "trixie: could not fetch Debian 13's tools; the cooperative-matrix shaders will not be checked" >&2
+
+# Fetches SwiftShader (scripts/swiftshader.sh, with curl and brotli from
+# scripts/deps.sh --swiftshader); quick once fetched. A failed fetch does not
+# stop the tests: test-swiftshader says what it skips.
+swiftshader:
+	@bash scripts/deps.sh --swiftshader
+	@scripts/swiftshader.sh icd >/dev/null || echo "swiftshader: could not fetch SwiftShader; the second implementation will not be tested" >&2
 
 # Recompiles every shader with glslc (the .spv files are committed).
 shaders: deps
