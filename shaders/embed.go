@@ -24,7 +24,8 @@
 // Kernels whose source has a "// variants: f16" line also come as X_f16,
 // built with -DF16: float16_t storage, fp32 arithmetic (see README.md).
 // Each .comp file documents its bindings, push constants (consecutive 4-byte
-// scalars) and specialization constants.
+// scalars, declared once per interface in push/NAME.glsl, which every
+// variant includes) and specialization constants.
 package shaders
 
 //go:generate go run ./internal/gen
