@@ -24,7 +24,7 @@ help:
 	@echo "make vet         check gofmt and run go vet"
 	@echo "make fuzz        run each fuzzer for FUZZTIME (default 3m)"
 	@echo "make fuzz-quick  run each fuzzer briefly, by count (FUZZQUICK, FUZZQUICKLOAD)"
-	@echo "make shaders     recompile every shader with glslc (the .spv files are committed)"
+	@echo "make shaders     recompile every shader with glslc (go generate ./shaders; the .spv files are committed)"
 	@echo "make gen         regenerate testdata/ with PyTorch (Debian's python3-torch)"
 	@echo "make gpu-bundle  build the binaries for scripts/gpu-check.sh into .gpu/"
 	@echo "make deps        install the Debian packages that build and test need"
@@ -140,11 +140,11 @@ swiftshader:
 	@bash scripts/deps.sh --swiftshader
 	@scripts/swiftshader.sh icd >/dev/null || echo "swiftshader: could not fetch SwiftShader; the second implementation will not be tested" >&2
 
-# Recompiles every shader with glslc (the .spv files are committed).
+# Recompiles every shader (shaders/, vk/testdata/, view/shaders/) with glslc
+# and writes shaders/kernels.go: go generate runs shaders/internal/gen, which
+# reads the variants each source declares (the .spv files are committed).
 shaders: deps
-	bash shaders/build.sh
-	cd vk/testdata && glslc --target-env=vulkan1.1 -O -o axpy.spv axpy.comp && glslc --target-env=vulkan1.1 -O -o wide.spv wide.comp && glslc --target-env=vulkan1.1 -O -o texel.spv texel.comp && glslc --target-env=vulkan1.1 -O -o texel_store.spv texel_store.comp && glslc --target-env=vulkan1.1 -O -o spin.spv spin.comp
-	cd view/shaders && glslc --target-env=vulkan1.1 -O -o frame.spv frame.comp
+	$(GO) generate ./shaders
 
 # Runs the fuzzers for FUZZTIME each (default 3m): the two readers
 # (safetensors and PyTorch .pt), and the whole load path of both models

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/isab-vk/isab-vk/shaders"
 	"github.com/isab-vk/isab-vk/vk"
 )
 
@@ -34,11 +35,11 @@ func (o *Ops) Add(seq *vk.Sequence, a, b, y Mat, relu bool) error {
 		return fmt.Errorf("ops: Add: a is %dx%d, want %d columns and a number of rows that divides %d", a.Rows, a.Cols, cols, rows)
 	}
 	repeat := a.Rows < rows
-	name, es, err := o.elemKernel("Add", "add", y.Half, a.Half, b.Half)
+	kernel, es, err := o.elemKernel("Add", shaders.Add, shaders.AddF16, y.Half, a.Half, b.Half)
 	if err != nil {
 		return err
 	}
-	k, err := o.kernel(name, 3, 11, addWG)
+	k, err := kernelFor[addPush](o, kernel, addWG)
 	if err != nil {
 		return err
 	}
@@ -84,9 +85,9 @@ func (o *Ops) Add(seq *vk.Sequence, a, b, y Mat, relu bool) error {
 		if err != nil {
 			return err
 		}
-		push := vk.Push(uint32(r), uint32(cols), uint32(lda), uint32(ldb), uint32(ldy), aoff, boff, yoff,
-			aRows, aRow0, relu)
-		if err := seq.Dispatch(k, grid2D(ceilDiv(r*int64(cols), addWG), o.groups[0]), push, ab, bb, yb); err != nil {
+		push := addPush{Rows: uint32(r), Cols: uint32(cols), LdA: uint32(lda), LdB: uint32(ldb), LdY: uint32(ldy),
+			AOff: aoff, BOff: boff, YOff: yoff, ARows: aRows, ARow0: aRow0, ReLU: flag(relu)}
+		if err := seq.Dispatch(k, grid2D(ceilDiv(r*int64(cols), addWG), o.groups[0]), vk.PushStruct(&push), ab, bb, yb); err != nil {
 			return fmt.Errorf("ops: Add: %w", err)
 		}
 		r0 += r

@@ -6,6 +6,7 @@ import (
 	"math"
 
 	"github.com/isab-vk/isab-vk/internal/checked"
+	"github.com/isab-vk/isab-vk/shaders"
 	"github.com/isab-vk/isab-vk/vk"
 )
 
@@ -302,11 +303,12 @@ func (o *Ops) newAttnRun(a AttnArgs, scratch func(bytes int64) (*vk.Buffer, erro
 	if err != nil {
 		return nil, err
 	}
-	// Element size of Q, the sources and Out, and the kernel variant: the
-	// fp16 kernels keep their partial results (scratch) in float32.
-	esize, variant := int64(4), ""
+	// Element size of Q, the sources and Out, and the generic and combine
+	// kernels: the fp16 kernels keep their partial results (scratch) in
+	// float32.
+	esize, kernel, combine := int64(4), shaders.Attention, shaders.AttnCombine
 	if half {
-		esize, variant = 2, "_f16"
+		esize, kernel, combine = 2, shaders.AttentionF16, shaders.AttnCombineF16
 	}
 	if a.Batch < 1 || a.NQ < 1 || a.Heads < 1 || a.DimHead < 1 {
 		return nil, fmt.Errorf("ops: Attention: bad shape (batch %d, queries %d, heads %d, head width %d)", a.Batch, a.NQ, a.Heads, a.DimHead)
@@ -367,16 +369,16 @@ func (o *Ops) newAttnRun(a AttnArgs, scratch func(bytes int64) (*vk.Buffer, erro
 	if err != nil {
 		return nil, err
 	}
-	name, texel, store := "attention"+variant, uint32(0), uint32(0)
+	texel, store := uint32(0), uint32(0)
 	if c, ok := o.attnCoopFor(a); ok {
 		// fp16 on cooperative matrices (attention_coop.go).
-		cfg, name = c, "attention_coop"
-	} else if c, n, tm, ok := o.attnTexFor(a, srcs); ok {
+		cfg, kernel = c, shaders.AttentionCoop
+	} else if c, k, tm, ok := o.attnTexFor(a, srcs); ok {
 		// Texel fetches of Q and KV, texel stores of the output
 		// (attention_tex.go).
-		cfg, name, texel, store = c, n, tm, attnTexStores
+		cfg, kernel, texel, store = c, k, tm, attnTexStores
 	} else if c, ok := o.attnCPUFor(a, srcs); ok && !half {
-		cfg, name = c, "attention_cpu"
+		cfg, kernel = c, shaders.AttentionCPU
 	}
 	plan, err := o.planAttention(a, cfg, srcs, nk, reach)
 	if err != nil {
@@ -393,8 +395,12 @@ func (o *Ops) newAttnRun(a AttnArgs, scratch func(bytes int64) (*vk.Buffer, erro
 	}
 	r := &attnRun{o: o, a: a, srcs: srcs, nk: nk, reach: reach, cfg: cfg, plan: plan, esize: esize,
 		B: B, NQ: NQ, H: H, dh: dh, ldq: ldq, qbs: qbs, ldo: ldo}
-	if r.attn, err = o.kernelSpec(vk.KernelSpec{Name: name, Buffers: 5, PushSize: 4 * 23, Spec: cfg.spec(),
-		Texel: texel, StorageTexel: store, HalfTexel: halfTexel}); err != nil {
+	spec, err := kernelSpecFor[attnPush](kernel, cfg.spec()...)
+	if err != nil {
+		return nil, err
+	}
+	spec.Texel, spec.StorageTexel, spec.HalfTexel = texel, store, halfTexel
+	if r.attn, err = o.kernelSpec(spec); err != nil {
 		return nil, err
 	}
 	for b0 := int64(0); b0 < B; b0 += plan.bc {
@@ -412,7 +418,7 @@ func (o *Ops) newAttnRun(a AttnArgs, scratch func(bytes int64) (*vk.Buffer, erro
 	if plan.direct {
 		return r, nil
 	}
-	if r.comb, err = o.kernel("attn_combine"+variant, 3, 7); err != nil {
+	if r.comb, err = kernelFor[combinePush](o, combine); err != nil {
 		return nil, err
 	}
 	perSlot := plan.bc * H * plan.qc                                        // queries x heads of one slot
@@ -476,27 +482,26 @@ func (r *attnRun) dispatch(seq *vk.Sequence, ui, si int) error {
 		if err != nil {
 			return err
 		}
-		maskb, moff, hasMask := o.dummyBinding(), uint32(0), uint32(0)
+		maskb, moff := o.dummyBinding(), uint32(0)
 		if s.Mask != nil {
-			hasMask = 1
 			if maskb, moff, err = o.bind(s.Mask, int64(s.MaskOff)+u.b0*mbs+k0, (u.bc-1)*mbs+kc, false); err != nil {
 				return err
 			}
 		}
 		splits := ceilDiv(kc, r.plan.kps)
-		direct := uint32(0)
 		outb, outb2, outOff := pb, mb, uint32(0)
 		if r.plan.direct {
 			// The dummy ML binding is not written in direct mode.
-			direct, outb, outb2, outOff = 1, ob, o.dummyBinding(), ooff
+			outb, outb2, outOff = ob, o.dummyBinding(), ooff
 		}
-		push := vk.Push(uint32(u.qc), uint32(kc), uint32(r.H), uint32(r.dh), uint32(u.bc),
-			uint32(r.ldq), uint32(ld), uint32(s.KOff), uint32(s.VOff),
-			uint32(r.qbs), uint32(bs), uint32(mbs),
-			qoff, kvoff, moff, outOff, hasMask,
-			uint32(r.plan.kps), uint32(slot), uint32(r.plan.nslots), direct, uint32(r.ldo), a.Scale)
+		push := attnPush{NQ: uint32(u.qc), NK: uint32(kc), Heads: uint32(r.H), DH: uint32(r.dh), Batch: uint32(u.bc),
+			LdQ: uint32(r.ldq), LdKV: uint32(ld), KOff: uint32(s.KOff), VOff: uint32(s.VOff),
+			QBStride: uint32(r.qbs), KVBStride: uint32(bs), MaskBStride: uint32(mbs),
+			QOff: qoff, KVOff: kvoff, MaskOff: moff, OOff: outOff, HasMask: flag(s.Mask != nil),
+			KeysPerSplit: uint32(r.plan.kps), SlotBase: uint32(slot), NSlotsTotal: uint32(r.plan.nslots),
+			Direct: flag(r.plan.direct), LdO: uint32(r.ldo), Scale: a.Scale}
 		groups := [3]uint32{uint32(ceilDiv(u.qc, int64(r.cfg.BQ))), uint32(r.H * u.bc), uint32(splits)}
-		if err := seq.Dispatch(r.attn, groups, push, qb, kb, maskb, outb, outb2); err != nil {
+		if err := seq.Dispatch(r.attn, groups, vk.PushStruct(&push), qb, kb, maskb, outb, outb2); err != nil {
 			return fmt.Errorf("ops: Attention: %w", err)
 		}
 		slot += splits
@@ -518,9 +523,10 @@ func (r *attnRun) combine(seq *vk.Sequence, ui int) error {
 	pb, mb := r.partials(ui)
 	pb.Write, mb.Write = false, false
 	units := u.bc * r.H * u.qc
-	push := vk.Push(uint32(u.qc), uint32(r.H), uint32(r.dh), uint32(u.bc), uint32(r.plan.nslots), uint32(r.ldo), ooff)
+	push := combinePush{NQ: uint32(u.qc), Heads: uint32(r.H), DH: uint32(r.dh), Batch: uint32(u.bc),
+		NSlots: uint32(r.plan.nslots), LdO: uint32(r.ldo), OutOff: ooff}
 	groups := grid2D(ceilDiv(units*r.dh, 64), r.o.groups[0])
-	if err := seq.Dispatch(r.comb, groups, push, pb, mb, ob); err != nil {
+	if err := seq.Dispatch(r.comb, groups, vk.PushStruct(&push), pb, mb, ob); err != nil {
 		return fmt.Errorf("ops: Attention combine: %w", err)
 	}
 	return nil

@@ -1,5 +1,7 @@
 package ops
 
+import "github.com/isab-vk/isab-vk/shaders"
+
 // attention_tex.comp is the attention kernel for CPU rasterisers that reads
 // Q and the key/value rows through uniform texel buffers (see that file):
 // on lavapipe a texelFetch is one vectorised gather, while a storage-buffer
@@ -51,19 +53,19 @@ var attnTexTune = struct {
 // Share unused): planAttention's loop-budget estimate
 // (attnCPUItersPerBlock) and keys-per-split cap (attnCPUMaxKeys) hold for
 // this kernel too, whose key loop runs one iteration per key.
-func (o *Ops) attnTexFor(a AttnArgs, srcs []KVSource) (cfg attnConfig, name string, texel uint32, ok bool) {
+func (o *Ops) attnTexFor(a AttnArgs, srcs []KVSource) (cfg attnConfig, kernel shaders.Kernel, texel uint32, ok bool) {
 	dh := a.DimHead
 	t := attnTexTune
 	if t.Off || !o.isCPU() || o.attnOverride != nil || (a.half() && !o.info.WriteWithoutFormat) || dh < 4 || dh > attnTexMaxDH || dh%4 != 0 ||
 		!o.info.SubgroupQuad || o.info.SubgroupSize%4 != 0 || o.info.SubgroupSize > 64 || !o.texelAligned() {
-		return attnConfig{}, "", 0, false
+		return attnConfig{}, 0, 0, false
 	}
 	if a.Q.Off%4 != 0 || a.Q.ld()%4 != 0 || a.QBatchStride%4 != 0 || a.Out.Off%4 != 0 || a.Out.ld()%4 != 0 {
-		return attnConfig{}, "", 0, false
+		return attnConfig{}, 0, 0, false
 	}
 	for _, s := range srcs {
 		if s.KV.Off%4 != 0 || s.KV.ld()%4 != 0 || s.BatchStride%4 != 0 || s.KOff%4 != 0 || s.VOff%4 != 0 {
-			return attnConfig{}, "", 0, false
+			return attnConfig{}, 0, 0, false
 		}
 	}
 	c := attnCPUConfig{WG: max(8, int(o.info.SubgroupSize)), QT: t.QT, DH: dh, BK: max(t.BK, 1)}
@@ -75,11 +77,11 @@ func (o *Ops) attnTexFor(a AttnArgs, srcs []KVSource) (cfg attnConfig, name stri
 		c.QT, c.BK = min(c.QT, attnTexQuickQT), 1
 	}
 	c.QT = max(c.QT, 1)
-	name = "attention_tex"
+	kernel = shaders.AttentionTex
 	if a.half() {
-		name = "attention_tex_f16"
+		kernel = shaders.AttentionTexF16
 	}
-	return attnConfig{BQ: c.WG * c.QT, MaxDH: dh, WG: c.WG, BK: c.BK, cpu: &c}, name, attnTexBindings, true
+	return attnConfig{BQ: c.WG * c.QT, MaxDH: dh, WG: c.WG, BK: c.BK, cpu: &c}, kernel, attnTexBindings, true
 }
 
 // attnTexQuickQT is attention_tex's queries per invocation for small

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/isab-vk/isab-vk/shaders"
 	"github.com/isab-vk/isab-vk/vk"
 )
 
@@ -152,8 +153,8 @@ func TestAttentionTexFor(t *testing.T) {
 	}
 	o.setCPU(true)
 	c, name, texel, ok := o.attnTexFor(a, srcs)
-	if !ok || name != "attention_tex" || texel != 3 || c.cpu == nil || c.BQ != c.cpu.WG*c.cpu.QT || c.BK != attnTexTune.BK || c.cpu.BK != attnTexTune.BK || c.cpu.DH != 64 || c.MaxDH != 64 {
-		t.Fatalf("CPU configuration for dh 64: %+v %q %#x %v", c, name, texel, ok)
+	if !ok || name != shaders.AttentionTex || texel != 3 || c.cpu == nil || c.BQ != c.cpu.WG*c.cpu.QT || c.BK != attnTexTune.BK || c.cpu.BK != attnTexTune.BK || c.cpu.DH != 64 || c.MaxDH != 64 {
+		t.Fatalf("CPU configuration for dh 64: %+v %v %#x %v", c, name, texel, ok)
 	}
 	if c.WG < 8 || c.WG < int(o.info.SubgroupSize) || c.cpu.QT != attnTexTune.QT {
 		t.Errorf("workgroup %d, %d queries per invocation", c.WG, c.cpu.QT)
@@ -162,7 +163,7 @@ func TestAttentionTexFor(t *testing.T) {
 	// images declared without a format.
 	h, hsrcs := base()
 	h.Q.Half, hsrcs[0].KV.Half, h.Out.Half = true, true, true
-	if _, name, _, ok := o.attnTexFor(h, hsrcs); ok != o.info.WriteWithoutFormat || (ok && name != "attention_tex_f16") {
+	if _, name, _, ok := o.attnTexFor(h, hsrcs); ok != o.info.WriteWithoutFormat || (ok && name != shaders.AttentionTexF16) {
 		t.Errorf("half operands: %q %v with shaderStorageImageWriteWithoutFormat %v", name, ok, o.info.WriteWithoutFormat)
 	}
 	saved := o.info.WriteWithoutFormat

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/isab-vk/isab-vk/shaders"
 	"github.com/isab-vk/isab-vk/vk"
 )
 
@@ -52,13 +53,9 @@ func (o *Ops) Convert(seq *vk.Sequence, src, dst Mat) error {
 	if err := o.needHalf("Convert"); err != nil {
 		return err
 	}
-	k, err := o.kernel("convert", 2, 4, convertWG)
+	k, err := kernelFor[convertPush](o, shaders.Convert, convertWG)
 	if err != nil {
 		return err
-	}
-	toHalf := uint32(0)
-	if dst.Half {
-		toHalf = 1
 	}
 	// Dense views convert as one vector, others row by row.
 	rows, cols := int64(src.Rows), int64(src.Cols)
@@ -78,8 +75,8 @@ func (o *Ops) Convert(seq *vk.Sequence, src, dst Mat) error {
 			if err != nil {
 				return err
 			}
-			push := vk.Push(uint32(n), soff, doff, toHalf)
-			if err := seq.Dispatch(k, grid2D(ceilDiv(n, convertWG), o.groups[0]), push, sb, db); err != nil {
+			push := convertPush{N: uint32(n), SrcOff: soff, DstOff: doff, ToHalf: flag(dst.Half)}
+			if err := seq.Dispatch(k, grid2D(ceilDiv(n, convertWG), o.groups[0]), vk.PushStruct(&push), sb, db); err != nil {
 				return fmt.Errorf("ops: Convert: %w", err)
 			}
 		}
@@ -125,21 +122,21 @@ func (o *Ops) attnHalf(a AttnArgs) (bool, error) {
 	return true, o.needHalf("Attention")
 }
 
-// elemKernel returns the name of the float32 kernel or of its fp16
-// variant for operands with the given Half flags, and their element size in
-// bytes. Mixed operands are an error, and so are half ones on a device
-// without 16-bit storage; op names the operation in errors.
-func (o *Ops) elemKernel(op, name string, half ...bool) (string, int64, error) {
+// elemKernel returns the float32 kernel f32 or its fp16 variant f16 for
+// operands with the given Half flags, and their element size in bytes.
+// Mixed operands are an error, and so are half ones on a device without
+// 16-bit storage; op names the operation in errors.
+func (o *Ops) elemKernel(op string, f32, f16 shaders.Kernel, half ...bool) (shaders.Kernel, int64, error) {
 	for _, h := range half[1:] {
 		if h != half[0] {
-			return "", 0, fmt.Errorf("ops: %s: operands must all be half or all float32", op)
+			return 0, 0, fmt.Errorf("ops: %s: operands must all be half or all float32", op)
 		}
 	}
 	if !half[0] {
-		return name, 4, nil
+		return f32, 4, nil
 	}
 	if err := o.needHalf(op); err != nil {
-		return "", 0, err
+		return 0, 0, err
 	}
-	return name + "_f16", 2, nil
+	return f16, 2, nil
 }

@@ -3,6 +3,7 @@ package ops
 import (
 	"fmt"
 
+	"github.com/isab-vk/isab-vk/shaders"
 	"github.com/isab-vk/isab-vk/vk"
 )
 
@@ -40,11 +41,11 @@ func (o *Ops) LayerNorm(seq *vk.Sequence, x, y, weight, bias Mat, eps float32) e
 	if err != nil {
 		return err
 	}
-	name, es, err := o.elemKernel("LayerNorm", "layernorm", y.Half, x.Half, weight.Half, bias.Half)
+	kernel, es, err := o.elemKernel("LayerNorm", shaders.Layernorm, shaders.LayernormF16, y.Half, x.Half, weight.Half, bias.Half)
 	if err != nil {
 		return err
 	}
-	k, err := o.kernel(name, 4, 9, uint32(wg))
+	k, err := kernelFor[layerNormPush](o, kernel, uint32(wg))
 	if err != nil {
 		return err
 	}
@@ -76,8 +77,9 @@ func (o *Ops) LayerNorm(seq *vk.Sequence, x, y, weight, bias Mat, eps float32) e
 		if err != nil {
 			return err
 		}
-		push := vk.Push(uint32(r), uint32(cols), uint32(ldx), uint32(ldy), xoff, yoff, woff, boff, eps)
-		if err := seq.Dispatch(k, grid2D(r, o.groups[0]), push, xb, wb, bb, yb); err != nil {
+		push := layerNormPush{Rows: uint32(r), Cols: uint32(cols), LdX: uint32(ldx), LdY: uint32(ldy),
+			XOff: xoff, YOff: yoff, WOff: woff, BOff: boff, Eps: eps}
+		if err := seq.Dispatch(k, grid2D(r, o.groups[0]), vk.PushStruct(&push), xb, wb, bb, yb); err != nil {
 			return fmt.Errorf("ops: LayerNorm: %w", err)
 		}
 		r0 += r

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/isab-vk/isab-vk/shaders"
 	"github.com/isab-vk/isab-vk/vk"
 )
 
@@ -196,7 +197,7 @@ func (o *Ops) Linear(seq *vk.Sequence, x, w Mat, b *Mat, y Mat) error {
 	if coop {
 		// matmul_coop.comp (linear_coop.go).
 		t = matmulTiles{BM: ct.bm(), BN: ct.bn()}
-		if k, err = o.kernel("matmul_coop", 4, 11, ct.spec()...); err != nil {
+		if k, err = kernelFor[matmulPush](o, shaders.MatmulCoop, ct.spec()...); err != nil {
 			return err
 		}
 		vecAlign = uint32(ct.VEC)
@@ -205,12 +206,12 @@ func (o *Ops) Linear(seq *vk.Sequence, x, w Mat, b *Mat, y Mat) error {
 		if t, err = o.linearTiles(M, N, K); err != nil {
 			return err
 		}
-		if k, err = o.kernel("matmul_f16", 4, 11, t.spec()...); err != nil {
+		if k, err = kernelFor[matmulPush](o, shaders.MatmulF16, t.spec()...); err != nil {
 			return err
 		}
 	} else if c, ok := o.linearCPU(M, N, K, o.cpuVec(x.Off, x.ld(), w.Off, w.ld())); ok {
 		t = matmulTiles{BM: c.TM, BN: c.WG * c.TN}
-		if k, err = o.kernel("matmul_cpu", 4, 11, c.spec()...); err != nil {
+		if k, err = kernelFor[matmulPush](o, shaders.MatmulCPU, c.spec()...); err != nil {
 			return err
 		}
 		vecAlign = uint32(4 * c.VEC)
@@ -218,7 +219,7 @@ func (o *Ops) Linear(seq *vk.Sequence, x, w Mat, b *Mat, y Mat) error {
 		if t, err = o.linearTiles(M, N, K); err != nil {
 			return err
 		}
-		if k, err = o.kernel("matmul", 4, 11, t.spec()...); err != nil {
+		if k, err = kernelFor[matmulPush](o, shaders.Matmul, t.spec()...); err != nil {
 			return err
 		}
 	}
@@ -240,7 +241,6 @@ func (o *Ops) Linear(seq *vk.Sequence, x, w Mat, b *Mat, y Mat) error {
 		rc -= rc % int64(t.BM)
 	}
 
-	hasBias := uint32(0)
 	for n0 := int64(0); n0 < int64(N); n0 += nc {
 		n := min(nc, int64(N)-n0)
 		wb, woff, err := o.bindSized(w.Buf, int64(w.Off)+n0*ldw, (n-1)*ldw+int64(K), esize, false)
@@ -249,7 +249,6 @@ func (o *Ops) Linear(seq *vk.Sequence, x, w Mat, b *Mat, y Mat) error {
 		}
 		bb, boff := o.dummyBinding(), uint32(0)
 		if b != nil {
-			hasBias = 1
 			if bb, boff, err = o.bindSized(b.Buf, int64(b.Off)+n0, n, esize, false); err != nil {
 				return err
 			}
@@ -264,13 +263,13 @@ func (o *Ops) Linear(seq *vk.Sequence, x, w Mat, b *Mat, y Mat) error {
 			if err != nil {
 				return err
 			}
-			push := vk.Push(uint32(r), uint32(n), uint32(K), uint32(ldx), uint32(ldw), uint32(ldy),
-				xoff, woff, boff, yoff, hasBias)
+			push := matmulPush{M: uint32(r), N: uint32(n), K: uint32(K), LdX: uint32(ldx), LdW: uint32(ldw), LdY: uint32(ldy),
+				XOff: xoff, WOff: woff, BOff: boff, YOff: yoff, HasBias: flag(b != nil)}
 			groups := [3]uint32{uint32(ceilDiv(n, int64(t.BN))), uint32(ceilDiv(r, int64(t.BM))), 1}
 			if vecAlign > 1 && (xoff|woff|uint32(ldx)|uint32(ldw))%vecAlign != 0 {
 				return fmt.Errorf("ops: internal error: Linear piece offsets %d, %d or strides %d, %d not multiples of %d", xoff, woff, ldx, ldw, vecAlign)
 			}
-			if err := seq.Dispatch(k, groups, push, xb, wb, bb, yb); err != nil {
+			if err := seq.Dispatch(k, groups, vk.PushStruct(&push), xb, wb, bb, yb); err != nil {
 				return fmt.Errorf("ops: Linear: %w", err)
 			}
 		}

@@ -3,6 +3,7 @@ package ops
 import (
 	"fmt"
 
+	"github.com/isab-vk/isab-vk/shaders"
 	"github.com/isab-vk/isab-vk/vk"
 )
 
@@ -148,9 +149,9 @@ func (o *Ops) linearTexel(seq *vk.Sequence, x, w Mat, b *Mat, y Mat) (handled bo
 	if !o.isCPU() || o.noTexelLinear || w.Half != half || y.Half != half || (b != nil && b.Half != half) {
 		return false, nil
 	}
-	name, esize, halfMask := "matmul_tex", int64(4), uint32(0)
+	kernel, esize, halfMask := shaders.MatmulTex, int64(4), uint32(0)
 	if half {
-		name, esize, halfMask = "matmul_tex_f16", 2, linTexBindings|linTexStores
+		kernel, esize, halfMask = shaders.MatmulTexF16, 2, linTexBindings|linTexStores
 	}
 	if x.check("x") != nil || w.check("w") != nil || y.check("y") != nil {
 		return false, nil
@@ -195,12 +196,15 @@ func (o *Ops) linearTexel(seq *vk.Sequence, x, w Mat, b *Mat, y Mat) (handled bo
 		rc -= rc % bm
 	}
 
-	k, err := o.kernelSpec(vk.KernelSpec{Name: name, Buffers: 4, PushSize: 4 * 11, Spec: c.spec(),
-		Texel: linTexBindings, StorageTexel: linTexStores, HalfTexel: halfMask})
+	spec, err := kernelSpecFor[matmulPush](kernel, c.spec()...)
 	if err != nil {
 		return true, err
 	}
-	hasBias := uint32(0)
+	spec.Texel, spec.StorageTexel, spec.HalfTexel = linTexBindings, linTexStores, halfMask
+	k, err := o.kernelSpec(spec)
+	if err != nil {
+		return true, err
+	}
 	for n0 := int64(0); n0 < int64(N); n0 += nc {
 		n := min(nc, int64(N)-n0)
 		wb, woff, err := o.linTexBind(w.Buf, int64(w.Off)+n0*ldw, (n-1)*ldw+k4, esize)
@@ -209,7 +213,6 @@ func (o *Ops) linearTexel(seq *vk.Sequence, x, w Mat, b *Mat, y Mat) (handled bo
 		}
 		bb, boff := o.dummyBinding(), uint32(0)
 		if b != nil {
-			hasBias = 1
 			if bb, boff, err = o.bindSized(b.Buf, int64(b.Off)+n0, n, esize, false); err != nil {
 				return true, err
 			}
@@ -225,10 +228,10 @@ func (o *Ops) linearTexel(seq *vk.Sequence, x, w Mat, b *Mat, y Mat) (handled bo
 				return true, err
 			}
 			yb.Write = true
-			push := vk.Push(uint32(r), uint32(n), uint32(K), uint32(ldx), uint32(ldw), uint32(ldy),
-				xoff, woff, boff, yoff, hasBias)
+			push := matmulPush{M: uint32(r), N: uint32(n), K: uint32(K), LdX: uint32(ldx), LdW: uint32(ldw), LdY: uint32(ldy),
+				XOff: xoff, WOff: woff, BOff: boff, YOff: yoff, HasBias: flag(b != nil)}
 			groups := [3]uint32{uint32(ceilDiv(n, bn)), uint32(ceilDiv(r, bm)), 1}
-			if err := seq.Dispatch(k, groups, push, xb, wb, bb, yb); err != nil {
+			if err := seq.Dispatch(k, groups, vk.PushStruct(&push), xb, wb, bb, yb); err != nil {
 				return true, fmt.Errorf("ops: Linear (texel): %w", err)
 			}
 		}

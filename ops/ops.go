@@ -150,15 +150,10 @@ func (o *Ops) Close() {
 // Device returns the device that o records kernels for.
 func (o *Ops) Device() *vk.Device { return o.d }
 
-// kernel returns the pipeline of the named shader with the given
-// specialization constants; all its bindings are storage buffers.
-func (o *Ops) kernel(name string, buffers, pushWords int, spec ...uint32) (*vk.Kernel, error) {
-	return o.kernelSpec(vk.KernelSpec{Name: name, Buffers: buffers, PushSize: 4 * pushWords, Spec: spec})
-}
-
 // kernelSpec returns the pipeline for s, whose Code it fills with the
-// embedded SPIR-V of the shader s.Name (for kernels with texel bindings:
-// vk.KernelSpec.Texel, StorageTexel, HalfTexel).
+// embedded SPIR-V of the shader s.Name; s comes from kernelSpecFor (or
+// kernelFor, for kernels whose bindings are all storage buffers), which
+// takes the layout from the kernel's interface type.
 func (o *Ops) kernelSpec(s vk.KernelSpec) (*vk.Kernel, error) {
 	name := s.Name
 	o.mu.Lock()

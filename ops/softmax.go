@@ -3,6 +3,7 @@ package ops
 import (
 	"fmt"
 
+	"github.com/isab-vk/isab-vk/shaders"
 	"github.com/isab-vk/isab-vk/vk"
 )
 
@@ -79,11 +80,11 @@ func (o *Ops) Softmax(seq *vk.Sequence, x, y Mat, scale float32, mask *vk.Buffer
 	if err != nil {
 		return err
 	}
-	name, es, err := o.elemKernel("Softmax", "softmax", y.Half, x.Half)
+	kernel, es, err := o.elemKernel("Softmax", shaders.Softmax, shaders.SoftmaxF16, y.Half, x.Half)
 	if err != nil {
 		return err
 	}
-	k, err := o.kernel(name, 3, 11, uint32(wg))
+	k, err := kernelFor[softmaxPush](o, kernel, uint32(wg))
 	if err != nil {
 		return err
 	}
@@ -101,10 +102,6 @@ func (o *Ops) Softmax(seq *vk.Sequence, x, y Mat, scale float32, mask *vk.Buffer
 		return fmt.Errorf("ops: Softmax: a row of %d elements does not fit one binding of at most %d bytes", cols, o.maxRange)
 	}
 
-	hasMask := uint32(0)
-	if mask != nil {
-		hasMask = 1
-	}
 	for r0 := int64(0); r0 < int64(rows); {
 		r := min(rc, int64(rows)-r0)
 		kernelRPM := rpm
@@ -134,9 +131,10 @@ func (o *Ops) Softmax(seq *vk.Sequence, x, y Mat, scale float32, mask *vk.Buffer
 				return err
 			}
 		}
-		push := vk.Push(uint32(r), uint32(cols), uint32(ldx), uint32(ldy), xoff, yoff, moff,
-			uint32(kernelRPM), uint32(ldm), hasMask, scale)
-		if err := seq.Dispatch(k, grid2D(r, o.groups[0]), push, xb, mb, yb); err != nil {
+		push := softmaxPush{Rows: uint32(r), Cols: uint32(cols), LdX: uint32(ldx), LdY: uint32(ldy),
+			XOff: xoff, YOff: yoff, MaskOff: moff, RowsPerMask: uint32(kernelRPM), LdMask: uint32(ldm),
+			HasMask: flag(mask != nil), Scale: scale}
+		if err := seq.Dispatch(k, grid2D(r, o.groups[0]), vk.PushStruct(&push), xb, mb, yb); err != nil {
 			return fmt.Errorf("ops: Softmax: %w", err)
 		}
 		r0 += r

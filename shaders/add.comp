@@ -31,19 +31,7 @@ layout(std430, set = 0, binding = 0) readonly buffer ABuf { ELEM A[]; };
 layout(std430, set = 0, binding = 1) readonly buffer BBuf { ELEM B[]; };
 layout(std430, set = 0, binding = 2) writeonly buffer YBuf { ELEM Y[]; };
 
-layout(push_constant) uniform Push {
-	uint rows;
-	uint cols;
-	uint lda;    // row strides, in elements
-	uint ldb;
-	uint ldy;
-	uint a_off;  // element offsets into the bound ranges
-	uint b_off;
-	uint y_off;
-	uint a_rows; // 0: A has rows rows; else A's rows repeat with this period
-	uint a_row0; // the row of A that row 0 uses when a_rows > 0
-	uint relu;   // 0 or 1: apply max(., 0) to B first
-} pc;
+#include "push/add.glsl"
 
 void main() {
 	const uint group = gl_WorkGroupID.y * gl_NumWorkGroups.x + gl_WorkGroupID.x;

@@ -77,31 +77,7 @@ layout(std430, set = 0, binding = 3) writeonly buffer PBuf { float P[]; };
 #endif
 layout(std430, set = 0, binding = 4) writeonly buffer MLBuf { float ML[]; };
 
-layout(push_constant) uniform Push {
-	uint nq;
-	uint nk;
-	uint heads;
-	uint dh;
-	uint batch;
-	uint ldq;
-	uint ldkv;
-	uint koff;
-	uint voff;
-	uint q_bstride;
-	uint kv_bstride;
-	uint mask_bstride;
-	uint q_off;
-	uint kv_off;
-	uint mask_off;
-	uint o_off;
-	uint has_mask;
-	uint keys_per_split;
-	uint slot_base;
-	uint nslots_total;
-	uint direct;
-	uint ldo;
-	float scale;
-} pc;
+#include "push/attention.glsl"
 
 const uint TPQ = WG / BQ;                  // threads per query
 const uint NJ = (MAX_DH + TPQ - 1) / TPQ;  // dims owned per thread

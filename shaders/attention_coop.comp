@@ -54,31 +54,7 @@ layout(std430, set = 0, binding = 3) writeonly buffer OBuf { float16_t O[]; };
 layout(std430, set = 0, binding = 3) writeonly buffer PBuf { float P[]; };
 layout(std430, set = 0, binding = 4) writeonly buffer MLBuf { float ML[]; };
 
-layout(push_constant) uniform Push {
-	uint nq;
-	uint nk;
-	uint heads;
-	uint dh;
-	uint batch;
-	uint ldq;
-	uint ldkv;
-	uint koff;
-	uint voff;
-	uint q_bstride;
-	uint kv_bstride;
-	uint mask_bstride;
-	uint q_off;
-	uint kv_off;
-	uint mask_off;
-	uint o_off;
-	uint has_mask;
-	uint keys_per_split;
-	uint slot_base;
-	uint nslots_total;
-	uint direct;
-	uint ldo;
-	float scale;
-} pc;
+#include "push/attention.glsl"
 
 const uint RS = DH + 8; // padded row length of the staged Q, K and V rows (halves)
 const uint SS = BK + 4; // of S (floats)

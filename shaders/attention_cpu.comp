@@ -82,31 +82,7 @@ layout(std430, set = 0, binding = 2) readonly buffer MaskBuf { uint Mask[]; };
 layout(std430, set = 0, binding = 3) writeonly buffer OBuf { float O[]; };
 layout(std430, set = 0, binding = 4) writeonly buffer MLBuf { float ML[]; };
 
-layout(push_constant) uniform Push {
-	uint nq;
-	uint nk;
-	uint heads;
-	uint dh;
-	uint batch;
-	uint ldq;
-	uint ldkv;
-	uint koff;
-	uint voff;
-	uint q_bstride;
-	uint kv_bstride;
-	uint mask_bstride;
-	uint q_off;
-	uint kv_off;
-	uint mask_off;
-	uint o_off;
-	uint has_mask;
-	uint keys_per_split;
-	uint slot_base;
-	uint nslots_total;
-	uint direct;
-	uint ldo;
-	float scale;
-} pc;
+#include "push/attention.glsl"
 
 // The 4 floats packed in two 64-bit components.
 vec4 unpack4(uint64_t a, uint64_t b) {

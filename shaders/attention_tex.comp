@@ -86,31 +86,7 @@ layout(set = 0, binding = 3, rgba32f) uniform writeonly imageBuffer O;
 #endif
 layout(std430, set = 0, binding = 4) writeonly buffer MLBuf { float ML[]; };
 
-layout(push_constant) uniform Push {
-	uint nq;
-	uint nk;
-	uint heads;
-	uint dh;
-	uint batch;
-	uint ldq;
-	uint ldkv;
-	uint koff;
-	uint voff;
-	uint q_bstride;
-	uint kv_bstride;
-	uint mask_bstride;
-	uint q_off;
-	uint kv_off;
-	uint mask_off;
-	uint o_off;
-	uint has_mask;
-	uint keys_per_split;
-	uint slot_base;
-	uint nslots_total;
-	uint direct;
-	uint ldo;
-	float scale;
-} pc;
+#include "push/attention.glsl"
 
 // store4 writes r to elements e + 4j .. e + 4j + 3 of O, one texel (e is a
 // multiple of 4). In the fp16 variant the direct output is rounded to the

@@ -32,15 +32,7 @@ layout(std430, set = 0, binding = 1) readonly buffer MLBuf { float ML[]; };
 
 layout(std430, set = 0, binding = 2) writeonly buffer OutBuf { ELEM Out[]; };
 
-layout(push_constant) uniform Push {
-	uint nq;
-	uint heads;
-	uint dh;
-	uint batch;
-	uint nslots;
-	uint ldo;
-	uint out_off;
-} pc;
+#include "push/attn_combine.glsl"
 
 void main() {
 	const uint gid = gl_GlobalInvocationID.y * (gl_NumWorkGroups.x * 64u) + gl_GlobalInvocationID.x;

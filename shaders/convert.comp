@@ -25,12 +25,7 @@ layout(std430, set = 0, binding = 0) readonly buffer Src16Buf { float16_t Src16[
 layout(std430, set = 0, binding = 1) writeonly buffer Dst32Buf { float Dst32[]; };
 layout(std430, set = 0, binding = 1) writeonly buffer Dst16Buf { float16_t Dst16[]; };
 
-layout(push_constant) uniform Push {
-	uint n;
-	uint src_off;
-	uint dst_off;
-	uint to_half; // 1: float32 -> half, 0: half -> float32
-} pc;
+#include "push/convert.glsl"
 
 void main() {
 	const uint i = gl_GlobalInvocationID.y * (gl_NumWorkGroups.x * WG) + gl_GlobalInvocationID.x;

@@ -1,6 +1,7 @@
 // Package shaders holds the project's GLSL compute shaders and their SPIR-V,
-// compiled by glslc (see README.md and build.sh) and embedded at build time,
-// so that building the project needs no shader compiler.
+// compiled by glslc (go generate ./shaders, see README.md) and embedded at
+// build time, so that building the project needs no shader compiler. The
+// generated kernels.go names each embedded kernel with a Kernel constant.
 //
 // Kernels:
 //   - matmul: PyTorch Linear, Y = X W^T (+ b), shared-memory tiles.
@@ -23,8 +24,11 @@
 // Kernels whose source has a "// variants: f16" line also come as X_f16,
 // built with -DF16: float16_t storage, fp32 arithmetic (see README.md).
 // Each .comp file documents its bindings, push constants (consecutive 4-byte
-// scalars) and specialization constants.
+// scalars, declared once per interface in push/NAME.glsl, which every
+// variant includes) and specialization constants.
 package shaders
+
+//go:generate go run ./internal/gen
 
 import (
 	"embed"
@@ -62,4 +66,28 @@ func Names() []string {
 	}
 	sort.Strings(names)
 	return names
+}
+
+// Kernel names one embedded shader: kernels.go, which go generate writes
+// from the variants each source declares, has a constant for every one,
+// such as Attention and AttentionF16.
+type Kernel int
+
+// Name returns k's file name without ".spv", such as "attention_f16".
+func (k Kernel) Name() string {
+	if k <= 0 || int(k) >= len(kernelNames) {
+		return fmt.Sprintf("shaders.Kernel(%d)", int(k))
+	}
+	return kernelNames[k]
+}
+
+// String returns k's name.
+func (k Kernel) String() string { return k.Name() }
+
+// SPIRV returns k's compiled SPIR-V.
+func (k Kernel) SPIRV() ([]byte, error) {
+	if k <= 0 || int(k) >= len(kernelNames) {
+		return nil, fmt.Errorf("shaders: no kernel %s", k.Name())
+	}
+	return SPIRV(kernelNames[k])
 }

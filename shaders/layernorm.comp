@@ -33,17 +33,7 @@ layout(std430, set = 0, binding = 1) readonly buffer WBuf { ELEM W[]; };
 layout(std430, set = 0, binding = 2) readonly buffer BiasBuf { ELEM Bias[]; };
 layout(std430, set = 0, binding = 3) writeonly buffer YBuf { ELEM Y[]; };
 
-layout(push_constant) uniform Push {
-	uint rows;
-	uint cols;
-	uint ldx;   // row strides, in elements
-	uint ldy;
-	uint x_off; // element offsets into the bound ranges
-	uint y_off;
-	uint w_off;
-	uint b_off;
-	float eps;
-} pc;
+#include "push/layernorm.glsl"
 
 shared float red[WG];
 

@@ -39,19 +39,7 @@ layout(std430, set = 0, binding = 1) readonly buffer WBuf { ELEM W[]; };
 layout(std430, set = 0, binding = 2) readonly buffer BBuf { ELEM B[]; };
 layout(std430, set = 0, binding = 3) writeonly buffer YBuf { ELEM Y[]; };
 
-layout(push_constant) uniform Push {
-	uint M;        // rows of X and Y
-	uint N;        // outputs: rows of W, columns of Y
-	uint K;        // inner size: columns of X and W
-	uint ldx;      // row strides, in elements
-	uint ldw;
-	uint ldy;
-	uint x_off;    // element offsets into the bound ranges
-	uint w_off;
-	uint b_off;
-	uint y_off;
-	uint has_bias; // 0 or 1
-} pc;
+#include "push/matmul.glsl"
 
 const uint XS = BM + 1; // padded row length of the k-major X tile
 const uint WS = BN + 1; // padded row length of the k-major W tile

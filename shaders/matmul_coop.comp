@@ -56,19 +56,7 @@ layout(std430, set = 0, binding = 1) readonly buffer W4Buf { f16vec4 W4[]; };
 layout(std430, set = 0, binding = 2) readonly buffer BBuf { float16_t B[]; };
 layout(std430, set = 0, binding = 3) writeonly buffer YBuf { float16_t Y[]; };
 
-layout(push_constant) uniform Push {
-	uint M;        // rows of X and Y
-	uint N;        // outputs: rows of W, columns of Y
-	uint K;        // inner size: columns of X and W
-	uint ldx;      // row strides, in elements
-	uint ldw;
-	uint ldy;
-	uint x_off;    // element offsets into the bound ranges
-	uint w_off;
-	uint b_off;
-	uint y_off;
-	uint has_bias; // 0 or 1
-} pc;
+#include "push/matmul.glsl"
 
 const uint BM = SM * TM * LM;
 const uint BN = SN * TN * LN;

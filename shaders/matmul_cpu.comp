@@ -43,19 +43,7 @@ layout(std430, set = 0, binding = 1) readonly buffer WBuf8 { u64vec4 W8[]; };
 layout(std430, set = 0, binding = 2) readonly buffer BBuf { float B[]; };
 layout(std430, set = 0, binding = 3) writeonly buffer YBuf { float Y[]; };
 
-layout(push_constant) uniform Push {
-	uint M;
-	uint N;
-	uint K;
-	uint ldx;
-	uint ldw;
-	uint ldy;
-	uint x_off;
-	uint w_off;
-	uint b_off;
-	uint y_off;
-	uint has_bias;
-} pc;
+#include "push/matmul.glsl"
 
 // lo and hi return floats 0..3 and 4..7 of 8 loaded as a u64vec4 (little
 // endian: the low half of each 64-bit component comes first).

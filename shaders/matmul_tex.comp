@@ -80,19 +80,7 @@ layout(set = 0, binding = 1) uniform textureBuffer W;
 layout(std430, set = 0, binding = 2) readonly buffer BBuf { ELEM B[]; };
 layout(set = 0, binding = 3, YFORMAT) uniform writeonly imageBuffer Y;
 
-layout(push_constant) uniform Push {
-	uint M;
-	uint N;
-	uint K;
-	uint ldx;
-	uint ldw;
-	uint ldy;
-	uint x_off;
-	uint w_off;
-	uint b_off;
-	uint y_off;
-	uint has_bias;
-} pc;
+#include "push/matmul.glsl"
 
 const uint TQ = TM / 4; // X fetches per texel of K
 

@@ -2,179 +2,154 @@ package shaders
 
 import (
 	"bytes"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"testing"
+
+	"github.com/isab-vk/isab-vk/shaders/internal/shadergen"
 )
 
-// glslcArgs is the command line that builds X.spv from X.comp (a variant's
-// flags, then "-o", the output path and the source follow); build.sh and
-// README.md use the same.
-var glslcArgs = []string{"--target-env=vulkan1.1", "-O"}
-
-// variant is one SPIR-V output of a source: name.spv built with the extra
-// glslc flags; trixie says that Debian 13's glslc and spirv-val build and
-// check it (the source has a "// compiler: GL_KHR_cooperative_matrix"
-// line, see build.sh).
-type variant struct {
-	name   string
-	flags  []string
-	trixie bool
-}
-
-// trixieTools is scripts/trixie.sh, which runs Debian 13's glslc and
-// spirv-val once fetched; the tests never fetch them (--offline).
-const trixieTools = "../scripts/trixie.sh"
-
-// trixieCommand returns the command that runs tool (glslc or spirv-val)
-// from scripts/trixie.sh, or skips t when the tools have not been fetched.
-func trixieCommand(t *testing.T, tool string, args ...string) *exec.Cmd {
+// dirVariants returns the variants that the sources of d declare.
+func dirVariants(t *testing.T, d shadergen.Dir) []shadergen.Variant {
 	t.Helper()
-	if err := exec.Command(trixieTools, "--offline", "dir").Run(); err != nil {
-		t.Skipf("Debian 13's %s is needed for GL_KHR_cooperative_matrix and is not fetched (run scripts/trixie.sh dir, or make shaders): %v", tool, err)
-	}
-	return exec.Command(trixieTools, append([]string{"--offline", tool}, args...)...)
-}
-
-// variants lists the outputs of the source src: X.spv, and X_f16.spv built
-// with -DF16 when a line of src starts with "// variants: f16" (as build.sh
-// decides).
-func variants(t *testing.T, src string) []variant {
-	t.Helper()
-	text, err := os.ReadFile(src)
+	vs, err := shadergen.Variants(d.Path)
 	if err != nil {
 		t.Fatal(err)
-	}
-	name := strings.TrimSuffix(src, ".comp")
-	lines := "\n" + string(text)
-	trixie := strings.Contains(lines, "\n// compiler: GL_KHR_cooperative_matrix")
-	vs := []variant{{name: name, trixie: trixie}}
-	if strings.Contains(lines, "\n// variants: f16") {
-		vs = append(vs, variant{name: name + "_f16", flags: []string{"-DF16"}, trixie: trixie})
 	}
 	return vs
 }
 
-func sources(t *testing.T) []string {
+// embedded returns the variants of the embedded kernels (shaders/).
+func embedded(t *testing.T) []shadergen.Variant {
 	t.Helper()
-	srcs, err := filepath.Glob("*.comp")
+	return dirVariants(t, shadergen.Dirs[0])
+}
+
+// TestSPIRVUpToDate compiles every variant of every source in
+// shadergen.Dirs (this package's, vk/testdata's, view/shaders') and fails
+// when a committed .spv is missing or differs from what its source compiles
+// to. The cooperative-matrix sources are skipped, saying so, until Debian
+// 13's glslc is fetched (scripts/trixie.sh).
+func TestSPIRVUpToDate(t *testing.T) {
+	if _, err := exec.LookPath("glslc"); err != nil {
+		t.Skip("glslc not found: cannot check that the .spv files match their sources: ", err)
+	}
+	tools := shadergen.Tools{Offline: true}
+	tmp := t.TempDir()
+	for i, d := range shadergen.Dirs {
+		for _, v := range dirVariants(t, d) {
+			t.Run(filepath.Join(d.Path, v.Name), func(t *testing.T) {
+				out := filepath.Join(tmp, filepath.Base(d.Path)+"-"+v.Name+".spv")
+				want, err := tools.Compile(d.Path, v, out)
+				if errors.Is(err, shadergen.ErrNoTrixie) {
+					t.Skipf("%s needs GL_KHR_cooperative_matrix: %v", v.Source, err)
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				got, err := os.ReadFile(filepath.Join(d.Path, v.Name+".spv"))
+				if err != nil {
+					t.Fatalf("%s.spv missing: run go generate ./shaders (%v)", v.Name, err)
+				}
+				if !bytes.Equal(got, want) {
+					t.Errorf("%s.spv differs from what %s compiles to: run go generate ./shaders", v.Name, v.Source)
+				}
+				if i != 0 {
+					return
+				}
+				emb, err := SPIRV(v.Name)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !bytes.Equal(emb, want) {
+					t.Errorf("embedded %s.spv differs from what %s compiles to", v.Name, v.Source)
+				}
+			})
+		}
+	}
+}
+
+// TestKernelsUpToDate fails when kernels.go is not what the generator
+// writes for the sources' variants.
+func TestKernelsUpToDate(t *testing.T) {
+	d := shadergen.Dirs[0]
+	want, err := shadergen.GoNames(d.Package, embedded(t))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(srcs) == 0 {
-		t.Fatal("no *.comp files found")
-	}
-	return srcs
-}
-
-// TestSPIRVUpToDate compiles every .comp and fails when the committed .spv
-// is missing or differs from what the source compiles to.
-func TestSPIRVUpToDate(t *testing.T) {
-	glslc, err := exec.LookPath("glslc")
+	got, err := os.ReadFile(d.Names)
 	if err != nil {
-		t.Skip("glslc not found: cannot check that the .spv files match their sources: ", err)
+		t.Fatal(err)
 	}
-	dir := t.TempDir()
-	for _, src := range sources(t) {
-		for _, v := range variants(t, src) {
-			checkVariant(t, glslc, dir, src, v)
-		}
+	if !bytes.Equal(got, want) {
+		t.Errorf("%s is not what the sources declare: run go generate ./shaders", d.Names)
 	}
 }
 
-// checkVariant compiles one variant of src into dir and compares it with the
-// committed and the embedded .spv.
-func checkVariant(t *testing.T, glslc, dir, src string, v variant) {
-	name := v.name
-	t.Run(name, func(t *testing.T) {
-		out := filepath.Join(dir, name+".spv")
-		args := append(append(append([]string{}, glslcArgs...), v.flags...), "-o", out, src)
-		cmd := exec.Command(glslc, args...)
-		if v.trixie {
-			cmd = trixieCommand(t, "glslc", args...)
-		}
-		if msg, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("glslc %s: %v\n%s", strings.Join(args, " "), err, msg)
-		}
-		want, err := os.ReadFile(out)
-		if err != nil {
-			t.Fatal(err)
-		}
-		got, err := os.ReadFile(name + ".spv")
-		if err != nil {
-			t.Fatalf("%s.spv missing: run shaders/build.sh (%v)", name, err)
-		}
-		if !bytes.Equal(got, want) {
-			t.Errorf("%s.spv differs from what %s compiles to: run shaders/build.sh", name, src)
-		}
-		emb, err := SPIRV(name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !bytes.Equal(emb, want) {
-			t.Errorf("embedded %s.spv differs from what %s compiles to", name, src)
-		}
-	})
-}
-
-// TestSPIRVValid runs spirv-val on every embedded shader.
+// TestSPIRVValid runs spirv-val on every embedded shader (Debian 13's for
+// the cooperative-matrix ones).
 func TestSPIRVValid(t *testing.T) {
-	val, err := exec.LookPath("spirv-val")
-	if err != nil {
+	if _, err := exec.LookPath("spirv-val"); err != nil {
 		t.Skip("spirv-val not found: cannot validate the SPIR-V: ", err)
 	}
+	tools := shadergen.Tools{Offline: true}
 	dir := t.TempDir()
-	trixie := map[string]bool{}
-	for _, src := range sources(t) {
-		for _, v := range variants(t, src) {
-			trixie[v.name] = v.trixie
-		}
-	}
-	for _, name := range Names() {
-		t.Run(name, func(t *testing.T) {
-			code, err := SPIRV(name)
+	for _, v := range embedded(t) {
+		t.Run(v.Name, func(t *testing.T) {
+			code, err := SPIRV(v.Name)
 			if err != nil {
 				t.Fatal(err)
 			}
-			path := filepath.Join(dir, name+".spv")
+			path := filepath.Join(dir, v.Name+".spv")
 			if err := os.WriteFile(path, code, 0o644); err != nil {
 				t.Fatal(err)
 			}
-			cmd := exec.Command(val, "--target-env", "vulkan1.1", path)
-			if trixie[name] {
-				cmd = trixieCommand(t, "spirv-val", "--target-env", "vulkan1.1", path)
+			err = tools.Validate(v, path)
+			if errors.Is(err, shadergen.ErrNoTrixie) {
+				t.Skipf("%s needs GL_KHR_cooperative_matrix: %v", v.Source, err)
 			}
-			if msg, err := cmd.CombinedOutput(); err != nil {
-				t.Errorf("spirv-val %s.spv: %v\n%s", name, err, msg)
+			if err != nil {
+				t.Error(err)
 			}
 		})
 	}
 }
 
-// TestNames checks that every source has an embedded shader and the lookup
+// TestNames checks that the embedded shaders are exactly the declared
+// variants, that every Kernel constant finds its code, and that the lookup
 // of an unknown name fails with the known names.
 func TestNames(t *testing.T) {
-	names := Names()
+	declared := map[string]bool{}
+	for _, v := range embedded(t) {
+		declared[v.Name] = true
+	}
 	have := map[string]bool{}
-	for _, n := range names {
+	for _, n := range Names() {
 		have[n] = true
-	}
-	for _, src := range sources(t) {
-		for _, v := range variants(t, src) {
-			if !have[v.name] {
-				t.Errorf("%s has no embedded %s.spv", src, v.name)
-			}
+		if !declared[n] {
+			t.Errorf("%s.spv is embedded but no source declares it: run go generate ./shaders", n)
 		}
 	}
-	for _, n := range []string{"matmul_f16", "attention_f16", "attn_combine_f16", "convert"} {
+	for n := range declared {
 		if !have[n] {
-			t.Errorf("no embedded %s.spv (the fp16 path needs it)", n)
+			t.Errorf("no embedded %s.spv: run go generate ./shaders", n)
 		}
+	}
+	for k := Kernel(1); int(k) < len(kernelNames); k++ {
+		if _, err := k.SPIRV(); err != nil {
+			t.Errorf("%v: %v", k, err)
+		}
+	}
+	if AttentionF16.Name() != "attention_f16" || MatmulCPU.String() != "matmul_cpu" {
+		t.Errorf("kernel names %q, %q", AttentionF16.Name(), MatmulCPU.String())
+	}
+	if _, err := Kernel(0).SPIRV(); err == nil {
+		t.Error("Kernel(0).SPIRV() did not fail")
 	}
 	_, err := SPIRV("no-such-shader")
-	if err == nil || !strings.Contains(err.Error(), "matmul") {
+	if err == nil || !bytes.Contains([]byte(err.Error()), []byte("matmul")) {
 		t.Errorf("SPIRV(unknown) error = %v, want one listing the known names", err)
 	}
 }

@@ -38,19 +38,7 @@ layout(std430, set = 0, binding = 0) readonly buffer XBuf { ELEM X[]; };
 layout(std430, set = 0, binding = 1) readonly buffer MaskBuf { uint Mask[]; };
 layout(std430, set = 0, binding = 2) writeonly buffer YBuf { ELEM Y[]; };
 
-layout(push_constant) uniform Push {
-	uint rows;
-	uint cols;
-	uint ldx;           // row strides, in elements
-	uint ldy;
-	uint x_off;         // element offsets into the bound ranges
-	uint y_off;
-	uint mask_off;
-	uint rows_per_mask; // rows sharing one mask row: mask row = row / rows_per_mask
-	uint ld_mask;       // mask row stride, in elements
-	uint has_mask;      // 0 or 1
-	float scale;
-} pc;
+#include "push/softmax.glsl"
 
 shared float red[WG];
 shared uint special; // nonzero: a logit of the row is NaN or +inf

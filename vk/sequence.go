@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"reflect"
 	"time"
 	"unsafe"
 
@@ -164,7 +165,7 @@ func (s *Sequence) Barriers() int {
 }
 
 // Dispatch appends a kernel dispatch of groups workgroups with the given
-// push-constant bytes (see Push) and buffers, in binding order.
+// push-constant bytes (see PushStruct and Push) and buffers, in binding order.
 func (s *Sequence) Dispatch(k *Kernel, groups [3]uint32, push []byte, bindings ...Binding) error {
 	if s.closed {
 		return errors.New("vk: dispatch on a closed sequence")
@@ -611,6 +612,69 @@ func Push(vals ...any) []byte {
 		binary.LittleEndian.PutUint32(out[4*i:], w)
 	}
 	return out
+}
+
+// PushStruct encodes p, a struct or a pointer to one whose fields are all
+// uint32, int32 or float32, as push constants: each field one little-endian
+// 4-byte word, in field order, which is how GLSL lays out a push_constant
+// block of uint, int and float members. Kernels with more than a few push
+// constants take such a struct, written once beside the GLSL block it
+// mirrors, instead of Push's positional values. It panics when p is not
+// such a struct, a programming error that PushStructSize reports as an
+// error.
+func PushStruct(p any) []byte {
+	v := reflect.Indirect(reflect.ValueOf(p))
+	if err := checkPushType(v.Type()); err != nil {
+		panic(err.Error())
+	}
+	out := make([]byte, 4*v.NumField())
+	for i := range v.NumField() {
+		f := v.Field(i)
+		var w uint32
+		switch f.Kind() {
+		case reflect.Uint32:
+			w = uint32(f.Uint())
+		case reflect.Int32:
+			w = uint32(int32(f.Int()))
+		case reflect.Float32:
+			w = math.Float32bits(float32(f.Float()))
+		}
+		binary.LittleEndian.PutUint32(out[4*i:], w)
+	}
+	return out
+}
+
+// PushStructSize returns the bytes of push constants that PushStruct
+// encodes for values of p's type (4 per field), or an error when p is not a
+// struct, or a pointer to one, whose fields are all uint32, int32 or float32.
+func PushStructSize(p any) (int, error) {
+	if p == nil {
+		return 0, errors.New("vk: push constants: nil")
+	}
+	t := reflect.TypeOf(p)
+	if t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if err := checkPushType(t); err != nil {
+		return 0, err
+	}
+	return 4 * t.NumField(), nil
+}
+
+// checkPushType checks that t is a struct of uint32, int32 and float32
+// fields.
+func checkPushType(t reflect.Type) error {
+	if t.Kind() != reflect.Struct {
+		return fmt.Errorf("vk: push constants: %s is not a struct", t)
+	}
+	for i := range t.NumField() {
+		switch f := t.Field(i); f.Type.Kind() {
+		case reflect.Uint32, reflect.Int32, reflect.Float32:
+		default:
+			return fmt.Errorf("vk: push constants: field %s of %s is a %s, not uint32, int32 or float32", f.Name, t, f.Type)
+		}
+	}
+	return nil
 }
 
 // newTexelView creates a view of size bytes of b from byte off as texels of
