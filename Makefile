@@ -118,8 +118,9 @@ test-subgroup4:
 # need a device with VK_KHR_cooperative_matrix, which Debian 12's lavapipe
 # lacks: this runs their tests, the fp16 ops tests and the fp16 golden files
 # with them forced on (ISAB_COOPMAT=on), on lavapipe from Debian 13's
-# backports with 8 lanes (scripts/trixie.sh fetches it on first use, about
-# 90 MB). Without network access it says so and skips.
+# backports with 8 lanes (scripts/trixie.sh fetches it on first use: about
+# 73 MB to download, 262 MB kept in the user cache). Without network access
+# it says so and skips.
 COOPTESTS ?= Coop|Half|Convert|Chunking
 test-coop: deps trixie
 	@if ! scripts/trixie.sh --offline dir >/dev/null 2>&1; then \
