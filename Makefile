@@ -183,9 +183,13 @@ clean:
 	rm -rf bin
 
 # Binaries for scripts/gpu-check.sh on a machine without Go (the device
-# machine): bin/isab without the viewer's cgo window and the vk, ops and isab
-# test binaries, in .gpu/ (ignored by git).
+# machine): bin/isab without the viewer's cgo window, the vk, ops, isab and
+# cmd/isab test binaries, and the golden files from ../shared when present
+# (the device machine does not get ../shared; they are copied, never
+# committed), in .gpu/ (ignored by git).
 gpu-bundle: deps
 	mkdir -p .gpu
 	$(GO) build -o .gpu/isab ./cmd/isab
-	for p in vk ops isab; do $(GO) test -c -o .gpu/$$p.test ./$$p || exit 1; done
+	for p in vk ops isab cmd/isab; do $(GO) test -c -o .gpu/$$(basename $$p).test ./$$p || exit 1; done
+	if [ -d ../shared/golden ]; then rm -rf .gpu/golden && cp -r ../shared/golden .gpu/golden; fi
+	du -sh .gpu
