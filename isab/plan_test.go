@@ -142,7 +142,6 @@ func peakAdded(t *testing.T, n, chunk int) (int64, Config) {
 		t.Fatal(err)
 	}
 	defer m.Close()
-	m.forceChunk = chunk
 	x, err := NewTensor(dev, make([]float32, n*cfg.Dim), 1, n, cfg.Dim)
 	if err != nil {
 		t.Fatal(err)
@@ -150,7 +149,7 @@ func peakAdded(t *testing.T, n, chunk int) (int64, Config) {
 	defer x.Free()
 	_, base := dev.LiveObjects()
 	dev.ResetPeakBytes()
-	pl, err := m.Prepare(x)
+	pl, err := m.Prepare(x, withChunkRows(chunk))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -190,7 +189,6 @@ func TestChunkedForward(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				m.forceChunk = chunk
 				r := rand.New(rand.NewSource(26))
 				xs := RandomNormal(r, b*n*cfg.Dim)
 				keep := make([]bool, b*n)
@@ -205,7 +203,7 @@ func TestChunkedForward(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				out, lat, err := m.Forward(context.Background(), x, WithMask(mask))
+				out, lat, err := m.Forward(context.Background(), x, WithMask(mask), withChunkRows(chunk))
 				if err != nil {
 					t.Fatal(err)
 				}
