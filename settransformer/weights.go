@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/isab-vk/isab-vk/internal/record"
 	"github.com/isab-vk/isab-vk/safetensors"
 	"github.com/isab-vk/isab-vk/vk"
 )
@@ -95,28 +96,22 @@ func (l *loader) free() {
 	l.bufs = nil
 }
 
-// linear is a PyTorch Linear(in, out) with a bias, on the device.
-type linear struct {
-	w, b    *vk.Buffer
-	in, out int
-}
-
-func (l *loader) linear(prefix string, in, out int) (linear, error) {
+// linear loads a PyTorch Linear(in, out) with a bias.
+func (l *loader) linear(prefix string, in, out int) (record.Linear, error) {
 	w, err := l.load(prefix+"weight", out, in)
 	if err != nil {
-		return linear{}, err
+		return record.Linear{}, err
 	}
 	b, err := l.load(prefix+"bias", out)
 	if err != nil {
-		return linear{}, err
+		return record.Linear{}, err
 	}
-	return linear{w: w, b: b, in: in, out: out}, nil
+	return record.Linear{W: w, B: b, In: in, Out: out}, nil
 }
 
-// layerNorm is a PyTorch LayerNorm(dim) with its affine weight and bias.
-type layerNorm struct{ w, b *vk.Buffer }
-
-func (l *loader) layerNorm(prefix string, dim int) (*layerNorm, error) {
+// layerNorm loads a PyTorch LayerNorm(dim) with its affine weight and bias
+// (eps LayerNormEps).
+func (l *loader) layerNorm(prefix string, dim int) (*record.LayerNorm, error) {
 	w, err := l.load(prefix+"weight", dim)
 	if err != nil {
 		return nil, err
@@ -125,7 +120,7 @@ func (l *loader) layerNorm(prefix string, dim int) (*layerNorm, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &layerNorm{w: w, b: b}, nil
+	return &record.LayerNorm{W: w, B: b, Dim: dim, Eps: LayerNormEps}, nil
 }
 
 // mab loads MAB(dimQ, dimK, dim) under prefix ("enc.0.mab0." and the like).
