@@ -246,3 +246,79 @@ func TestChunkedMemory(t *testing.T) {
 	}
 	t.Logf("peak added %d bytes (out %d, chunk buffer %d, whole kv1 %d)", added, out, buf, n*2*cfg.Inner()*4)
 }
+
+// TestFootprintMatchesPass checks Config.Footprint's Pass against what a
+// recorded pass allocates for its activations and outputs (the attention's
+// partial results come on top, as Footprint says): equal but for the
+// rounding of half buffers to whole words, with learned, shared and
+// per-set latents, with and without latent_self_attend, in both
+// precisions. Footprint counts external latents as one set per batch
+// element, so with shared ones the pass takes less: the other sets' q1,
+// their keys and values, and in FP16 their half copy.
+func TestFootprintMatchesPass(t *testing.T) {
+	dev := testutil.Device(t)
+	const b, n, m = 2, 33, 7
+	for _, lsa := range []bool{false, true} {
+		for _, lat := range []string{"learned", "shared", "per set"} {
+			for _, prec := range []Precision{FP32, FP16} {
+				cfg := Config{Dim: 12, Heads: 3, DimHead: 5, LatentSelfAttend: lsa}
+				if lat == "learned" {
+					cfg.NumLatents = m
+				}
+				model, err := NewWithPrecision(dev, cfg, RandomWeights(cfg, 27), prec)
+				if err != nil {
+					t.Fatal(err)
+				}
+				x, err := NewTensor(dev, make([]float32, b*n*cfg.Dim), b, n, cfg.Dim)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var opts []ForwardOption
+				var l *Tensor
+				switch lat {
+				case "shared":
+					l, err = NewTensor(dev, make([]float32, m*cfg.Dim), m, cfg.Dim)
+				case "per set":
+					l, err = NewTensor(dev, make([]float32, b*m*cfg.Dim), b, m, cfg.Dim)
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				if l != nil {
+					opts = append(opts, WithLatents(l))
+				}
+				pl, err := model.Prepare(x, opts...)
+				if err != nil {
+					t.Fatal(err)
+				}
+				f, err := cfg.Footprint(b, n, m, model.Precision() == FP16)
+				if err != nil {
+					t.Fatal(err)
+				}
+				got := pl.rec.ActivationBytes() + pl.out.buf.Size() + pl.lat.buf.Size()
+				want := f.Pass
+				if lat == "shared" {
+					es, perRow := int64(4), int64(cfg.Inner())
+					if prec == FP16 {
+						es = 2
+					}
+					if lsa {
+						perRow += 2 * int64(cfg.Inner())
+					}
+					want -= (b - 1) * m * es * perRow
+					if prec == FP16 {
+						want -= (b - 1) * m * 2 * int64(cfg.Dim)
+					}
+				}
+				if got < want || got > want+16 {
+					t.Errorf("lsa=%v, %s latents, %s: the pass allocated %d bytes for activations and outputs, want %d (Footprint.Pass %d)",
+						lsa, lat, prec, got, want, f.Pass)
+				}
+				pl.Close()
+				l.Free()
+				x.Free()
+				model.Close()
+			}
+		}
+	}
+}
