@@ -251,11 +251,12 @@ func (m *Model) attn1(r *record.Recorder, ch chunks, latents, x record.Act, mask
 	w := m.attn[0]
 	r.Step("q1")
 	q := r.Linear(latents, w.toQ)
-	var context []record.KV
+	var context []record.KV // concat(latents, x) along the keys
 	if m.cfg.LatentSelfAttend {
 		r.Step("kv1")
 		context = append(context, record.Keys(r.Linear(latents, w.toKV)))
 	}
+	xFrom := len(context) // the source of x's first chunk
 	for k := range ch.count() {
 		kv := record.Keys(ch.kv(k))
 		if mask != nil {
@@ -267,16 +268,15 @@ func (m *Model) attn1(r *record.Recorder, ch chunks, latents, x record.Act, mask
 	r.Step("attn1")
 	o := r.Alloc(q.N, m.cfg.Inner(), false)
 	att := r.AttentionSteps(q, m.heads(), o, context...)
-	latentSources := len(context) - ch.count()
-	for i := range latentSources {
-		att.Source(i)
+	if xFrom > 0 {
+		att.Source(0) // the latents' keys and values are in place
 	}
 	for k := range ch.count() {
 		first, n := ch.rows(k)
 		r.Step("kv1")
 		r.LinearInto(x.Rows(first, n), w.toKV, ch.kv(k))
 		r.Step("attn1")
-		att.Source(latentSources + k)
+		att.Source(xFrom + k)
 	}
 	att.Finish()
 	r.Step("out1")

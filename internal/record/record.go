@@ -54,12 +54,6 @@ func New(o *ops.Ops, batch int, half bool) *Recorder {
 // Seq is the sequence the pass is recorded into.
 func (r *Recorder) Seq() *vk.Sequence { return r.seq }
 
-// Batch is the number of sets the pass runs on.
-func (r *Recorder) Batch() int { return r.batch }
-
-// Half reports whether activations are IEEE half floats.
-func (r *Recorder) Half() bool { return r.half }
-
 // Step names the step of the pass that the following dispatches belong
 // to (see Labels).
 func (r *Recorder) Step(name string) { r.step = name }
