@@ -6,7 +6,7 @@
 // A Recorder owns the sequence, the intermediate activations (Act) it
 // allocates and the attention's partial buffers, and labels every dispatch
 // with the step of the pass it belongs to (Step). Its methods keep the
-// first error and do nothing after it (as bufio.Scanner does), so that a
+// first error and do nothing after it (as bufio.Writer does), so that a
 // pass is written as a list of operations with one error check at the end
 // (Err):
 //
