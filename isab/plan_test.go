@@ -8,7 +8,19 @@ import (
 
 	"github.com/isab-vk/isab-vk/internal/testutil"
 	"github.com/isab-vk/isab-vk/ref"
+	"github.com/isab-vk/isab-vk/vk"
 )
+
+// precisions returns FP32, and FP16 where dev has 16-bit storage buffers;
+// it says so in the log when FP16 is left out.
+func precisions(t *testing.T, dev *vk.Device) []Precision {
+	t.Helper()
+	if !dev.Info().Storage16 {
+		t.Logf("%s has no 16-bit storage buffers: the FP16 cases are skipped", dev.Info().Name)
+		return []Precision{FP32}
+	}
+	return []Precision{FP32, FP16}
+}
 
 // TestPlanReplay prepares one pass and runs it on three different inputs
 // written into the same x tensor, checking every run against the float64
@@ -22,7 +34,7 @@ func TestPlanReplay(t *testing.T) {
 	for i := range keep {
 		keep[i] = i%4 != 1
 	}
-	for _, prec := range []Precision{FP32, FP16} {
+	for _, prec := range precisions(t, dev) {
 		t.Run(string(prec), func(t *testing.T) {
 			m, err := NewWithPrecision(dev, cfg, w, prec)
 			if err != nil {
@@ -180,8 +192,9 @@ func TestPlanMemory(t *testing.T) {
 func TestChunkedForward(t *testing.T) {
 	dev := testutil.Device(t)
 	const b, n = 2, 33
+	precs := precisions(t, dev)
 	for _, lsa := range []bool{false, true} {
-		for _, prec := range []Precision{FP32, FP16} {
+		for _, prec := range precs {
 			for _, chunk := range []int{1, 8, 32} {
 				cfg := Config{Dim: 12, Heads: 3, DimHead: 4, NumLatents: 5, LatentSelfAttend: lsa}
 				w := RandomWeights(cfg, 25)
@@ -258,9 +271,10 @@ func TestChunkedMemory(t *testing.T) {
 func TestFootprintMatchesPass(t *testing.T) {
 	dev := testutil.Device(t)
 	const b, n, m = 2, 33, 7
+	precs := precisions(t, dev)
 	for _, lsa := range []bool{false, true} {
 		for _, lat := range []string{"learned", "shared", "per set"} {
-			for _, prec := range []Precision{FP32, FP16} {
+			for _, prec := range precs {
 				cfg := Config{Dim: 12, Heads: 3, DimHead: 5, LatentSelfAttend: lsa}
 				if lat == "learned" {
 					cfg.NumLatents = m
