@@ -21,6 +21,8 @@ type inputs struct {
 	learned   bool // the latents are the model's own
 }
 
+// inputs checks x and the options' mask and latents against the model and
+// returns them with their shapes.
 func (m *Model) inputs(x *Tensor, a forwardArgs) (*inputs, error) {
 	cfg := m.cfg
 	if x == nil {
