@@ -46,7 +46,7 @@ log "devices"
 .gpu/isab devices 2>&1 | tee "$OUT/devices.txt"
 .gpu/isab devices --json >"$OUT/devices.jsonl" 2>&1
 for pkg in vk ops isab cmd/isab; do
-  name=$(basename "$pkg")
+  name=${pkg//\//_}
   [[ -x .gpu/$name.test ]] || { log "tests: $pkg: no .gpu/$name.test"; continue; }
   log "tests: $pkg"
   (cd "$pkg" && timeout 300 "$OLDPWD/.gpu/$name.test" -test.count=1 -test.timeout 290s >"$OUT/test_$name.txt" 2>&1)
