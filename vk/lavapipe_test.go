@@ -33,7 +33,7 @@ func TestPreferWideLavapipe(t *testing.T) {
 func TestLavapipeWidth(t *testing.T) {
 	d := openTest(t)
 	in := d.Info()
-	if in.Type != "cpu" || !strings.Contains(in.Name, "llvmpipe") {
+	if in.Type != DeviceCPU || !strings.Contains(in.Name, "llvmpipe") {
 		t.Skipf("device %q is not lavapipe", in.Name)
 	}
 	width := os.Getenv(LavapipeVectorEnv)
