@@ -74,6 +74,7 @@ type attnConfig struct {
 	BQ, MaxDH, WG, BK int
 	cpu               *attnCPUConfig  // attention_cpu.comp instead (attention_cpu.go)
 	coop              *attnCoopConfig // attention_coop.comp instead (attention_coop.go)
+	subgroup          uint32          // the subgroup size the kernel needs (vk.KernelSpec.SubgroupSize), 0: any
 }
 
 func (c attnConfig) spec() []uint32 {
@@ -394,7 +395,7 @@ func (o *Ops) newAttnRun(a AttnArgs, scratch func(bytes int64) (*vk.Buffer, erro
 	r := &attnRun{o: o, a: a, srcs: srcs, nk: nk, reach: reach, cfg: cfg, plan: plan, esize: esize,
 		B: B, NQ: NQ, H: H, dh: dh, ldq: ldq, qbs: qbs, ldo: ldo}
 	if r.attn, err = o.kernelSpec(vk.KernelSpec{Name: name, Buffers: 5, PushSize: 4 * 23, Spec: cfg.spec(),
-		Texel: texel, StorageTexel: store, HalfTexel: halfTexel}); err != nil {
+		Texel: texel, StorageTexel: store, HalfTexel: halfTexel, SubgroupSize: cfg.subgroup}); err != nil {
 		return nil, err
 	}
 	for b0 := int64(0); b0 < B; b0 += plan.bc {

@@ -196,7 +196,8 @@ func (o *Ops) Linear(seq *vk.Sequence, x, w Mat, b *Mat, y Mat) error {
 	if coop {
 		// matmul_coop.comp (linear_coop.go).
 		t = matmulTiles{BM: ct.bm(), BN: ct.bn()}
-		if k, err = o.kernel("matmul_coop", 4, 11, ct.spec()...); err != nil {
+		if k, err = o.kernelSpec(vk.KernelSpec{Name: "matmul_coop", Buffers: 4, PushSize: 4 * 11, Spec: ct.spec(),
+			SubgroupSize: o.info.SubgroupSize}); err != nil {
 			return err
 		}
 		vecAlign = uint32(ct.VEC)

@@ -111,7 +111,7 @@ func (o *Ops) linTexConfig(m, n, k int) (linTexTiles, bool) {
 	if m >= linTexBigRows && n >= linTexBigCols && o.fast(2*float64(m)*float64(n)*float64(k)) {
 		c.TM, c.TN = linTexBigTM, linTexBigTN
 	}
-	if !o.info.SubgroupQuad || o.info.SubgroupSize%4 != 0 || wg > 64 {
+	if !o.info.SubgroupQuad || o.info.SubgroupSize%4 != 0 || wg > 64 || !o.info.SupportsSubgroupSize(o.info.SubgroupSize) {
 		return c, false
 	}
 	if o.loopBudget > 0 && c.loops(k) > o.loopBudget {
@@ -196,7 +196,7 @@ func (o *Ops) linearTexel(seq *vk.Sequence, x, w Mat, b *Mat, y Mat) (handled bo
 	}
 
 	k, err := o.kernelSpec(vk.KernelSpec{Name: name, Buffers: 4, PushSize: 4 * 11, Spec: c.spec(),
-		Texel: linTexBindings, StorageTexel: linTexStores, HalfTexel: halfMask})
+		Texel: linTexBindings, StorageTexel: linTexStores, HalfTexel: halfMask, SubgroupSize: o.info.SubgroupSize})
 	if err != nil {
 		return true, err
 	}
