@@ -325,8 +325,7 @@ var (
 // only the -dev package installs, so isab-vk does this itself.
 func load() error {
 	loadOnce.Do(func() {
-		preferWideLavapipe()
-		separateLavapipeCache()
+		markLoaderStarted()
 		var errs []string
 		for _, name := range libraryNames() {
 			cname := C.CString(name)
