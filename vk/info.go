@@ -108,8 +108,8 @@ type Info struct {
 	Index      int        // position in Devices()
 	Name       string     // e.g. "llvmpipe (LLVM 15.0.6, 256 bits)"
 	Vendor     string     // "NVIDIA", "AMD", "Intel", "Apple", "Mesa", ...
-	VendorID   uint32     //
-	DeviceID   uint32     //
+	VendorID   uint32     // PCI vendor id (or Khronos vendor id, e.g. Mesa's 0x10005)
+	DeviceID   uint32     // vendor-specific device id
 	Type       DeviceType // discrete, integrated, virtual, cpu or other
 	APIVersion Version    // the Vulkan version the device supports, e.g. 1.3.230
 	Driver     string     // driver name and info, or its version number
