@@ -75,6 +75,7 @@ type attnConfig struct {
 	BQ, MaxDH, WG, BK int
 	cpu               *attnCPUConfig  // attention_cpu.comp instead (attention_cpu.go)
 	coop              *attnCoopConfig // attention_coop.comp instead (attention_coop.go)
+	subgroup          uint32          // the subgroup size the kernel needs (vk.KernelSpec.SubgroupSize), 0: any
 }
 
 func (c attnConfig) spec() []uint32 {
@@ -400,6 +401,7 @@ func (o *Ops) newAttnRun(a AttnArgs, scratch func(bytes int64) (*vk.Buffer, erro
 		return nil, err
 	}
 	spec.Texel, spec.StorageTexel, spec.HalfTexel = texel, store, halfTexel
+	spec.SubgroupSize = cfg.subgroup
 	if r.attn, err = o.kernelSpec(spec); err != nil {
 		return nil, err
 	}

@@ -57,7 +57,7 @@ func (o *Ops) attnTexFor(a AttnArgs, srcs []KVSource) (cfg attnConfig, kernel sh
 	dh := a.DimHead
 	t := attnTexTune
 	if t.Off || !o.isCPU() || o.attnOverride != nil || (a.half() && !o.info.WriteWithoutFormat) || dh < 4 || dh > attnTexMaxDH || dh%4 != 0 ||
-		!o.info.SubgroupQuad || o.info.SubgroupSize%4 != 0 || o.info.SubgroupSize > 64 || !o.texelAligned() {
+		!o.info.SubgroupQuad || o.info.SubgroupSize%4 != 0 || o.info.SubgroupSize > 64 || !o.info.SupportsSubgroupSize(o.info.SubgroupSize) || !o.texelAligned() {
 		return attnConfig{}, 0, 0, false
 	}
 	if a.Q.Off%4 != 0 || a.Q.ld()%4 != 0 || a.QBatchStride%4 != 0 || a.Out.Off%4 != 0 || a.Out.ld()%4 != 0 {
@@ -81,7 +81,9 @@ func (o *Ops) attnTexFor(a AttnArgs, srcs []KVSource) (cfg attnConfig, kernel sh
 	if a.half() {
 		kernel = shaders.AttentionTexF16
 	}
-	return attnConfig{BQ: c.WG * c.QT, MaxDH: dh, WG: c.WG, BK: c.BK, cpu: &c}, kernel, attnTexBindings, true
+	// Quads and whole subgroups: the pipeline requires the size WG was
+	// chosen for.
+	return attnConfig{BQ: c.WG * c.QT, MaxDH: dh, WG: c.WG, BK: c.BK, cpu: &c, subgroup: o.info.SubgroupSize}, kernel, attnTexBindings, true
 }
 
 // attnTexQuickQT is attention_tex's queries per invocation for small

@@ -197,7 +197,12 @@ func (o *Ops) Linear(seq *vk.Sequence, x, w Mat, b *Mat, y Mat) error {
 	if coop {
 		// matmul_coop.comp (linear_coop.go).
 		t = matmulTiles{BM: ct.bm(), BN: ct.bn()}
-		if k, err = kernelFor[matmulPush](o, shaders.MatmulCoop, ct.spec()...); err != nil {
+		spec, err := kernelSpecFor[matmulPush](shaders.MatmulCoop, ct.spec()...)
+		if err != nil {
+			return err
+		}
+		spec.SubgroupSize = o.info.SubgroupSize
+		if k, err = o.kernelSpec(spec); err != nil {
 			return err
 		}
 		vecAlign = uint32(ct.VEC)

@@ -112,7 +112,7 @@ func (o *Ops) linTexConfig(m, n, k int) (linTexTiles, bool) {
 	if m >= linTexBigRows && n >= linTexBigCols && o.fast(2*float64(m)*float64(n)*float64(k)) {
 		c.TM, c.TN = linTexBigTM, linTexBigTN
 	}
-	if !o.info.SubgroupQuad || o.info.SubgroupSize%4 != 0 || wg > 64 {
+	if !o.info.SubgroupQuad || o.info.SubgroupSize%4 != 0 || wg > 64 || !o.info.SupportsSubgroupSize(o.info.SubgroupSize) {
 		return c, false
 	}
 	if o.loopBudget > 0 && c.loops(k) > o.loopBudget {
@@ -201,6 +201,7 @@ func (o *Ops) linearTexel(seq *vk.Sequence, x, w Mat, b *Mat, y Mat) (handled bo
 		return true, err
 	}
 	spec.Texel, spec.StorageTexel, spec.HalfTexel = linTexBindings, linTexStores, halfMask
+	spec.SubgroupSize = o.info.SubgroupSize
 	k, err := o.kernelSpec(spec)
 	if err != nil {
 		return true, err
