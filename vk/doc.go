@@ -41,6 +41,11 @@
 // memory (see calls.go), and a test fails when another package imports
 // vulkan-go or when the module passes a structure array to it directly.
 //
+// Process-wide policy is the program's to choose: UseLavapipeDefaults
+// (called by the isab command and the tests before the first device is
+// opened) gives lavapipe 512-bit vectors on CPUs with AVX-512 and a shader
+// cache per vector width; importing vk changes nothing.
+//
 // With Options.Validation (or ISAB_VALIDATION=1) the Khronos validation
 // layer runs and its messages are collected (ValidationMessages); the
 // project's tests fail on any message. Options.SpecMinimum makes Info
