@@ -104,8 +104,13 @@ func TestCoopPeakResult(t *testing.T) {
 
 // TestDeviceCoopPeak measures the cooperative-matrix peak and checks that
 // it is a finite, positive rate. On a CPU device, which has no matrix
-// units, it must not exceed the float32 multiply-add peak by far: a rate
-// above that would mean the work was not all done.
+// units, it must not exceed the float32 multiply-add peak by far. The sums
+// checked in DeviceCoopPeak prove that the products were added, not that
+// each was computed anew: a compiler that moved the loop-invariant Ai Bj
+// out of the loop would leave one addition per element instead of LK
+// multiply-adds, about LK (8 on lavapipe) times faster. The margin of 4
+// covers timing noise on a loaded machine (coop 1.7 times the fp32 peak
+// was seen with other work running; 0.6 on a quiet one).
 func TestDeviceCoopPeak(t *testing.T) {
 	dev, shape := coopDevice(t)
 	ctx := context.Background()
@@ -121,7 +126,7 @@ func TestDeviceCoopPeak(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("%s: coop %s peak %.1f GFLOP/s, fp32 FMA peak %.1f", dev.Info().Name, shape, coop, fp32)
-	if dev.Info().Type == "cpu" && coop > 2*fp32 {
-		t.Errorf("on a CPU device the coop peak %.1f GFLOP/s is above twice the fp32 FMA peak %.1f", coop, fp32)
+	if dev.Info().Type == "cpu" && coop > 4*fp32 {
+		t.Errorf("on a CPU device the coop peak %.1f GFLOP/s is above 4 times the fp32 FMA peak %.1f", coop, fp32)
 	}
 }
