@@ -201,7 +201,7 @@ func devicePeaks(ctx context.Context, dev *vk.Device, a benchArgs) (map[string]f
 		}
 		peaks[string(p)] = g
 	}
-	if _, ok := benchkit.CoopPeakShape(dev.Info()); ok && len(precs) > 1 {
+	if _, ok := benchkit.CoopPeakShape(dev.Info()); ok && slices.Contains(precs, isab.FP16) {
 		g, err := benchkit.DeviceCoopPeak(ctx, dev)
 		if err != nil {
 			return nil, err
