@@ -83,13 +83,31 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	defer mask.Free()
+	times, outT, latT, err := timeForward(ctx, m, x, mask, *runs)
+	if err != nil {
+		return err
+	}
+	defer outT.Free()
+	defer latT.Free()
+	st := summarize(times)
+	gflop := cfg.FLOPs(b, *n, cfg.NumLatents) / 1e9
+	fmt.Fprintf(stdout, "forward pass: %.1f ms median over %d runs (range %.1f to %.1f), %.1f GFLOP, %.1f GFLOP/s\n",
+		st.median, len(times), st.min, st.max, gflop, gflop/(st.median/1e3))
+	return demoCheck(stdout, cfg, w, in, outT, latT, bound)
+}
+
+// timeForward runs runs timed forward passes after one that warms up the
+// pipelines, and returns their times and the last pass's outputs.
+func timeForward(ctx context.Context, m *isab.Model, x, mask *isab.Tensor, runs int) ([]time.Duration, *isab.Tensor, *isab.Tensor, error) {
 	var times []time.Duration
 	var outT, latT *isab.Tensor
-	for i := 0; i <= *runs; i++ { // the first pass warms up pipelines
+	for i := 0; i <= runs; i++ {
 		start := time.Now()
 		o, l, err := m.Forward(ctx, x, isab.WithMask(mask))
 		if err != nil {
-			return err
+			outT.Free()
+			latT.Free()
+			return nil, nil, nil, err
 		}
 		if i > 0 {
 			times = append(times, time.Since(start))
@@ -98,13 +116,13 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		latT.Free()
 		outT, latT = o, l
 	}
-	defer outT.Free()
-	defer latT.Free()
-	st := summarize(times)
-	gflop := cfg.FLOPs(b, *n, cfg.NumLatents) / 1e9
-	fmt.Fprintf(stdout, "forward pass: %.1f ms median over %d runs (range %.1f to %.1f), %.1f GFLOP, %.1f GFLOP/s\n",
-		st.median, len(times), st.min, st.max, gflop, gflop/(st.median/1e3))
+	return times, outT, latT, nil
+}
 
+// demoCheck compares the device's outputs with the float64 reference and
+// prints the verdict; it fails past bound (NMSE).
+func demoCheck(stdout io.Writer, cfg isab.Config, w *isab.Weights, in *isab.Input, outT, latT *isab.Tensor, bound float64) error {
+	b, n := in.XShape[0], in.XShape[1]
 	out, err := outT.Read()
 	if err != nil {
 		return err
@@ -114,7 +132,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	start := time.Now()
-	wantOut, wantLat, err := ref.ISAB(refConfig(cfg), refWeights(w), toF64(in.X), b, *n, in.Mask, nil, false)
+	wantOut, wantLat, err := ref.ISAB(refConfig(cfg), refWeights(w), toF64(in.X), b, n, in.Mask, nil, false)
 	if err != nil {
 		return err
 	}

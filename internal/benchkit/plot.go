@@ -25,22 +25,7 @@ func WritePlot(path, title string, results []Result) error {
 	if len(results) == 0 {
 		return fmt.Errorf("benchkit: plot %s: no results to draw", path)
 	}
-	var order []string
-	fams := map[string][]Result{}
-	devices := map[int]bool{}
-	for _, r := range results {
-		devices[r.DeviceIndex] = true
-	}
-	for _, r := range results {
-		f := r.family()
-		if len(devices) > 1 { // isab bench --device all: a line per device
-			f = fmt.Sprintf("device %d: %s", r.DeviceIndex, f)
-		}
-		if _, ok := fams[f]; !ok {
-			order = append(order, f)
-		}
-		fams[f] = append(fams[f], r)
-	}
+	order, fams := plotFamilies(results)
 	var ns []float64
 	panels := []struct {
 		ylabel string
@@ -60,27 +45,13 @@ func WritePlot(path, title string, results []Result) error {
 		p.Y.Tick.Marker = logTicks{}
 		p.Legend.Top, p.Legend.Left = true, true
 		for j, f := range order {
-			rs := slices.Clone(fams[f])
-			slices.SortFunc(rs, func(a, b Result) int { return a.N - b.N })
-			var xys plotter.XYs
-			for _, r := range rs {
-				if v := pn.value(r); v > 0 && !math.IsInf(v, 0) && !math.IsNaN(v) {
-					xys = append(xys, plotter.XY{X: float64(r.N), Y: v})
-					ns = append(ns, float64(r.N))
-				}
-			}
-			if len(xys) == 0 {
-				continue
-			}
-			line, points, err := plotter.NewLinePoints(xys)
+			added, err := addSeries(p, j, f, fams[f], pn.value, &ns)
 			if err != nil {
 				return fmt.Errorf("benchkit: plot %s: %w", path, err)
 			}
-			line.Color, points.Color = plotutil.Color(j), plotutil.Color(j)
-			points.Shape = plotutil.Shape(j)
-			p.Add(line, points)
-			p.Legend.Add(f, line, points)
-			series[i]++
+			if added {
+				series[i]++
+			}
 		}
 		widenLog(&p.X.Min, &p.X.Max)
 		widenLog(&p.Y.Min, &p.Y.Max)
@@ -97,6 +68,61 @@ func WritePlot(path, title string, results []Result) error {
 	if series[1] == 0 { // no memory figures: time only
 		plots = plots[:1]
 	}
+	return writePanels(path, plots)
+}
+
+// plotFamilies groups results into shape families (results that differ
+// only in n; per device when there are several), in first-seen order.
+func plotFamilies(results []Result) ([]string, map[string][]Result) {
+	var order []string
+	fams := map[string][]Result{}
+	devices := map[int]bool{}
+	for _, r := range results {
+		devices[r.DeviceIndex] = true
+	}
+	for _, r := range results {
+		f := r.family()
+		if len(devices) > 1 { // isab bench --device all: a line per device
+			f = fmt.Sprintf("device %d: %s", r.DeviceIndex, f)
+		}
+		if _, ok := fams[f]; !ok {
+			order = append(order, f)
+		}
+		fams[f] = append(fams[f], r)
+	}
+	return order, fams
+}
+
+// addSeries adds family f's values against n to p as the j-th line, leaving
+// out values that a log axis cannot show, and appends the n it drew to ns.
+// It reports whether it drew anything.
+func addSeries(p *plot.Plot, j int, f string, fam []Result, value func(Result) float64, ns *[]float64) (bool, error) {
+	rs := slices.Clone(fam)
+	slices.SortFunc(rs, func(a, b Result) int { return a.N - b.N })
+	var xys plotter.XYs
+	for _, r := range rs {
+		if v := value(r); v > 0 && !math.IsInf(v, 0) && !math.IsNaN(v) {
+			xys = append(xys, plotter.XY{X: float64(r.N), Y: v})
+			*ns = append(*ns, float64(r.N))
+		}
+	}
+	if len(xys) == 0 {
+		return false, nil
+	}
+	line, points, err := plotter.NewLinePoints(xys)
+	if err != nil {
+		return false, err
+	}
+	line.Color, points.Color = plotutil.Color(j), plotutil.Color(j)
+	points.Shape = plotutil.Shape(j)
+	p.Add(line, points)
+	p.Legend.Add(f, line, points)
+	return true, nil
+}
+
+// writePanels draws plots side by side and writes them to path as a PNG,
+// atomically.
+func writePanels(path string, plots []*plot.Plot) error {
 	const w, h = 7 * vg.Inch, 4.5 * vg.Inch
 	img := vgimg.New(w*vg.Length(len(plots)), h)
 	dc := draw.New(img)
