@@ -47,54 +47,12 @@ type ISABWeights struct {
 // false) or [b, M, Dim] (batched true). It returns out [b, n, Dim] and
 // latents' [b, M, Dim]. Any inconsistent size is an error.
 func ISAB(cfg ISABConfig, w ISABWeights, x []float64, b, n int, mask []bool, latents []float64, batched bool) (out, lat []float64, err error) {
-	if cfg.Dim < 1 || cfg.Heads < 1 || cfg.DimHead < 1 || cfg.M < 1 {
-		return nil, nil, fmt.Errorf("ref: ISAB: config %+v: Dim, Heads, DimHead and M must be positive", cfg)
-	}
-	if b < 1 || n < 1 {
-		return nil, nil, fmt.Errorf("ref: ISAB: batch %d and set size %d must be positive", b, n)
+	latents, batched, err = checkISAB(cfg, w, x, b, n, mask, latents, batched)
+	if err != nil {
+		return nil, nil, err
 	}
 	dim, m := cfg.Dim, cfg.M
-	inner, ok := mul(cfg.Heads, cfg.DimHead)
-	if !ok {
-		return nil, nil, fmt.Errorf("ref: ISAB: heads*dim_head overflows")
-	}
-	checks := []sizeCheck{
-		{"to_q weight of attn1", len(w.Q1), []int{inner, dim}},
-		{"to_kv weight of attn1", len(w.KV1), []int{2, inner, dim}},
-		{"to_out weight of attn1", len(w.Out1), []int{dim, inner}},
-		{"to_q weight of attn2", len(w.Q2), []int{inner, dim}},
-		{"to_kv weight of attn2", len(w.KV2), []int{2, inner, dim}},
-		{"to_out weight of attn2", len(w.Out2), []int{dim, inner}},
-		{"x", len(x), []int{b, n, dim}},
-	}
-	if mask != nil {
-		checks = append(checks, sizeCheck{"mask", len(mask), []int{b, n}})
-	}
-	switch {
-	case latents == nil:
-		if w.Latents == nil {
-			return nil, nil, fmt.Errorf("ref: ISAB: no latents given and the weights hold none")
-		}
-		latents, batched = w.Latents, false
-		checks = append(checks, sizeCheck{"learned latents", len(latents), []int{m, dim}})
-	case batched:
-		checks = append(checks, sizeCheck{"latents", len(latents), []int{b, m, dim}})
-	default:
-		checks = append(checks, sizeCheck{"latents", len(latents), []int{m, dim}})
-	}
-	if _, ok := mul(b, m, dim); !ok {
-		return nil, nil, fmt.Errorf("ref: ISAB: size of the latents output [%d %d %d] overflows", b, m, dim)
-	}
-	for _, c := range checks {
-		want, ok := mul(c.dims...)
-		if !ok {
-			return nil, nil, fmt.Errorf("ref: ISAB: size of %s %v overflows", c.name, c.dims)
-		}
-		if c.got != want {
-			return nil, nil, fmt.Errorf("ref: ISAB: %s has %d elements, want %v = %d", c.name, c.got, c.dims, want)
-		}
-	}
-
+	inner := cfg.Heads * cfg.DimHead
 	scale := 1 / math.Sqrt(float64(cfg.DimHead))
 	nc := n
 	if cfg.LatentSelfAttend {
@@ -132,6 +90,60 @@ func ISAB(cfg ISABConfig, w ISABWeights, x []float64, b, n int, mask []bool, lat
 		copy(out[bi*n*dim:], o)
 	}
 	return out, lat, nil
+}
+
+// checkISAB checks ISAB's arguments against cfg and each other, and
+// returns the latents to use (the learned ones when latents is nil) and
+// whether they are per batch element.
+func checkISAB(cfg ISABConfig, w ISABWeights, x []float64, b, n int, mask []bool, latents []float64, batched bool) ([]float64, bool, error) {
+	if cfg.Dim < 1 || cfg.Heads < 1 || cfg.DimHead < 1 || cfg.M < 1 {
+		return nil, false, fmt.Errorf("ref: ISAB: config %+v: Dim, Heads, DimHead and M must be positive", cfg)
+	}
+	if b < 1 || n < 1 {
+		return nil, false, fmt.Errorf("ref: ISAB: batch %d and set size %d must be positive", b, n)
+	}
+	dim, m := cfg.Dim, cfg.M
+	inner, ok := mul(cfg.Heads, cfg.DimHead)
+	if !ok {
+		return nil, false, fmt.Errorf("ref: ISAB: heads*dim_head overflows")
+	}
+	checks := []sizeCheck{
+		{"to_q weight of attn1", len(w.Q1), []int{inner, dim}},
+		{"to_kv weight of attn1", len(w.KV1), []int{2, inner, dim}},
+		{"to_out weight of attn1", len(w.Out1), []int{dim, inner}},
+		{"to_q weight of attn2", len(w.Q2), []int{inner, dim}},
+		{"to_kv weight of attn2", len(w.KV2), []int{2, inner, dim}},
+		{"to_out weight of attn2", len(w.Out2), []int{dim, inner}},
+		{"x", len(x), []int{b, n, dim}},
+	}
+	if mask != nil {
+		checks = append(checks, sizeCheck{"mask", len(mask), []int{b, n}})
+	}
+	switch {
+	case latents == nil:
+		if w.Latents == nil {
+			return nil, false, fmt.Errorf("ref: ISAB: no latents given and the weights hold none")
+		}
+		latents, batched = w.Latents, false
+		checks = append(checks, sizeCheck{"learned latents", len(latents), []int{m, dim}})
+	case batched:
+		checks = append(checks, sizeCheck{"latents", len(latents), []int{b, m, dim}})
+	default:
+		checks = append(checks, sizeCheck{"latents", len(latents), []int{m, dim}})
+	}
+	if _, ok := mul(b, m, dim); !ok {
+		return nil, false, fmt.Errorf("ref: ISAB: size of the latents output [%d %d %d] overflows", b, m, dim)
+	}
+	for _, c := range checks {
+		want, ok := mul(c.dims...)
+		if !ok {
+			return nil, false, fmt.Errorf("ref: ISAB: size of %s %v overflows", c.name, c.dims)
+		}
+		if c.got != want {
+			return nil, false, fmt.Errorf("ref: ISAB: %s has %d elements, want %v = %d", c.name, c.got, c.dims, want)
+		}
+	}
+	return latents, batched, nil
 }
 
 // sizeCheck is one slice whose length must be the product of dims.
