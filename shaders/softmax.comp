@@ -18,7 +18,7 @@
 // flattened from a 2-D grid, row = id.y * num.x + id.x, so more than 65535
 // rows fit in one dispatch; workgroups past the last row do nothing.
 //
-// Shared memory: 4 * WG bytes.
+// Shared memory: 8 * WG bytes.
 //
 // variants: f16 (built with -DF16: X and Y hold float16_t, needing
 // storageBuffer16BitAccess; the logits, maximum and sum are fp32).
@@ -41,7 +41,7 @@ layout(std430, set = 0, binding = 2) writeonly buffer YBuf { ELEM Y[]; };
 #include "push/softmax.glsl"
 
 shared float red[WG];
-shared uint special; // nonzero: a logit of the row is NaN or +inf
+shared uint special[WG]; // nonzero: a logit of the row is NaN or +inf
 
 // nan_or_inf reports, from its bits, whether v is a NaN or +inf.
 bool nan_or_inf(float v) {
@@ -62,8 +62,12 @@ float value(uint xbase, uint mbase, uint c) {
 	return v;
 }
 
-// reduce combines red[0..WG) into red[0] with max (op 0) or + (op 1).
-// Callers write red[t] first; reduce begins with a barrier.
+// reduce combines red[0..WG) into red[0] with max (op 0) or + (op 1); with
+// max it also ORs special[0..WG) into special[0] (a plain reduction, not an
+// atomic: atomics on shared memory use the Device scope in glslang's
+// SPIR-V, which a device with the Vulkan memory model but not its device
+// scope refuses). Callers write red[t] (and special[t]) first; reduce
+// begins with a barrier.
 void reduce(uint t, uint op) {
 	uint s = 1;
 	while (s < WG) {
@@ -74,6 +78,7 @@ void reduce(uint t, uint op) {
 		if (t < s && t + s < WG) {
 			if (op == 0u) {
 				red[t] = max(red[t], red[t + s]);
+				special[t] |= special[t + s];
 			} else {
 				red[t] = red[t] + red[t + s];
 			}
@@ -95,24 +100,22 @@ void main() {
 		mbase = pc.mask_off + (row / max(pc.rows_per_mask, 1u)) * pc.ld_mask;
 	}
 
-	if (t == 0u) {
-		special = 0u;
-	}
-	barrier();
 	float mx = uintBitsToFloat(0xff800000u); // -inf
+	uint bad = 0u;
 	for (uint c = t; c < pc.cols; c += WG) {
 		const float v = value(xbase, mbase, c);
 		if (nan_or_inf(v)) {
-			atomicOr(special, 1u);
+			bad = 1u;
 		} else {
 			mx = max(mx, v);
 		}
 	}
 	red[t] = mx;
-	reduce(t, 0u); // its barriers also publish special
+	special[t] = bad;
+	reduce(t, 0u);
 	mx = red[0];
-	if (special != 0u || floatBitsToUint(mx) == 0xff800000u) {
-		// uniform: every invocation read the same special and red[0]
+	if (special[0] != 0u || floatBitsToUint(mx) == 0xff800000u) {
+		// uniform: every invocation read the same special[0] and red[0]
 		for (uint c = t; c < pc.cols; c += WG) {
 			Y[ybase + c] = ELEM(uintBitsToFloat(0x7fc00000u));
 		}
