@@ -42,9 +42,9 @@ type Ops struct {
 
 	fastFLOPs float64 // ops of fewer FLOPs take the kernels quickest to compile (see FastKernelsFrom)
 
-	groups        [3]uint32                   // workgroup count limits (tests lower them)
-	noTexelLinear bool                        // tests: Linear skips matmul_tex.comp
-	attnOverride  func(nq, dh int) attnConfig // tests: force a configuration
+	groups   [3]uint32    // workgroup count limits (tests lower them)
+	tune     tuning       // the kernels' knobs (tests change them per Ops, see withTuning)
+	onChoice func(Choice) // told each implementation choice (OnChoice)
 
 	mu   sync.Mutex
 	code map[string][]byte
@@ -115,6 +115,7 @@ func New(d *vk.Device, opts ...Option) (*Ops, error) {
 		groups:    info.MaxGroupCount,
 		coop:      coopModeFromEnv(),
 		fastFLOPs: defaultFastFLOPs,
+		tune:      defaultTuning(),
 		code:      map[string][]byte{},
 	}
 	if o.align%4 != 0 {
