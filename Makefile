@@ -116,8 +116,8 @@ test-subgroup4:
 
 # The cooperative-matrix kernels (shaders/matmul_coop.comp, attention_coop.comp)
 # need a device with VK_KHR_cooperative_matrix, which Debian 12's lavapipe
-# lacks: this runs their tests, the fp16 ops tests and the fp16 golden files
-# with them forced on (ISAB_COOPMAT=on), on lavapipe from Debian 13's
+# lacks: this runs their tests, the fp16 ops tests, the fp16 golden files and
+# the cooperative-matrix peak (internal/benchkit) with them forced on (ISAB_COOPMAT=on), on lavapipe from Debian 13's
 # backports with 8 lanes (scripts/trixie.sh fetches it on first use: about
 # 73 MB to download, 262 MB kept in the user cache). Without network access
 # it says so and skips.
@@ -129,7 +129,9 @@ test-coop: deps trixie
 	  mkdir -p bin/coop && \
 	  $(GO) test -c -o bin/coop/ops.test ./ops && $(GO) test -c -o bin/coop/isab.test ./isab && \
 	  (cd ops && $(TESTENV) ISAB_COOPMAT=on LP_NATIVE_VECTOR_WIDTH=256 ../scripts/trixie.sh run ../bin/coop/ops.test -test.count=1 -test.run '$(COOPTESTS)') && \
-	  (cd isab && $(TESTENV) ISAB_COOPMAT=on LP_NATIVE_VECTOR_WIDTH=256 ../scripts/trixie.sh run ../bin/coop/isab.test -test.count=1 -test.run 'Golden') ; \
+	  (cd isab && $(TESTENV) ISAB_COOPMAT=on LP_NATIVE_VECTOR_WIDTH=256 ../scripts/trixie.sh run ../bin/coop/isab.test -test.count=1 -test.run 'Golden') && \
+	  $(GO) test -c -o bin/coop/benchkit.test ./internal/benchkit && \
+	  (cd internal/benchkit && $(TESTENV) ISAB_COOPMAT=on LP_NATIVE_VECTOR_WIDTH=256 ../../scripts/trixie.sh run ../../bin/coop/benchkit.test -test.count=1 -test.run 'CoopPeak') ; \
 	fi
 
 # Fetches Debian 13's glslc, spirv-val and lavapipe (scripts/trixie.sh), which
@@ -183,9 +185,18 @@ clean:
 	rm -rf bin
 
 # Binaries for scripts/gpu-check.sh on a machine without Go (the device
-# machine): bin/isab without the viewer's cgo window and the vk, ops and isab
-# test binaries, in .gpu/ (ignored by git).
+# machine): bin/isab without the viewer's cgo window, the vk, ops, isab and
+# cmd/isab test binaries, and the golden files from ../shared when present
+# (the device machine does not get ../shared; they are copied, never
+# committed), in .gpu/ (ignored by git). Stripped, and without the golden
+# case of the README's shape (25 MB; the benchmarks run that shape), they
+# stay within the device tool's 64 MiB carry limit.
+GPUGOLDENSKIP ?= isab_readme_small
 gpu-bundle: deps
+	rm -rf .gpu
 	mkdir -p .gpu
-	$(GO) build -o .gpu/isab ./cmd/isab
-	for p in vk ops isab; do $(GO) test -c -o .gpu/$$p.test ./$$p || exit 1; done
+	$(GO) build -ldflags='-s -w' -o .gpu/isab ./cmd/isab
+	for p in vk ops isab; do $(GO) test -c -ldflags='-s -w' -o .gpu/$$p.test ./$$p || exit 1; done
+	$(GO) test -c -ldflags='-s -w' -o .gpu/cmd_isab.test ./cmd/isab
+	if [ -d ../shared/golden ]; then rm -rf .gpu/golden && $(GO) run ./scripts/goldensubset -skip '$(GPUGOLDENSKIP)' ../shared/golden .gpu/golden; fi
+	du -sh .gpu

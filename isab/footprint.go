@@ -86,8 +86,8 @@ func (c Config) Footprint(batch, n, m int, half bool) (Footprint, error) {
 		pass.add(2, B, M, D) // latents' and out before the conversion
 		pass.add(2, B, N, D)
 	}
-	pass.add(es, B, chunkRowsFor(B, N, I, es), 2*I) // the chunk buffer
-	pass.add(es, latRows, I)                        // q1
+	pass.add(es, B, chunkRows(B, N, I, es), 2*I) // the chunk buffer
+	pass.add(es, latRows, I)                     // q1
 	if c.LatentSelfAttend {
 		pass.add(es, latRows, 2*I) // the latents' keys and values
 	}

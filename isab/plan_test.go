@@ -8,7 +8,19 @@ import (
 
 	"github.com/isab-vk/isab-vk/internal/testutil"
 	"github.com/isab-vk/isab-vk/ref"
+	"github.com/isab-vk/isab-vk/vk"
 )
+
+// precisions returns FP32, and FP16 where dev has 16-bit storage buffers;
+// it says so in the log when FP16 is left out.
+func precisions(t *testing.T, dev *vk.Device) []Precision {
+	t.Helper()
+	if !dev.Info().Storage16 {
+		t.Logf("%s has no 16-bit storage buffers: the FP16 cases are skipped", dev.Info().Name)
+		return []Precision{FP32}
+	}
+	return []Precision{FP32, FP16}
+}
 
 // TestPlanReplay prepares one pass and runs it on three different inputs
 // written into the same x tensor, checking every run against the float64
@@ -22,7 +34,7 @@ func TestPlanReplay(t *testing.T) {
 	for i := range keep {
 		keep[i] = i%4 != 1
 	}
-	for _, prec := range []Precision{FP32, FP16} {
+	for _, prec := range precisions(t, dev) {
 		t.Run(string(prec), func(t *testing.T) {
 			m, err := NewWithPrecision(dev, cfg, w, prec)
 			if err != nil {
@@ -142,7 +154,6 @@ func peakAdded(t *testing.T, n, chunk int) (int64, Config) {
 		t.Fatal(err)
 	}
 	defer m.Close()
-	m.forceChunk = chunk
 	x, err := NewTensor(dev, make([]float32, n*cfg.Dim), 1, n, cfg.Dim)
 	if err != nil {
 		t.Fatal(err)
@@ -150,7 +161,7 @@ func peakAdded(t *testing.T, n, chunk int) (int64, Config) {
 	defer x.Free()
 	_, base := dev.LiveObjects()
 	dev.ResetPeakBytes()
-	pl, err := m.Prepare(x)
+	pl, err := m.Prepare(x, withChunkRows(chunk))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -181,8 +192,9 @@ func TestPlanMemory(t *testing.T) {
 func TestChunkedForward(t *testing.T) {
 	dev := testutil.Device(t)
 	const b, n = 2, 33
+	precs := precisions(t, dev)
 	for _, lsa := range []bool{false, true} {
-		for _, prec := range []Precision{FP32, FP16} {
+		for _, prec := range precs {
 			for _, chunk := range []int{1, 8, 32} {
 				cfg := Config{Dim: 12, Heads: 3, DimHead: 4, NumLatents: 5, LatentSelfAttend: lsa}
 				w := RandomWeights(cfg, 25)
@@ -190,7 +202,6 @@ func TestChunkedForward(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				m.forceChunk = chunk
 				r := rand.New(rand.NewSource(26))
 				xs := RandomNormal(r, b*n*cfg.Dim)
 				keep := make([]bool, b*n)
@@ -205,7 +216,7 @@ func TestChunkedForward(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				out, lat, err := m.Forward(context.Background(), x, WithMask(mask))
+				out, lat, err := m.Forward(context.Background(), x, WithMask(mask), withChunkRows(chunk))
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -247,4 +258,81 @@ func TestChunkedMemory(t *testing.T) {
 		t.Errorf("the pass added %d bytes at its peak, want at most %d (out %d + 2 chunk buffers of %d)", added, limit, out, buf)
 	}
 	t.Logf("peak added %d bytes (out %d, chunk buffer %d, whole kv1 %d)", added, out, buf, n*2*cfg.Inner()*4)
+}
+
+// TestFootprintMatchesPass checks Config.Footprint's Pass against what a
+// recorded pass allocates for its activations and outputs (the attention's
+// partial results come on top, as Footprint says): equal but for the
+// rounding of half buffers to whole words, with learned, shared and
+// per-set latents, with and without latent_self_attend, in both
+// precisions. Footprint counts external latents as one set per batch
+// element, so with shared ones the pass takes less: the other sets' q1,
+// their keys and values, and in FP16 their half copy.
+func TestFootprintMatchesPass(t *testing.T) {
+	dev := testutil.Device(t)
+	const b, n, m = 2, 33, 7
+	precs := precisions(t, dev)
+	for _, lsa := range []bool{false, true} {
+		for _, lat := range []string{"learned", "shared", "per set"} {
+			for _, prec := range precs {
+				cfg := Config{Dim: 12, Heads: 3, DimHead: 5, LatentSelfAttend: lsa}
+				if lat == "learned" {
+					cfg.NumLatents = m
+				}
+				model, err := NewWithPrecision(dev, cfg, RandomWeights(cfg, 27), prec)
+				if err != nil {
+					t.Fatal(err)
+				}
+				x, err := NewTensor(dev, make([]float32, b*n*cfg.Dim), b, n, cfg.Dim)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var opts []ForwardOption
+				var l *Tensor
+				switch lat {
+				case "shared":
+					l, err = NewTensor(dev, make([]float32, m*cfg.Dim), m, cfg.Dim)
+				case "per set":
+					l, err = NewTensor(dev, make([]float32, b*m*cfg.Dim), b, m, cfg.Dim)
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				if l != nil {
+					opts = append(opts, WithLatents(l))
+				}
+				pl, err := model.Prepare(x, opts...)
+				if err != nil {
+					t.Fatal(err)
+				}
+				f, err := cfg.Footprint(b, n, m, model.Precision() == FP16)
+				if err != nil {
+					t.Fatal(err)
+				}
+				got := pl.rec.ActivationBytes() + pl.out.buf.Size() + pl.lat.buf.Size()
+				want := f.Pass
+				if lat == "shared" {
+					es, perRow := int64(4), int64(cfg.Inner())
+					if prec == FP16 {
+						es = 2
+					}
+					if lsa {
+						perRow += 2 * int64(cfg.Inner())
+					}
+					want -= (b - 1) * m * es * perRow
+					if prec == FP16 {
+						want -= (b - 1) * m * 2 * int64(cfg.Dim)
+					}
+				}
+				if got < want || got > want+16 {
+					t.Errorf("lsa=%v, %s latents, %s: the pass allocated %d bytes for activations and outputs, want %d (Footprint.Pass %d)",
+						lsa, lat, prec, got, want, f.Pass)
+				}
+				pl.Close()
+				l.Free()
+				x.Free()
+				model.Close()
+			}
+		}
+	}
 }

@@ -25,7 +25,7 @@ func resolvePrecision(info vk.Info, p Precision) (Precision, error) {
 		}
 		return FP16, nil
 	case Auto:
-		if _, ok := ops.CoopShape(info); ok && info.Type != "cpu" && info.Float16 && info.Storage16 {
+		if _, ok := ops.CoopShape(info); ok && info.Type != vk.DeviceCPU && info.Float16 && info.Storage16 {
 			return FP16, nil
 		}
 		return FP32, nil

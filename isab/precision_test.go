@@ -74,13 +74,13 @@ func TestAutoPrecision(t *testing.T) {
 	}
 	defer m.Close()
 	want := FP32
-	if _, ok := ops.CoopShape(info); ok && info.Type != "cpu" && info.Float16 && info.Storage16 {
+	if _, ok := ops.CoopShape(info); ok && info.Type != vk.DeviceCPU && info.Float16 && info.Storage16 {
 		want = FP16
 	}
 	if p := m.Precision(); p != want {
 		t.Errorf("Auto on %s: Precision() = %q, want %q", info.Name, p, want)
 	}
-	if info.Type == "cpu" && m.Precision() != FP32 {
+	if info.Type == vk.DeviceCPU && m.Precision() != FP32 {
 		t.Errorf("Auto on the CPU device %s chose %q, want fp32", info.Name, m.Precision())
 	}
 }
@@ -95,7 +95,7 @@ func TestResolvePrecision(t *testing.T) {
 	noStorage := vk.Info{Name: "old", Float16: true, CoopMatrix: []vk.CoopMatrixShape{f16}}
 	noFloat16 := vk.Info{Name: "nof16", Storage16: true, CoopMatrix: []vk.CoopMatrixShape{f16}}
 	f16Acc := vk.Info{Name: "f16acc", Float16: true, Storage16: true, CoopMatrix: []vk.CoopMatrixShape{{M: 16, N: 16, K: 16, A: "f16", B: "f16", C: "f16", Result: "f16", Subgroup: true}}}
-	cpu := vk.Info{Name: "lavapipe 26", Type: "cpu", Float16: true, Storage16: true, CoopMatrix: []vk.CoopMatrixShape{f16}}
+	cpu := vk.Info{Name: "lavapipe 26", Type: vk.DeviceCPU, Float16: true, Storage16: true, CoopMatrix: []vk.CoopMatrixShape{f16}}
 	for _, c := range []struct {
 		info vk.Info
 		p    Precision

@@ -24,7 +24,8 @@ var pushTypes = map[string]pushBlock{
 
 // inlinePush are the sources that keep their push block inline, and why.
 var inlinePush = map[string]string{
-	"peak.comp": "three values; its host is internal/benchkit, not ops",
+	"peak.comp":      "three values; its host is internal/benchkit, not ops",
+	"peak_coop.comp": "one value; its host is internal/benchkit, not ops",
 }
 
 // glslField is one member of a GLSL push-constant block.

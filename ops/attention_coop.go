@@ -83,7 +83,7 @@ func (o *Ops) attnCoopFor(a AttnArgs) (attnConfig, bool) {
 		for bk := ceilDivInt(32, step) * step; bk >= step; bk = max(bk/2/step*step, step) {
 			c.BQ, c.BK = bq, bk
 			if c.shared() <= int(o.info.SharedMemory) {
-				return attnConfig{BQ: c.BQ, BK: c.BK, coop: &c}, true
+				return attnConfig{BQ: c.BQ, BK: c.BK, coop: &c, subgroup: o.info.SubgroupSize}, true
 			}
 			if bk == step {
 				break

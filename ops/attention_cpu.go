@@ -110,9 +110,15 @@ func (o *Ops) attnCPUFor(a AttnArgs, srcs []KVSource) (attnConfig, bool) {
 	} else {
 		c.PF = 0 // measured with 8-float loads only
 	}
-	c.Share = share && sg == 8 && c.BK <= 8
+	// Sharing needs subgroups of exactly 8, which the pipeline then
+	// requires; a device that may run another size shares nothing.
+	c.Share = share && sg == 8 && c.BK <= 8 && o.info.SupportsSubgroupSize(8)
 	c.WG = max(c.WG, sg)
-	return attnConfig{BQ: c.WG * c.QT, MaxDH: dh, WG: c.WG, BK: c.BK, cpu: &c}, true
+	cfg := attnConfig{BQ: c.WG * c.QT, MaxDH: dh, WG: c.WG, BK: c.BK, cpu: &c}
+	if c.Share {
+		cfg.subgroup = 8
+	}
+	return cfg, true
 }
 
 // attnCPUItersPerBlock bounds the loop iterations one invocation of

@@ -17,6 +17,7 @@ type attnConfig struct {
 	BQ, MaxDH, WG, BK int
 	cpu               *attnCPUConfig  // attention_cpu.comp and attention_tex.comp (attention_cpu.go)
 	coop              *attnCoopConfig // attention_coop.comp (attention_coop.go)
+	subgroup          uint32          // the subgroup size the kernel needs (vk.KernelSpec.SubgroupSize), 0: any
 }
 
 func (c attnConfig) spec() []uint32 {

@@ -57,6 +57,7 @@ func (o *Ops) newAttnRun(a AttnArgs, scratch func(bytes int64) (*vk.Buffer, erro
 		return nil, err
 	}
 	spec.Texel, spec.StorageTexel, spec.HalfTexel = r.k.texel, r.k.store, halfTexel
+	spec.SubgroupSize = r.k.cfg.subgroup
 	if r.attn, err = o.kernelSpec(spec); err != nil {
 		return nil, err
 	}

@@ -60,7 +60,7 @@ func (o *Ops) attnTexFor(a AttnArgs, srcs []KVSource) (cfg attnConfig, kernel sh
 	dh := a.DimHead
 	t := o.tune.attnTex
 	if !o.isCPU() || o.tune.attnGeneric != nil || (a.half() && !o.info.WriteWithoutFormat) || dh < 4 || dh > attnTexMaxDH || dh%4 != 0 ||
-		!o.info.SubgroupQuad || o.info.SubgroupSize%4 != 0 || o.info.SubgroupSize > 64 || !o.texelAligned() {
+		!o.info.SubgroupQuad || o.info.SubgroupSize%4 != 0 || o.info.SubgroupSize > 64 || !o.info.SupportsSubgroupSize(o.info.SubgroupSize) || !o.texelAligned() {
 		return attnConfig{}, 0, 0, false
 	}
 	if a.Q.Off%4 != 0 || a.Q.ld()%4 != 0 || a.QBatchStride%4 != 0 || a.Out.Off%4 != 0 || a.Out.ld()%4 != 0 {
@@ -84,7 +84,9 @@ func (o *Ops) attnTexFor(a AttnArgs, srcs []KVSource) (cfg attnConfig, kernel sh
 	if a.half() {
 		kernel = shaders.AttentionTexF16
 	}
-	return attnConfig{BQ: c.WG * c.QT, MaxDH: dh, WG: c.WG, BK: c.BK, cpu: &c}, kernel, attnTexBindings, true
+	// Quads and whole subgroups: the pipeline requires the size WG was
+	// chosen for.
+	return attnConfig{BQ: c.WG * c.QT, MaxDH: dh, WG: c.WG, BK: c.BK, cpu: &c, subgroup: o.info.SubgroupSize}, kernel, attnTexBindings, true
 }
 
 // attnTex is attention_tex.comp (see attnTexFor). Its configuration rides
@@ -107,7 +109,7 @@ func (attnTex) plan(o *Ops, a AttnArgs, srcs []KVSource, half bool) (attnKernel,
 	}
 	c, kernel, texel, ok := o.attnTexFor(a, srcs)
 	if !ok {
-		return attnKernel{}, "needs subgroup quads in subgroups of at most 64, texel-aligned bindings, offsets and strides multiples of 4 elements, and no forced configuration"
+		return attnKernel{}, "needs subgroup quads in subgroups of at most 64 of a size the pipeline can require, texel-aligned bindings, offsets and strides multiples of 4 elements, and no forced configuration"
 	}
 	return attnKernel{cfg: c, kernel: kernel, spec: c.cpu.spec(), texel: texel, store: attnTexStores,
 		iters: attnCPUItersPerBlock, maxKeys: attnCPUMaxKeys}, ""

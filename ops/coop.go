@@ -72,13 +72,14 @@ func CoopShape(info vk.Info) (shape vk.CoopMatrixShape, ok bool) {
 // useCoop reports whether fp16 Linear and Attention run on cooperative
 // matrices (matmul_coop.comp, attention_coop.comp), and on which shape:
 // the device must report a usable shape (CoopShape), fp16 arithmetic,
-// 16-bit storage and its subgroup size, and the mode must allow it (GPUs
-// by default, see CoopMatrices).
+// 16-bit storage and a subgroup size that the kernels' workgroups (whole
+// subgroups of it) can require (vk.Info.SupportsSubgroupSize), and the
+// mode must allow it (GPUs by default, see CoopMatrices).
 func (o *Ops) useCoop() (vk.CoopMatrixShape, bool) {
 	if o.coop == coopOff || (o.coop == coopAuto && o.isCPU()) {
 		return vk.CoopMatrixShape{}, false
 	}
-	if !o.info.Float16 || !o.info.Storage16 || o.info.SubgroupSize == 0 {
+	if !o.info.Float16 || !o.info.Storage16 || !o.info.SupportsSubgroupSize(o.info.SubgroupSize) {
 		return vk.CoopMatrixShape{}, false
 	}
 	return CoopShape(o.info)

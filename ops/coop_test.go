@@ -155,7 +155,7 @@ func TestParseCoopMode(t *testing.T) {
 // which keeps CPU devices off.
 func TestCoopMatricesOption(t *testing.T) {
 	shape := vk.CoopMatrixShape{M: 8, N: 8, K: 8, A: "f16", B: "f16", C: "f32", Result: "f32", Subgroup: true}
-	info := vk.Info{Float16: true, Storage16: true, SubgroupSize: 16, CoopMatrix: []vk.CoopMatrixShape{shape}}
+	info := vk.Info{Float16: true, Storage16: true, SubgroupSize: 16, MinSubgroupSize: 16, MaxSubgroupSize: 16, CoopMatrix: []vk.CoopMatrixShape{shape}}
 	for _, c := range []struct {
 		mode coopMode
 		cpu  bool
@@ -171,6 +171,18 @@ func TestCoopMatricesOption(t *testing.T) {
 	o := &Ops{info: vk.Info{Storage16: true, SubgroupSize: 16, CoopMatrix: []vk.CoopMatrixShape{shape}}, coop: coopOn}
 	if _, ok := o.useCoop(); ok {
 		t.Error("useCoop without shaderFloat16 = true")
+	}
+	// A device that may run subgroups of 8 to 64 lanes: the kernels'
+	// workgroups are whole subgroups of the reported size only where the
+	// pipeline can require it.
+	varying := info
+	varying.MinSubgroupSize, varying.MaxSubgroupSize = 8, 64
+	if _, ok := (&Ops{info: varying, coop: coopOn}).useCoop(); ok {
+		t.Error("useCoop = true where the subgroup size may vary and cannot be required")
+	}
+	varying.RequiredSubgroupSize = true
+	if _, ok := (&Ops{info: varying, coop: coopOn}).useCoop(); !ok {
+		t.Error("useCoop = false where the subgroup size can be required")
 	}
 	var opt Ops
 	CoopMatrices(false)(&opt)
@@ -223,8 +235,8 @@ func TestAttentionCoopChunking(t *testing.T) {
 
 func TestAttnCoopFor(t *testing.T) {
 	shape := vk.CoopMatrixShape{M: 16, N: 16, K: 16, A: "f16", B: "f16", C: "f32", Result: "f32", Subgroup: true}
-	info := vk.Info{Float16: true, Storage16: true, SubgroupSize: 32, SharedMemory: 48 << 10, MaxWorkgroup: 1024,
-		CoopMatrix: []vk.CoopMatrixShape{shape}}
+	info := vk.Info{Float16: true, Storage16: true, SubgroupSize: 32, MinSubgroupSize: 32, MaxSubgroupSize: 32,
+		SharedMemory: 48 << 10, MaxWorkgroup: 1024, CoopMatrix: []vk.CoopMatrixShape{shape}}
 	o := &Ops{info: info}
 	half := func(nq, dh int) AttnArgs {
 		return AttnArgs{Q: Mat{Half: true}, Out: Mat{Half: true}, NQ: nq, DimHead: dh}

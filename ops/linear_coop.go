@@ -105,6 +105,7 @@ func (linearCoop) plan(o *Ops, l *linArgs) (linPlan, decline) {
 	if err != nil {
 		return linPlan{}, decline(err.Error())
 	}
+	spec.SubgroupSize = o.info.SubgroupSize
 	p := linPlan{spec: spec, bm: int64(ct.bm()), bn: int64(ct.bn()), vecAlign: uint32(ct.VEC)}
 	return p, o.storagePieces(l, &p)
 }
@@ -116,8 +117,8 @@ func (o *Ops) coopDecline() decline {
 		return "turned off (CoopMatrices(false) or " + coopEnv + "=off)"
 	case o.coop == coopAuto && o.isCPU():
 		return "off by default on CPU rasterisers (" + coopEnv + "=on turns it on)"
-	case !o.info.Float16 || !o.info.Storage16 || o.info.SubgroupSize == 0:
-		return "needs fp16 arithmetic, 16-bit storage and a known subgroup size"
+	case !o.info.Float16 || !o.info.Storage16 || !o.info.SupportsSubgroupSize(o.info.SubgroupSize):
+		return "needs fp16 arithmetic, 16-bit storage and a subgroup size the pipelines can require"
 	}
 	return "no fp16 cooperative-matrix shape with float32 accumulation"
 }

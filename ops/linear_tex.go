@@ -112,7 +112,7 @@ func (o *Ops) linTexConfig(m, n, k int) (linTexTiles, bool) {
 	if m >= linTexBigRows && n >= linTexBigCols && o.fast(2*float64(m)*float64(n)*float64(k)) {
 		c.TM, c.TN = linTexBigTM, linTexBigTN
 	}
-	if !o.info.SubgroupQuad || o.info.SubgroupSize%4 != 0 || wg > 64 {
+	if !o.info.SubgroupQuad || o.info.SubgroupSize%4 != 0 || wg > 64 || !o.info.SupportsSubgroupSize(o.info.SubgroupSize) {
 		return c, false
 	}
 	if o.loopBudget > 0 && c.loops(k) > o.loopBudget {
@@ -164,7 +164,7 @@ func (linearTex) plan(o *Ops, l *linArgs) (linPlan, decline) {
 	}
 	c, ok := o.linTexConfig(l.M, l.N, l.K)
 	if !ok {
-		return linPlan{}, "needs subgroup quads in subgroups of at most 64, and an inner size within the loop budget"
+		return linPlan{}, "needs subgroup quads in subgroups of at most 64 of a size the pipeline can require, and an inner size within the loop budget"
 	}
 	p := linPlan{texel: true, vecAlign: 1}
 	p.bm, p.bn = c.block()
@@ -177,6 +177,7 @@ func (linearTex) plan(o *Ops, l *linArgs) (linPlan, decline) {
 		return linPlan{}, decline(err.Error())
 	}
 	spec.Texel, spec.StorageTexel, spec.HalfTexel = linTexBindings, linTexStores, halfMask
+	spec.SubgroupSize = o.info.SubgroupSize
 	p.spec = spec
 	return p, ""
 }

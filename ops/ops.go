@@ -121,8 +121,8 @@ func New(d *vk.Device, opts ...Option) (*Ops, error) {
 	if o.align%4 != 0 {
 		o.align = (o.align + 3) / 4 * 4
 	}
-	o.setCPU(info.Type == "cpu")
-	if info.Type == "cpu" {
+	o.setCPU(info.Type == vk.DeviceCPU)
+	if info.Type == vk.DeviceCPU {
 		o.loopBudget = lavapipeLoopBudget
 	}
 	for _, opt := range opts {

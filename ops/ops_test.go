@@ -29,6 +29,12 @@ var (
 )
 
 func TestMain(m *testing.M) {
+	// The lavapipe settings the kernels are tuned with, as the isab
+	// command uses them (testutil.LavapipeDefaults).
+	if err := vk.UseLavapipeDefaults(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
 	code := m.Run()
 	if dev != nil {
 		dev.Close()

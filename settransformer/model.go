@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/isab-vk/isab-vk/internal/record"
 	"github.com/isab-vk/isab-vk/isab"
 	"github.com/isab-vk/isab-vk/ops"
 	"github.com/isab-vk/isab-vk/safetensors"
@@ -109,7 +110,7 @@ func (l *loader) blocks(cfg Config) ([]block, error) {
 		if err != nil {
 			return nil, err
 		}
-		return []block{e0, e1, d0, d1, d2, &d3}, nil
+		return []block{e0, e1, d0, d1, d2, &linearBlock{d3}}, nil
 	}
 	return nil, fmt.Errorf("settransformer: unknown kind %q", cfg.Kind)
 }
@@ -132,166 +133,46 @@ func (m *Model) Close() {
 	}
 }
 
-// act is an activation of a forward pass: batch sets of n rows of d
-// features, dense in buf; shared means one set used by every batch element
-// (a learned I or S).
-type act struct {
-	buf    *vk.Buffer
-	n, d   int
-	shared bool
-}
-
-// recorder collects one forward pass into a sequence, with the temporary
-// buffers it needs.
-type recorder struct {
-	o     *ops.Ops
-	dev   *vk.Device
-	seq   *vk.Sequence
-	batch int
-	temps []*vk.Buffer
-}
-
-func (r *recorder) alloc(elems int) (*vk.Buffer, error) {
-	b, err := r.dev.NewBuffer(int64(elems) * 4)
-	if err != nil {
-		return nil, fmt.Errorf("settransformer: batch %d: %w", r.batch, err)
-	}
-	r.temps = append(r.temps, b)
-	return b, nil
-}
-
-func (r *recorder) scratch(bytes int64) (*vk.Buffer, error) { return r.alloc(int((bytes + 3) / 4)) }
-
-// rows is the number of rows an activation spans.
-func (r *recorder) rows(a act) int {
-	if a.shared {
-		return a.n
-	}
-	return r.batch * a.n
-}
-
-// mat is the dense matrix of an activation.
-func (r *recorder) mat(a act) ops.Mat { return ops.Dense(a.buf, 0, r.rows(a), a.d) }
-
 // block is one module of a model.
 type block interface {
-	record(r *recorder, x act) (act, error)
+	// forward records the module on x and returns its output.
+	forward(r *record.Recorder, x record.Act) record.Act
 }
 
-// apply records y = x W^T + b for an activation.
-func (l *linear) apply(r *recorder, x act, y ops.Mat) error {
-	return r.o.Linear(r.seq, r.mat(x), ops.Dense(l.w, 0, l.out, l.in), &ops.Mat{Buf: l.b, Rows: 1, Cols: l.out}, y)
-}
+// linearBlock is a Linear module (the model's last).
+type linearBlock struct{ l record.Linear }
 
-func (l *linear) record(r *recorder, x act) (act, error) {
-	y := act{n: x.n, d: l.out, shared: x.shared}
-	var err error
-	if y.buf, err = r.alloc(r.rows(x) * l.out); err != nil {
-		return act{}, err
-	}
-	return y, l.apply(r, x, r.mat(y))
-}
+func (b *linearBlock) forward(r *record.Recorder, x record.Act) record.Act { return r.Linear(x, b.l) }
 
 // mab is the multihead attention block MAB(Q, K).
 type mab struct {
-	fcQ, fcK, fcV, fcO linear
-	ln0, ln1           *layerNorm
+	fcQ, fcK, fcV, fcO record.Linear
+	ln0, ln1           *record.LayerNorm
 	dim, heads         int
 }
 
-// record records MAB(q, k); q may be shared by the batch, k may not.
-func (m *mab) record(r *recorder, q, k act) (act, error) {
-	D, B := m.dim, r.batch
-	out := act{n: q.n, d: D}
-	rows := B * q.n
-	newAct := func() (act, error) {
-		a := out
-		var err error
-		a.buf, err = r.alloc(rows * D)
-		return a, err
-	}
-	// Q' = fc_q(Q), computed once when Q is shared.
-	qp := act{n: q.n, d: D, shared: q.shared}
-	var err error
-	if qp.buf, err = r.alloc(r.rows(q) * D); err != nil {
-		return act{}, err
-	}
-	if err := m.fcQ.apply(r, q, r.mat(qp)); err != nil {
-		return act{}, err
-	}
-	// K' and V' side by side in one [B*nk, 2*dim] buffer, as Attention reads
-	// a key and its value from one row.
-	kvRows := B * k.n
-	kv, err := r.alloc(kvRows * 2 * D)
-	if err != nil {
-		return act{}, err
-	}
-	if err := m.fcK.apply(r, k, ops.Mat{Buf: kv, Off: 0, Rows: kvRows, Cols: D, Ld: 2 * D}); err != nil {
-		return act{}, err
-	}
-	if err := m.fcV.apply(r, k, ops.Mat{Buf: kv, Off: D, Rows: kvRows, Cols: D, Ld: 2 * D}); err != nil {
-		return act{}, err
-	}
+// forward records MAB(q, k), as the authors' MAB.forward; q may be shared
+// by the batch, k may not.
+func (m *mab) forward(r *record.Recorder, q, k record.Act) record.Act {
+	D := m.dim
+	qp := r.Linear(q, m.fcQ) // Q' = fc_q(Q), computed once when Q is shared
+	// K' = fc_k(K) and V' = fc_v(K) side by side, as Attention reads a key
+	// and its value from one row.
+	kv := r.Alloc(k.N, 2*D, false)
+	r.LinearInto(k, m.fcK, kv.Cols(0, D))
+	r.LinearInto(k, m.fcV, kv.Cols(D, D))
 	// A V' per head, scaled by the full width.
-	av, err := newAct()
-	if err != nil {
-		return act{}, err
-	}
-	qStride := q.n * D
-	if qp.shared {
-		qStride = 0
-	}
-	err = r.o.Attention(r.seq, ops.AttnArgs{
-		Q: r.mat(qp), QBatchStride: qStride,
-		Sources: []ops.KVSource{{KV: ops.Dense(kv, 0, kvRows, 2*D), BatchStride: k.n * 2 * D, KOff: 0, VOff: D, NK: k.n}},
-		Batch:   B, NQ: q.n, Heads: m.heads, DimHead: D / m.heads,
-		Scale: float32(1 / math.Sqrt(float64(D))),
-		Out:   r.mat(av),
-	}, r.scratch)
-	if err != nil {
-		return act{}, err
-	}
-	// O = Q' + A V' (Q' repeated over the batch when shared).
-	o, err := newAct()
-	if err != nil {
-		return act{}, err
-	}
-	if err := r.o.Add(r.seq, r.mat(qp), r.mat(av), r.mat(o), false); err != nil {
-		return act{}, err
-	}
-	if o, err = m.norm(r, m.ln0, o); err != nil {
-		return act{}, err
-	}
-	// O = O + relu(fc_o(O)).
-	f, err := newAct()
-	if err != nil {
-		return act{}, err
-	}
-	if err := m.fcO.apply(r, o, r.mat(f)); err != nil {
-		return act{}, err
-	}
-	o2, err := newAct()
-	if err != nil {
-		return act{}, err
-	}
-	if err := r.o.Add(r.seq, r.mat(o), r.mat(f), r.mat(o2), true); err != nil {
-		return act{}, err
-	}
-	return m.norm(r, m.ln1, o2)
+	av := r.Attention(qp, record.Heads{Heads: m.heads, DimHead: D / m.heads, Scale: float32(1 / math.Sqrt(float64(D)))}, record.Keys(kv))
+	o := m.norm(r, m.ln0, r.Add(qp, av, false))                 // O = ln0(Q' + A V'), Q' repeated over the batch when shared
+	return m.norm(r, m.ln1, r.Add(o, r.Linear(o, m.fcO), true)) // O = ln1(O + relu(fc_o(O)))
 }
 
 // norm applies ln when the block has it.
-func (m *mab) norm(r *recorder, ln *layerNorm, x act) (act, error) {
+func (m *mab) norm(r *record.Recorder, ln *record.LayerNorm, x record.Act) record.Act {
 	if ln == nil {
-		return x, nil
+		return x
 	}
-	y := x
-	var err error
-	if y.buf, err = r.alloc(r.rows(x) * x.d); err != nil {
-		return act{}, err
-	}
-	w, b := ops.Dense(ln.w, 0, 1, x.d), ops.Dense(ln.b, 0, 1, x.d)
-	return y, r.o.LayerNorm(r.seq, r.mat(x), r.mat(y), w, b, LayerNormEps)
+	return r.LayerNorm(x, *ln)
 }
 
 // isabBlock is ISAB(X) = mab1(X, mab0(I, X)).
@@ -301,18 +182,17 @@ type isabBlock struct {
 	mab0, mab1 *mab
 }
 
-func (b *isabBlock) record(r *recorder, x act) (act, error) {
-	h, err := b.mab0.record(r, act{buf: b.inds, n: b.m, d: b.mab0.dim, shared: true}, x)
-	if err != nil {
-		return act{}, err
-	}
-	return b.mab1.record(r, x, h)
+func (b *isabBlock) forward(r *record.Recorder, x record.Act) record.Act {
+	h := b.mab0.forward(r, record.Shared(b.inds, b.m, b.mab0.dim, false), x)
+	return b.mab1.forward(r, x, h)
 }
 
 // sabBlock is SAB(X) = mab(X, X).
 type sabBlock struct{ mab *mab }
 
-func (b *sabBlock) record(r *recorder, x act) (act, error) { return b.mab.record(r, x, x) }
+func (b *sabBlock) forward(r *record.Recorder, x record.Act) record.Act {
+	return b.mab.forward(r, x, x)
+}
 
 // pmaBlock is PMA(X) = mab(S, X).
 type pmaBlock struct {
@@ -321,8 +201,8 @@ type pmaBlock struct {
 	mab   *mab
 }
 
-func (b *pmaBlock) record(r *recorder, x act) (act, error) {
-	return b.mab.record(r, act{buf: b.seeds, n: b.k, d: b.mab.dim, shared: true}, x)
+func (b *pmaBlock) forward(r *record.Recorder, x record.Act) record.Act {
+	return b.mab.forward(r, record.Shared(b.seeds, b.k, b.mab.dim, false), x)
 }
 
 // Forward runs the model on x [batch, n, DimIn] and returns its output
@@ -347,34 +227,23 @@ func (m *Model) Forward(ctx context.Context, x *isab.Tensor) (*isab.Tensor, erro
 	if int64(B)*int64(widest)*int64(2*max(cfg.Dim, cfg.DimIn)) > math.MaxInt32 {
 		return nil, fmt.Errorf("settransformer: batch %d x n %d is too large for one pass; split the batch", B, N)
 	}
-	seq := m.dev.NewSequence()
-	defer seq.Close()
-	r := &recorder{o: m.ops, dev: m.dev, seq: seq, batch: B}
-	defer func() {
-		for _, t := range r.temps {
-			t.Free()
-		}
-	}()
-	a := act{buf: x.Buffer(), n: N, d: cfg.DimIn}
+	r := record.New(m.ops, B, false)
+	defer r.Close()
+	a := record.Batched(x.Buffer(), N, cfg.DimIn, false)
 	for i, b := range m.blocks {
-		var err error
-		if a, err = b.record(r, a); err != nil {
+		a = b.forward(r, a)
+		if err := r.Err(); err != nil {
 			return nil, fmt.Errorf("settransformer: recording block %d of the forward pass: %w", i, err)
 		}
 	}
-	if err := seq.Run(ctx); err != nil {
+	if err := r.Seq().Run(ctx); err != nil {
 		return nil, fmt.Errorf("settransformer: running the forward pass: %w", err)
 	}
 	// The last activation becomes the result instead of a temporary.
-	for i, t := range r.temps {
-		if t == a.buf {
-			r.temps = append(r.temps[:i], r.temps[i+1:]...)
-			break
-		}
-	}
-	out, err := isab.WrapBuffer(m.dev, a.buf, B, a.n, a.d)
+	r.Release(a)
+	out, err := isab.WrapBuffer(m.dev, a.Buf, B, a.N, a.D)
 	if err != nil {
-		a.buf.Free()
+		a.Buf.Free()
 		return nil, err
 	}
 	return out, nil

@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/isab-vk/isab-vk/internal/record"
 	"github.com/isab-vk/isab-vk/safetensors"
 	"github.com/isab-vk/isab-vk/vk"
 )
@@ -95,28 +96,22 @@ func (l *loader) free() {
 	l.bufs = nil
 }
 
-// linear is a PyTorch Linear(in, out) with a bias, on the device.
-type linear struct {
-	w, b    *vk.Buffer
-	in, out int
-}
-
-func (l *loader) linear(prefix string, in, out int) (linear, error) {
+// linear loads a PyTorch Linear(in, out) with a bias.
+func (l *loader) linear(prefix string, in, out int) (record.Linear, error) {
 	w, err := l.load(prefix+"weight", out, in)
 	if err != nil {
-		return linear{}, err
+		return record.Linear{}, err
 	}
 	b, err := l.load(prefix+"bias", out)
 	if err != nil {
-		return linear{}, err
+		return record.Linear{}, err
 	}
-	return linear{w: w, b: b, in: in, out: out}, nil
+	return record.Linear{W: w, B: b, In: in, Out: out}, nil
 }
 
-// layerNorm is a PyTorch LayerNorm(dim) with its affine weight and bias.
-type layerNorm struct{ w, b *vk.Buffer }
-
-func (l *loader) layerNorm(prefix string, dim int) (*layerNorm, error) {
+// layerNorm loads a PyTorch LayerNorm(dim) with its affine weight and bias
+// (eps LayerNormEps).
+func (l *loader) layerNorm(prefix string, dim int) (*record.LayerNorm, error) {
 	w, err := l.load(prefix+"weight", dim)
 	if err != nil {
 		return nil, err
@@ -125,7 +120,7 @@ func (l *loader) layerNorm(prefix string, dim int) (*layerNorm, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &layerNorm{w: w, b: b}, nil
+	return &record.LayerNorm{W: w, B: b, Dim: dim, Eps: LayerNormEps}, nil
 }
 
 // mab loads MAB(dimQ, dimK, dim) under prefix ("enc.0.mab0." and the like).
@@ -207,8 +202,30 @@ func (l *loader) pma(prefix string, dim, heads int, ln bool) (*pmaBlock, error) 
 // resolve works out the configuration from the options, the metadata and
 // the weights' shapes, in that order of precedence.
 func resolve(f *safetensors.File, opts Options) (Config, error) {
-	meta := f.Metadata
+	cfg, err := resolveKind(f.Metadata, opts)
+	if err != nil {
+		return cfg, err
+	}
 	l := &loader{f: f}
+	if err := l.widths(&cfg); err != nil {
+		return cfg, err
+	}
+	if err := l.setSizes(&cfg); err != nil {
+		return cfg, err
+	}
+	if err := resolveHeads(&cfg, f.Metadata, opts); err != nil {
+		return cfg, err
+	}
+	if err := checkMetadata(cfg, f.Metadata, opts); err != nil {
+		return cfg, err
+	}
+	cfg.LN, err = resolveLN(f, opts)
+	return cfg, err
+}
+
+// resolveKind returns a configuration holding the kind of model that the
+// options, else the metadata, name.
+func resolveKind(meta map[string]string, opts Options) (Config, error) {
 	cfg := Config{Kind: opts.Kind}
 	if cfg.Kind == "" {
 		cfg.Kind = meta["kind"]
@@ -219,6 +236,11 @@ func resolve(f *safetensors.File, opts Options) (Config, error) {
 		}
 		return cfg, fmt.Errorf("settransformer: unknown kind %q, want one of %s", cfg.Kind, strings.Join(Kinds(), ", "))
 	}
+	return cfg, nil
+}
+
+// widths reads Dim, DimIn and DimOut from the weights' shapes.
+func (l *loader) widths(cfg *Config) error {
 	var err error
 	switch cfg.Kind {
 	case KindModel:
@@ -233,12 +255,14 @@ func resolve(f *safetensors.File, opts Options) (Config, error) {
 	case KindPMA:
 		cfg.Dim, cfg.DimIn, err = l.dims("mab.fc_q.weight")
 	}
-	if err != nil {
-		return cfg, err
-	}
 	if cfg.DimOut == 0 {
 		cfg.DimOut = cfg.Dim
 	}
+	return err
+}
+
+// setSizes reads NumInds and NumSeeds from the shapes of I and S.
+func (l *loader) setSizes(cfg *Config) error {
 	rows := func(key string) (int, error) {
 		s, err := l.shape(key)
 		if err != nil {
@@ -249,6 +273,7 @@ func resolve(f *safetensors.File, opts Options) (Config, error) {
 		}
 		return s[1], nil
 	}
+	var err error
 	switch cfg.Kind {
 	case KindModel:
 		if cfg.NumInds, err = rows("enc.0.I"); err == nil {
@@ -259,41 +284,47 @@ func resolve(f *safetensors.File, opts Options) (Config, error) {
 	case KindPMA:
 		cfg.NumSeeds, err = rows("S")
 	}
-	if err != nil {
-		return cfg, err
-	}
+	return err
+}
 
+// resolveHeads sets Heads from the options, else the metadata, and checks
+// that they divide Dim.
+func resolveHeads(cfg *Config, meta map[string]string, opts Options) error {
 	if opts.Heads < 0 || opts.NumInds < 0 {
-		return cfg, fmt.Errorf("settransformer: heads (%d) and num_inds (%d) must be positive", opts.Heads, opts.NumInds)
+		return fmt.Errorf("settransformer: heads (%d) and num_inds (%d) must be positive", opts.Heads, opts.NumInds)
 	}
 	cfg.Heads = opts.Heads
 	if cfg.Heads == 0 {
 		v, ok, err := metaInt(meta, "heads")
 		if err != nil {
-			return cfg, err
+			return err
 		}
 		if !ok || v == 0 {
-			return cfg, fmt.Errorf("settransformer: the number of heads is in neither the options nor the metadata")
+			return fmt.Errorf("settransformer: the number of heads is in neither the options nor the metadata")
 		}
 		cfg.Heads = v
 	}
 	if cfg.Dim%cfg.Heads != 0 {
-		return cfg, fmt.Errorf("settransformer: dim %d is not a multiple of heads %d", cfg.Dim, cfg.Heads)
+		return fmt.Errorf("settransformer: dim %d is not a multiple of heads %d", cfg.Dim, cfg.Heads)
 	}
+	return nil
+}
 
-	// Inducing points (or a PMA's seeds) the options or metadata name must
-	// match the weights.
+// checkMetadata checks that the inducing points (or a PMA's seeds) that
+// the options or metadata name, and the widths the metadata names, match
+// the weights.
+func checkMetadata(cfg Config, meta map[string]string, opts Options) error {
 	held, what := cfg.NumInds, "inducing points"
 	if cfg.Kind == KindPMA {
 		held, what = cfg.NumSeeds, "seeds"
 	}
 	if opts.NumInds > 0 && cfg.Kind != KindSAB && opts.NumInds != held {
-		return cfg, fmt.Errorf("settransformer: num_inds %d was given, but the weights hold %d %s", opts.NumInds, held, what)
+		return fmt.Errorf("settransformer: num_inds %d was given, but the weights hold %d %s", opts.NumInds, held, what)
 	}
 	if v, ok, err := metaInt(meta, "num_inds"); err != nil {
-		return cfg, err
+		return err
 	} else if ok && cfg.Kind != KindSAB && v != held {
-		return cfg, fmt.Errorf("settransformer: metadata num_inds=%d, but the weights hold %d %s", v, held, what)
+		return fmt.Errorf("settransformer: metadata num_inds=%d, but the weights hold %d %s", v, held, what)
 	}
 	for _, c := range []struct {
 		key  string
@@ -309,29 +340,28 @@ func resolve(f *safetensors.File, opts Options) (Config, error) {
 			continue
 		}
 		if v, ok, err := metaInt(meta, c.key); err != nil {
-			return cfg, err
+			return err
 		} else if ok && v != c.want {
-			return cfg, fmt.Errorf("settransformer: metadata %s=%d, but the weights show %d", c.key, v, c.want)
+			return fmt.Errorf("settransformer: metadata %s=%d, but the weights show %d", c.key, v, c.want)
 		}
 	}
+	return nil
+}
 
-	switch {
-	case opts.LN != nil:
-		cfg.LN = *opts.LN
-	default:
-		v, ok, err := metaBool(meta, "ln")
-		if err != nil {
-			return cfg, err
-		}
-		if ok {
-			cfg.LN = v
-		} else {
-			for _, name := range f.Names() {
-				if strings.Contains(name, "ln0.") || strings.Contains(name, "ln1.") {
-					cfg.LN = true
-				}
-			}
+// resolveLN says whether the MABs have LayerNorms: from the options, else
+// the metadata, else whether the weights hold ln0/ln1 keys.
+func resolveLN(f *safetensors.File, opts Options) (bool, error) {
+	if opts.LN != nil {
+		return *opts.LN, nil
+	}
+	v, ok, err := metaBool(f.Metadata, "ln")
+	if err != nil || ok {
+		return v, err
+	}
+	for _, name := range f.Names() {
+		if strings.Contains(name, "ln0.") || strings.Contains(name, "ln1.") {
+			return true, nil
 		}
 	}
-	return cfg, nil
+	return false, nil
 }

@@ -26,6 +26,7 @@ const (
 	MatmulTex                         // matmul_tex.spv: matmul_tex.comp
 	MatmulTexF16                      // matmul_tex_f16.spv: matmul_tex.comp with -DF16
 	Peak                              // peak.spv: peak.comp
+	PeakCoop                          // peak_coop.spv: peak_coop.comp
 	PeakF16                           // peak_f16.spv: peak.comp with -DF16
 	Softmax                           // softmax.spv: softmax.comp
 	SoftmaxF16                        // softmax_f16.spv: softmax.comp with -DF16
@@ -53,6 +54,7 @@ var kernelNames = [...]string{
 	MatmulTex:       "matmul_tex",
 	MatmulTexF16:    "matmul_tex_f16",
 	Peak:            "peak",
+	PeakCoop:        "peak_coop",
 	PeakF16:         "peak_f16",
 	Softmax:         "softmax",
 	SoftmaxF16:      "softmax_f16",

@@ -50,11 +50,16 @@ typedef struct {
 	void* layout; void* basePipelineHandle; int32_t basePipelineIndex;
 } isabComputeInfo;
 
+// VkPipelineShaderStageRequiredSubgroupSizeCreateInfo (Vulkan 1.3,
+// VK_EXT_subgroup_size_control).
+typedef struct { int32_t sType; void* pNext; uint32_t requiredSubgroupSize; } isabRequiredSize;
+
 // isabCreateComputePipeline creates one compute pipeline of module's
 // "main" with the 4-byte specialization constants spec[0..n) at
-// constant_ids 0..n-1.
+// constant_ids 0..n-1, the shader stage flags stageFlags and, when
+// requiredSize is not 0, that required subgroup size.
 static int32_t isabCreateComputePipeline(isabDeviceFns* f, void* device, void* cache, void* module,
-		void* layout, const uint32_t* spec, uint32_t n, void** out) {
+		void* layout, const uint32_t* spec, uint32_t n, uint32_t stageFlags, uint32_t requiredSize, void** out) {
 	typedef int32_t (*fn)(void*, void*, uint32_t, const isabComputeInfo*, const void*, void**);
 	isabSpecEntry* entries = NULL;
 	uint32_t* data = NULL;
@@ -70,10 +75,16 @@ static int32_t isabCreateComputePipeline(isabDeviceFns* f, void* device, void* c
 		}
 		si.mapEntryCount = n; si.pMapEntries = entries; si.dataSize = 4 * (size_t)n; si.pData = data;
 	}
+	isabRequiredSize rs;
+	memset(&rs, 0, sizeof rs);
+	rs.sType = 1000225001; // VK_STRUCTURE_TYPE_PIPELINE_SHADER_STAGE_REQUIRED_SUBGROUP_SIZE_CREATE_INFO
+	rs.requiredSubgroupSize = requiredSize;
 	isabComputeInfo ci;
 	memset(&ci, 0, sizeof ci);
 	ci.sType = 29; // VK_STRUCTURE_TYPE_COMPUTE_PIPELINE_CREATE_INFO
 	ci.stage.sType = 18; // VK_STRUCTURE_TYPE_PIPELINE_SHADER_STAGE_CREATE_INFO
+	ci.stage.pNext = requiredSize != 0 ? &rs : NULL;
+	ci.stage.flags = stageFlags;
 	ci.stage.stage = 0x20; // VK_SHADER_STAGE_COMPUTE_BIT
 	ci.stage.module = module;
 	ci.stage.pName = "main";
@@ -255,15 +266,16 @@ func loadDeviceFns(in vk.Instance, h vk.Device) (*deviceFns, error) {
 }
 
 // createComputePipeline creates the pipeline of module's "main" with spec
-// as specialization constants 0..len(spec)-1.
-func (d *Device) createComputePipeline(module vk.ShaderModule, layout vk.PipelineLayout, spec []uint32) (vk.Pipeline, error) {
+// as specialization constants 0..len(spec)-1 and the subgroups sub asks
+// for.
+func (d *Device) createComputePipeline(module vk.ShaderModule, layout vk.PipelineLayout, spec []uint32, sub subgroupRequest) (vk.Pipeline, error) {
 	var specPtr *C.uint32_t
 	if len(spec) > 0 {
 		specPtr = (*C.uint32_t)(unsafe.Pointer(&spec[0]))
 	}
 	var out unsafe.Pointer
 	r := C.isabCreateComputePipeline(&d.fns.c, unsafe.Pointer(d.handle), unsafe.Pointer(d.cache), unsafe.Pointer(module), unsafe.Pointer(layout),
-		specPtr, C.uint32_t(len(spec)), &out)
+		specPtr, C.uint32_t(len(spec)), C.uint32_t(sub.flags), C.uint32_t(sub.required), &out)
 	if err := check("vkCreateComputePipelines", vk.Result(r)); err != nil {
 		return nil, err
 	}

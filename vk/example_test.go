@@ -50,3 +50,21 @@ func ExampleOpen() {
 	// buffer of 16 bytes holds [1 2 30 40]
 	// device memory in buffers: 16 bytes
 }
+
+// A program that wants lavapipe (Mesa's CPU driver) set up as isab-vk's
+// kernels are tuned, as the isab command does, asks for it before it opens
+// any device: lavapipe reads its settings once, when it is loaded.
+func ExampleUseLavapipeDefaults() {
+	if err := vk.UseLavapipeDefaults(); err != nil {
+		fmt.Println(err)
+		return
+	}
+	dev, err := vk.Open(vk.Options{})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer dev.Close()
+	fmt.Println("opened:", dev.Info().Name != "")
+	// Output: opened: true
+}

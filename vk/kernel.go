@@ -37,6 +37,17 @@ type KernelSpec struct {
 	// texels are four IEEE halves (R16G16B16A16_SFLOAT, 8 bytes; GLSL
 	// rgba16f for images) instead of four floats; reads still return vec4.
 	HalfTexel uint32
+	// SubgroupSize, when not 0, is the subgroup size the kernel needs (a
+	// power of two): its shader depends on gl_SubgroupSize being exactly
+	// that, or on whole subgroups of it. Where the device can require a
+	// size (Info.RequiredSubgroupSize), the pipeline requires it, and also
+	// full subgroups where the device offers that (Info.FullSubgroups) and
+	// the workgroup's x size is a multiple of it. Where it cannot, the
+	// device must run no other size (Info.MinSubgroupSize ==
+	// Info.MaxSubgroupSize == SubgroupSize), else Kernel fails: see
+	// Info.SupportsSubgroupSize, which callers ask first to choose another
+	// kernel.
+	SubgroupSize uint32
 }
 
 // texelSize is the size in bytes of one texel of texel binding i.
@@ -73,7 +84,7 @@ func isTexel(t vk.DescriptorType) bool {
 
 func (s KernelSpec) key() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s/%d/%d/%d/%x/%x/%x", s.Name, len(s.Code), s.Buffers, s.PushSize, s.Texel, s.StorageTexel, s.HalfTexel)
+	fmt.Fprintf(&b, "%s/%d/%d/%d/%x/%x/%x/%d", s.Name, len(s.Code), s.Buffers, s.PushSize, s.Texel, s.StorageTexel, s.HalfTexel, s.SubgroupSize)
 	for _, v := range s.Spec {
 		fmt.Fprintf(&b, ",%d", v)
 	}
@@ -85,6 +96,7 @@ func (s KernelSpec) key() string {
 type Kernel struct {
 	d         *Device
 	spec      KernelSpec
+	subgroup  subgroupRequest
 	module    vk.ShaderModule
 	setLayout vk.DescriptorSetLayout
 	layout    vk.PipelineLayout
@@ -114,8 +126,13 @@ func (d *Device) Kernel(spec KernelSpec) (*Kernel, error) {
 	if uint32(spec.PushSize) > d.info.MaxPushConstants {
 		return nil, fmt.Errorf("vk: kernel %s: %d bytes of push constants exceed the device's %d", spec.Name, spec.PushSize, d.info.MaxPushConstants)
 	}
-	if err := d.checkWorkgroup(spec.Name, spec.Code, spec.Spec); err != nil {
+	wg, err := d.checkWorkgroup(spec.Name, spec.Code, spec.Spec)
+	if err != nil {
 		return nil, err
+	}
+	sub, err := d.info.subgroupRequestFor(spec.SubgroupSize, wg)
+	if err != nil {
+		return nil, fmt.Errorf("vk: kernel %s: %w", spec.Name, err)
 	}
 	key := spec.key()
 	d.kernelMu.Lock()
@@ -126,7 +143,7 @@ func (d *Device) Kernel(spec KernelSpec) (*Kernel, error) {
 	if k, ok := d.kernels[key]; ok {
 		return k, nil
 	}
-	k := &Kernel{d: d, spec: spec}
+	k := &Kernel{d: d, spec: spec, subgroup: sub}
 	if err := k.build(); err != nil {
 		k.destroy()
 		return nil, fmt.Errorf("vk: kernel %s: %w", spec.Name, err)
@@ -194,12 +211,61 @@ func (k *Kernel) build() error {
 		return err
 	}
 
-	pipe, err := d.createComputePipeline(k.module, k.layout, k.spec.Spec)
+	pipe, err := d.createComputePipeline(k.module, k.layout, k.spec.Spec, k.subgroup)
 	if err != nil {
 		return err
 	}
 	k.pipeline = pipe
 	return nil
+}
+
+// Pipeline shader stage flags (VkPipelineShaderStageCreateFlagBits).
+const stageRequireFullSubgroups = 0x2 // VK_PIPELINE_SHADER_STAGE_CREATE_REQUIRE_FULL_SUBGROUPS_BIT
+
+// subgroupRequest is how a compute pipeline asks for its subgroups: the
+// subgroup size it requires (0: none) and its shader stage flags.
+type subgroupRequest struct {
+	required uint32
+	flags    uint32
+}
+
+// subgroupRequestFor returns the request that makes a kernel with a
+// workgroup of wg run with subgroups of size invocations (KernelSpec.
+// SubgroupSize; 0 asks for nothing), or an error saying why the device
+// cannot promise that size.
+func (in Info) subgroupRequestFor(size uint32, wg [3]uint32) (subgroupRequest, error) {
+	if size == 0 {
+		return subgroupRequest{}, nil
+	}
+	if size&(size-1) != 0 {
+		return subgroupRequest{}, fmt.Errorf("subgroup size %d is not a power of two", size)
+	}
+	if !in.SupportsSubgroupSize(size) {
+		switch {
+		case in.MinSubgroupSize == 0:
+			return subgroupRequest{}, fmt.Errorf("needs subgroups of %d invocations, and the device reports neither the sizes it may run (it reports %d) nor a way to require one (Vulkan 1.3 or VK_EXT_subgroup_size_control)",
+				size, in.SubgroupSize)
+		case in.MinSubgroupSize != in.MaxSubgroupSize:
+			return subgroupRequest{}, fmt.Errorf("needs subgroups of %d invocations, and the device may run compute subgroups of %d to %d invocations (it reports %d) and cannot require %d",
+				size, in.MinSubgroupSize, in.MaxSubgroupSize, in.SubgroupSize, size)
+		default:
+			return subgroupRequest{}, fmt.Errorf("needs subgroups of %d invocations, and the device runs subgroups of %d", size, in.MinSubgroupSize)
+		}
+	}
+	var r subgroupRequest
+	if in.RequiredSubgroupSize && size >= in.MinSubgroupSize && size <= in.MaxSubgroupSize {
+		r.required = size
+		total := uint64(wg[0]) * uint64(wg[1]) * uint64(wg[2])
+		if lim := uint64(in.MaxComputeWorkgroupSubgroups); lim > 0 && total > lim*uint64(size) {
+			return subgroupRequest{}, fmt.Errorf("a workgroup of %d invocations is more than the device's %d subgroups of %d", total, lim, size)
+		}
+	}
+	// Without a required size, full subgroups need a workgroup x size that
+	// is a multiple of MaxSubgroupSize, which here equals size.
+	if in.FullSubgroups && wg[0]%size == 0 {
+		r.flags |= stageRequireFullSubgroups
+	}
+	return r, nil
 }
 
 func (k *Kernel) destroy() {

@@ -1,6 +1,7 @@
 package vk
 
 import (
+	"errors"
 	"os"
 	"runtime"
 	"strings"
@@ -33,7 +34,7 @@ func TestPreferWideLavapipe(t *testing.T) {
 func TestLavapipeWidth(t *testing.T) {
 	d := openTest(t)
 	in := d.Info()
-	if in.Type != "cpu" || !strings.Contains(in.Name, "llvmpipe") {
+	if in.Type != DeviceCPU || !strings.Contains(in.Name, "llvmpipe") {
 		t.Skipf("device %q is not lavapipe", in.Name)
 	}
 	width := os.Getenv(LavapipeVectorEnv)
@@ -99,5 +100,50 @@ func TestSeparateLavapipeCache(t *testing.T) {
 	os.Setenv(LavapipeVectorEnv, "../x")
 	if separateLavapipeCache() {
 		t.Errorf("width %q made directory %q", "../x", os.Getenv(mesaCacheDirEnv))
+	}
+}
+
+// TestUseLavapipeDefaults checks the rule for UseLavapipeDefaults: it
+// applies the defaults before the loader starts, is harmless to repeat,
+// and fails, changing nothing, once the loader has started without them.
+// (This test binary's TestMain applied them before any device was opened.)
+func TestUseLavapipeDefaults(t *testing.T) {
+	lavapipeMu.Lock()
+	applied, started := lavapipeApplied, loaderStarted
+	lavapipeMu.Unlock()
+	t.Cleanup(func() {
+		lavapipeMu.Lock()
+		lavapipeApplied, loaderStarted = applied, started
+		lavapipeMu.Unlock()
+	})
+	setState := func(a, s bool) {
+		lavapipeMu.Lock()
+		lavapipeApplied, loaderStarted = a, s
+		lavapipeMu.Unlock()
+	}
+	setEnvForTest(t, LavapipeVectorEnv, "256", false)
+	setEnvForTest(t, mesaCacheDirEnv, "/mine", false)
+
+	setState(false, true)
+	err := UseLavapipeDefaults()
+	if !errors.Is(err, ErrLoaderStarted) || !strings.Contains(err.Error(), LavapipeVectorEnv) {
+		t.Errorf("after the loader started: %v, want an error naming %s and wrapping ErrLoaderStarted", err, LavapipeVectorEnv)
+	}
+	setState(true, true)
+	if err := UseLavapipeDefaults(); err != nil {
+		t.Errorf("again after applying: %v", err)
+	}
+	setState(false, false)
+	if err := UseLavapipeDefaults(); err != nil {
+		t.Errorf("before the loader started: %v", err)
+	}
+	lavapipeMu.Lock()
+	ok := lavapipeApplied
+	lavapipeMu.Unlock()
+	if !ok {
+		t.Error("the defaults were not recorded as applied")
+	}
+	if os.Getenv(LavapipeVectorEnv) != "256" || os.Getenv(mesaCacheDirEnv) != "/mine" {
+		t.Errorf("variables the process set were changed: %s=%q %s=%q", LavapipeVectorEnv, os.Getenv(LavapipeVectorEnv), mesaCacheDirEnv, os.Getenv(mesaCacheDirEnv))
 	}
 }

@@ -42,25 +42,25 @@ func (info *Info) clampToSpecMinimum() {
 	info.MaxPushConstants = min(info.MaxPushConstants, SpecMinPushConstantBytes)
 }
 
-// checkWorkgroup fails when the workgroup that code declares, with the
-// specialization constants spec, exceeds the device's limits (Info's, so
-// the spec minimums under Options.SpecMinimum): the validation layer would
-// report it, and a driver may do anything with it.
-func (d *Device) checkWorkgroup(name string, code []byte, spec []uint32) error {
+// checkWorkgroup returns the workgroup size that code declares, with the
+// specialization constants spec, and fails when it exceeds the device's
+// limits (Info's, so the spec minimums under Options.SpecMinimum): the
+// validation layer would report it, and a driver may do anything with it.
+func (d *Device) checkWorkgroup(name string, code []byte, spec []uint32) ([3]uint32, error) {
 	size, err := workgroupSize(code, spec)
 	if err != nil {
-		return fmt.Errorf("vk: kernel %s: %w", name, err)
+		return size, fmt.Errorf("vk: kernel %s: %w", name, err)
 	}
 	total := uint64(size[0]) * uint64(size[1]) * uint64(size[2])
 	if total > uint64(d.info.MaxWorkgroup) {
-		return fmt.Errorf("vk: kernel %s: a workgroup of %dx%dx%d invocations exceeds the device's %d", name, size[0], size[1], size[2], d.info.MaxWorkgroup)
+		return size, fmt.Errorf("vk: kernel %s: a workgroup of %dx%dx%d invocations exceeds the device's %d", name, size[0], size[1], size[2], d.info.MaxWorkgroup)
 	}
 	for i, n := range size {
 		if lim := d.info.MaxWorkgroupSize[i]; lim > 0 && n > lim {
-			return fmt.Errorf("vk: kernel %s: a workgroup of %dx%dx%d exceeds the device's size limit %v", name, size[0], size[1], size[2], d.info.MaxWorkgroupSize)
+			return size, fmt.Errorf("vk: kernel %s: a workgroup of %dx%dx%d exceeds the device's size limit %v", name, size[0], size[1], size[2], d.info.MaxWorkgroupSize)
 		}
 	}
-	return nil
+	return size, nil
 }
 
 // SPIR-V opcodes, decorations and enumerants that workgroupSize reads.

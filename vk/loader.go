@@ -90,6 +90,18 @@ typedef struct {
 	uint32_t vulkanMemoryModel, vulkanMemoryModelDeviceScope, vulkanMemoryModelAvailabilityVisibilityChains;
 } isabMemoryModelFeatures;
 
+// VkPhysicalDeviceSubgroupSizeControlProperties and Features (Vulkan 1.3,
+// VK_EXT_subgroup_size_control).
+typedef struct {
+	int32_t sType; void* pNext;
+	uint32_t minSubgroupSize, maxSubgroupSize, maxComputeWorkgroupSubgroups, requiredSubgroupSizeStages;
+} isabSizeControlProps;
+
+typedef struct {
+	int32_t sType; void* pNext;
+	uint32_t subgroupSizeControl, computeFullSubgroups;
+} isabSizeControlFeatures;
+
 #define ISAB_STYPE_PROPS2 1000059001
 #define ISAB_STYPE_FEATURES2 1000059000
 #define ISAB_STYPE_SUBGROUP 1000094000
@@ -99,6 +111,8 @@ typedef struct {
 #define ISAB_STYPE_COOPMAT 1000506001
 #define ISAB_STYPE_COOPMAT_FEATURES 1000506000
 #define ISAB_STYPE_MEMORY_MODEL 1000211000
+#define ISAB_STYPE_SIZE_CONTROL_PROPS 1000225000
+#define ISAB_STYPE_SIZE_CONTROL_FEATURES 1000225002
 
 typedef struct {
 	uint32_t subgroupSize, subgroupStages, subgroupOps;
@@ -106,22 +120,36 @@ typedef struct {
 	char driverName[256];
 	char driverInfo[256];
 	uint32_t storage16, float16, coopMatrix, memoryModel;
+	uint32_t minSubgroupSize, maxSubgroupSize, maxWorkgroupSubgroups, requiredSizeStages;
+	uint32_t sizeControl, fullSubgroups;
 } isabExtInfo;
 
-// isabQueryExt fills info from vkGetPhysicalDeviceProperties2/Features2.
-// haveDriver says whether the driver-properties structure may be chained;
-// haveF16 whether the float16/int8 features structure may be chained;
-// haveCoop and haveMM the cooperative-matrix and memory-model ones.
-static int isabQueryExt(void* instance, void* phys, int haveDriver, int haveF16, int haveCoop, int haveMM, isabExtInfo* info) {
+// isabExtQuery says which structures may be chained to the queries: the
+// driver properties, the float16/int8 features, the cooperative-matrix
+// and memory-model features, the subgroup size control properties and
+// features.
+typedef struct { int driver, float16, coop, memoryModel, sizeControl; } isabExtQuery;
+
+// isabQueryExt fills info from vkGetPhysicalDeviceProperties2/Features2
+// with the structures q allows chained.
+static int isabQueryExt(void* instance, void* phys, const isabExtQuery* q, isabExtInfo* info) {
+	int haveDriver = q->driver, haveF16 = q->float16, haveCoop = q->coop, haveMM = q->memoryModel;
 	typedef void (*propsFn)(void*, void*);
 	propsFn props = (propsFn)isabGetInstanceProcAddr(instance, "vkGetPhysicalDeviceProperties2");
 	propsFn feats = (propsFn)isabGetInstanceProcAddr(instance, "vkGetPhysicalDeviceFeatures2");
 	if (props == NULL || feats == NULL) return -1;
 	isabSubgroupProps sg; memset(&sg, 0, sizeof sg); sg.sType = ISAB_STYPE_SUBGROUP;
 	isabDriverProps dr; memset(&dr, 0, sizeof dr); dr.sType = ISAB_STYPE_DRIVER;
+	isabSizeControlProps sc; memset(&sc, 0, sizeof sc); sc.sType = ISAB_STYPE_SIZE_CONTROL_PROPS;
 	isabProps2 p2; memset(&p2, 0, sizeof p2); p2.sType = ISAB_STYPE_PROPS2; p2.pNext = &sg;
-	if (haveDriver) sg.pNext = &dr;
+	isabHeader* ptail = (isabHeader*)&sg;
+	if (haveDriver) { ptail->pNext = &dr; ptail = (isabHeader*)&dr; }
+	if (q->sizeControl) { ptail->pNext = &sc; ptail = (isabHeader*)&sc; }
 	props(phys, &p2);
+	info->minSubgroupSize = sc.minSubgroupSize;
+	info->maxSubgroupSize = sc.maxSubgroupSize;
+	info->maxWorkgroupSubgroups = sc.maxComputeWorkgroupSubgroups;
+	info->requiredSizeStages = sc.requiredSubgroupSizeStages;
 	info->subgroupSize = sg.subgroupSize;
 	info->subgroupStages = sg.supportedStages;
 	info->subgroupOps = sg.supportedOperations;
@@ -134,12 +162,16 @@ static int isabQueryExt(void* instance, void* phys, int haveDriver, int haveF16,
 	isabFloat16Int8 f16; memset(&f16, 0, sizeof f16); f16.sType = ISAB_STYPE_F16I8;
 	isabCoopMatFeatures cm; memset(&cm, 0, sizeof cm); cm.sType = ISAB_STYPE_COOPMAT_FEATURES;
 	isabMemoryModelFeatures mm; memset(&mm, 0, sizeof mm); mm.sType = ISAB_STYPE_MEMORY_MODEL;
+	isabSizeControlFeatures scf; memset(&scf, 0, sizeof scf); scf.sType = ISAB_STYPE_SIZE_CONTROL_FEATURES;
 	isabFeatures2 f2; memset(&f2, 0, sizeof f2); f2.sType = ISAB_STYPE_FEATURES2; f2.pNext = &s16;
 	isabHeader* tail = (isabHeader*)&s16;
 	if (haveF16) { tail->pNext = &f16; tail = (isabHeader*)&f16; }
 	if (haveCoop) { tail->pNext = &cm; tail = (isabHeader*)&cm; }
 	if (haveMM) { tail->pNext = &mm; tail = (isabHeader*)&mm; }
+	if (q->sizeControl) { tail->pNext = &scf; tail = (isabHeader*)&scf; }
 	feats(phys, &f2);
+	info->sizeControl = scf.subgroupSizeControl;
+	info->fullSubgroups = scf.computeFullSubgroups;
 	info->storage16 = s16.storageBuffer16BitAccess;
 	info->float16 = f16.shaderFloat16;
 	info->coopMatrix = cm.cooperativeMatrix;
@@ -176,28 +208,40 @@ static int isabCoopMatrix(void* instance, void* phys, uint32_t* out, int max) {
 #define ISAB_FEATURE_INT64 40
 #define ISAB_FEATURE_WRITE_NO_FORMAT 32
 
-// isabFeatureChain builds, in C memory, the pNext chain that enables 16-bit
-// storage, shaderFloat16, shaderInt64, shaderFloat64,
-// shaderStorageImageWriteWithoutFormat, and with coop cooperativeMatrix and
-// vulkanMemoryModel at device creation. Free it with isabFreeChain.
-static void* isabFeatureChain(int storage16, int float16, int haveF16, int int64, int float64, int writeNoFormat, int coop) {
+// isabFeatureRequest lists the optional features to enable at device
+// creation (see deviceFeatures in Go). float16Chain says whether the
+// float16/int8 features structure may be chained at all.
+typedef struct {
+	int storage16, float16, float16Chain, int64, float64, writeNoFormat, coop;
+	int sizeControl, fullSubgroups;
+} isabFeatureRequest;
+
+// isabFeatureChain builds, in C memory, the pNext chain that enables what
+// r asks at device creation. Free it with isabFreeChain. It returns NULL
+// when out of memory.
+static void* isabFeatureChain(const isabFeatureRequest* r) {
 	isabFeatures2* f2 = (isabFeatures2*)calloc(1, sizeof *f2);
 	isab16BitStorage* s16 = (isab16BitStorage*)calloc(1, sizeof *s16);
 	isabFloat16Int8* f16 = (isabFloat16Int8*)calloc(1, sizeof *f16);
 	isabCoopMatFeatures* cm = (isabCoopMatFeatures*)calloc(1, sizeof *cm);
 	isabMemoryModelFeatures* mm = (isabMemoryModelFeatures*)calloc(1, sizeof *mm);
-	if (!f2 || !s16 || !f16 || !cm || !mm) { free(f2); free(s16); free(f16); free(cm); free(mm); return NULL; }
+	isabSizeControlFeatures* sc = (isabSizeControlFeatures*)calloc(1, sizeof *sc);
+	if (!f2 || !s16 || !f16 || !cm || !mm || !sc) { free(f2); free(s16); free(f16); free(cm); free(mm); free(sc); return NULL; }
 	f2->sType = ISAB_STYPE_FEATURES2; f2->pNext = s16;
-	f2->features[ISAB_FEATURE_FLOAT64] = float64 ? 1 : 0;
-	f2->features[ISAB_FEATURE_INT64] = int64 ? 1 : 0;
-	f2->features[ISAB_FEATURE_WRITE_NO_FORMAT] = writeNoFormat ? 1 : 0;
-	s16->sType = ISAB_STYPE_16BIT; s16->storageBuffer16BitAccess = storage16 ? 1 : 0;
-	f16->sType = ISAB_STYPE_F16I8; f16->shaderFloat16 = float16 ? 1 : 0;
+	f2->features[ISAB_FEATURE_FLOAT64] = r->float64 ? 1 : 0;
+	f2->features[ISAB_FEATURE_INT64] = r->int64 ? 1 : 0;
+	f2->features[ISAB_FEATURE_WRITE_NO_FORMAT] = r->writeNoFormat ? 1 : 0;
+	s16->sType = ISAB_STYPE_16BIT; s16->storageBuffer16BitAccess = r->storage16 ? 1 : 0;
+	f16->sType = ISAB_STYPE_F16I8; f16->shaderFloat16 = r->float16 ? 1 : 0;
 	cm->sType = ISAB_STYPE_COOPMAT_FEATURES; cm->cooperativeMatrix = 1;
 	mm->sType = ISAB_STYPE_MEMORY_MODEL; mm->vulkanMemoryModel = 1;
+	sc->sType = ISAB_STYPE_SIZE_CONTROL_FEATURES;
+	sc->subgroupSizeControl = r->sizeControl ? 1 : 0;
+	sc->computeFullSubgroups = r->fullSubgroups ? 1 : 0;
 	isabHeader* tail = (isabHeader*)s16;
-	if (haveF16) { tail->pNext = f16; tail = (isabHeader*)f16; } else free(f16);
-	if (coop) { tail->pNext = cm; cm->pNext = mm; } else { free(cm); free(mm); }
+	if (r->float16Chain) { tail->pNext = f16; tail = (isabHeader*)f16; } else free(f16);
+	if (r->coop) { tail->pNext = cm; cm->pNext = mm; tail = (isabHeader*)mm; } else { free(cm); free(mm); }
+	if (r->sizeControl || r->fullSubgroups) { tail->pNext = sc; tail = (isabHeader*)sc; } else free(sc);
 	return f2;
 }
 
@@ -281,8 +325,7 @@ var (
 // only the -dev package installs, so isab-vk does this itself.
 func load() error {
 	loadOnce.Do(func() {
-		preferWideLavapipe()
-		separateLavapipeCache()
+		markLoaderStarted()
 		var errs []string
 		for _, name := range libraryNames() {
 			cname := C.CString(name)
@@ -354,15 +397,33 @@ type extInfo struct {
 	float16      bool
 	coopMatrix   bool // the cooperativeMatrix feature
 	memoryModel  bool // vulkanMemoryModel
+	// From the subgroup size control properties and features (only when
+	// asked for with extQuery.sizeControl).
+	sizeControl                      bool // the structures were queried
+	minSubgroupSize, maxSubgroupSize uint32
+	maxWorkgroupSubgroups            uint32
+	requiredSizeCompute              bool // subgroupSizeControl, for the compute stage
+	fullSubgroups                    bool // computeFullSubgroups
 }
 
-func queryExt(inst vk.Instance, phys vk.PhysicalDevice, haveDriver, haveF16, haveCoop, haveMM bool) (extInfo, bool) {
+// extQuery says which structures queryExt may chain: those of the Vulkan
+// version or extensions that the device has.
+type extQuery struct {
+	driver      bool // VkPhysicalDeviceDriverProperties
+	float16     bool // VkPhysicalDeviceShaderFloat16Int8Features
+	coop        bool // VkPhysicalDeviceCooperativeMatrixFeaturesKHR
+	memoryModel bool // VkPhysicalDeviceVulkanMemoryModelFeatures
+	sizeControl bool // VkPhysicalDeviceSubgroupSizeControlProperties and Features
+}
+
+func queryExt(inst vk.Instance, phys vk.PhysicalDevice, q extQuery) (extInfo, bool) {
 	var ci C.isabExtInfo
-	r := C.isabQueryExt(unsafe.Pointer(inst), unsafe.Pointer(phys), cbool(haveDriver), cbool(haveF16), cbool(haveCoop), cbool(haveMM), &ci)
-	if r != 0 {
+	cq := C.isabExtQuery{driver: cbool(q.driver), float16: cbool(q.float16), coop: cbool(q.coop),
+		memoryModel: cbool(q.memoryModel), sizeControl: cbool(q.sizeControl)}
+	if C.isabQueryExt(unsafe.Pointer(inst), unsafe.Pointer(phys), &cq, &ci) != 0 {
 		return extInfo{}, false
 	}
-	return extInfo{
+	e := extInfo{
 		subgroupSize: uint32(ci.subgroupSize),
 		subgroupQuad: ci.subgroupStages&computeStageBit != 0 && ci.subgroupOps&subgroupQuadBit != 0,
 		driverID:     uint32(ci.driverID),
@@ -372,7 +433,15 @@ func queryExt(inst vk.Instance, phys vk.PhysicalDevice, haveDriver, haveF16, hav
 		float16:      ci.float16 != 0,
 		coopMatrix:   ci.coopMatrix != 0,
 		memoryModel:  ci.memoryModel != 0,
-	}, true
+	}
+	if q.sizeControl && ci.minSubgroupSize > 0 && ci.minSubgroupSize <= ci.maxSubgroupSize {
+		e.sizeControl = true
+		e.minSubgroupSize, e.maxSubgroupSize = uint32(ci.minSubgroupSize), uint32(ci.maxSubgroupSize)
+		e.maxWorkgroupSubgroups = uint32(ci.maxWorkgroupSubgroups)
+		e.requiredSizeCompute = ci.sizeControl != 0 && ci.requiredSizeStages&computeStageBit != 0
+		e.fullSubgroups = ci.fullSubgroups != 0
+	}
+	return e, true
 }
 
 func queryCoopMatrix(inst vk.Instance, phys vk.PhysicalDevice) []CoopMatrixShape {
@@ -411,18 +480,41 @@ func cbool(b bool) C.int {
 	return 0
 }
 
-func instanceVersion() uint32 { return uint32(C.isabInstanceVersion()) }
+func instanceVersion() Version { return Version(C.isabInstanceVersion()) }
 
 // gipaPointer is the loader's vkGetInstanceProcAddr.
 func gipaPointer() unsafe.Pointer { return C.isabGIPAPointer() }
 
-// featureChain returns a C-allocated pNext chain enabling 16-bit storage,
-// shaderFloat16, shaderInt64, shaderFloat64 and
-// shaderStorageImageWriteWithoutFormat where supported, with coop also
-// cooperativeMatrix and vulkanMemoryModel, and the function that frees it.
-func featureChain(storage16, float16, haveF16, int64, float64, writeNoFormat, coop bool) (unsafe.Pointer, func()) {
-	p := C.isabFeatureChain(cbool(storage16), cbool(float16), cbool(haveF16), cbool(int64), cbool(float64), cbool(writeNoFormat), cbool(coop))
-	return p, func() { C.isabFreeChain(p) }
+// deviceFeatures are the optional features that device creation enables
+// (Vulkan 1.1+, through a Features2 chain; without one only Int64,
+// Float64 and WriteWithoutFormat, in the core features).
+type deviceFeatures struct {
+	Storage16          bool // storageBuffer16BitAccess
+	Float16            bool // shaderFloat16
+	Float16Chain       bool // the float16/int8 structure may be chained (Vulkan 1.2 or VK_KHR_shader_float16_int8)
+	Int64              bool // shaderInt64
+	Float64            bool // shaderFloat64
+	WriteWithoutFormat bool // shaderStorageImageWriteWithoutFormat
+	CoopMatrix         bool // cooperativeMatrix and vulkanMemoryModel
+	// SubgroupSizeControl and FullSubgroups are subgroupSizeControl and
+	// computeFullSubgroups (Vulkan 1.3 or VK_EXT_subgroup_size_control).
+	SubgroupSizeControl bool
+	FullSubgroups       bool
+}
+
+// featureChain returns a C-allocated pNext chain enabling f at device
+// creation, and the function that frees it.
+func featureChain(f deviceFeatures) (unsafe.Pointer, func(), error) {
+	r := C.isabFeatureRequest{
+		storage16: cbool(f.Storage16), float16: cbool(f.Float16), float16Chain: cbool(f.Float16Chain),
+		int64: cbool(f.Int64), float64: cbool(f.Float64), writeNoFormat: cbool(f.WriteWithoutFormat),
+		coop: cbool(f.CoopMatrix), sizeControl: cbool(f.SubgroupSizeControl), fullSubgroups: cbool(f.FullSubgroups),
+	}
+	p := C.isabFeatureChain(&r)
+	if p == nil {
+		return nil, nil, errors.New("vk: out of host memory building the device's feature chain")
+	}
+	return p, func() { C.isabFreeChain(p) }, nil
 }
 
 // The validation messages seen by the debug messenger, process-wide.

@@ -63,7 +63,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	asJSON := fs.Bool("json", false, "the same as -o jsonl")
 	stages := fs.Bool("stages", false, "record a GPU timestamp after every dispatch and report time per kernel and per forward step")
 	plotPath := fs.String("plot", "", "write median time and device memory against n (log-log) to this PNG file")
-	peakN := fs.Int("peak-n", 1024, "size of the square FP32 matmul timed once per device (matmul_gflops), beside the multiply-add peak (peak_gflops); 0 skips both")
+	peakN := fs.Int("peak-n", 1024, "size of the square FP32 matmul timed once per device (matmul_gflops), beside the device's peaks (peak_gflops, peak_fp16_gflops, peak_coop_gflops); 0 skips them all")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -177,9 +177,14 @@ func checkBenchCounts(iters, reps, warmup, dimHead, peakN int, plotPath string) 
 	return nil
 }
 
+// coopPeak is the key of the cooperative-matrix peak in devicePeaks' map.
+const coopPeak = "coop"
+
 // devicePeaks measures dev's multiply-add peak (benchkit.DevicePeak) in
 // the precisions the shapes run in: fp32, and fp16 where a's precision
-// resolves to it; none with --peak-n 0.
+// resolves to it, with then the cooperative-matrix peak
+// (benchkit.DeviceCoopPeak, key coopPeak) where the device has a usable
+// shape; none with --peak-n 0.
 func devicePeaks(ctx context.Context, dev *vk.Device, a benchArgs) (map[string]float64, error) {
 	peaks := map[string]float64{}
 	if a.peakN == 0 {
@@ -196,34 +201,31 @@ func devicePeaks(ctx context.Context, dev *vk.Device, a benchArgs) (map[string]f
 		}
 		peaks[string(p)] = g
 	}
+	if _, ok := benchkit.CoopPeakShape(dev.Info()); ok && slices.Contains(precs, isab.FP16) {
+		g, err := benchkit.DeviceCoopPeak(ctx, dev)
+		if err != nil {
+			return nil, err
+		}
+		peaks[coopPeak] = g
+	}
 	return peaks, nil
 }
 
-// setPeak fills res's peaks and its share of the best float32 rate
-// measured (the multiply-add peak, or the FP32 matmul where that ran
-// faster): every kernel computes in float32 but those on cooperative
-// matrices, whose share is left out (their peak is not measured).
+// setPeak fills res's peaks (those of fp16 only in fp16 records) and its
+// share of the peak of the kernels it ran (benchkit.Result.SetPeakPct).
 func setPeak(res *benchkit.Result, peaks map[string]float64) {
-	best := 0.0
 	if g, ok := peaks[string(isab.FP32)]; ok {
 		res.PeakGFLOPs = &g
-		best = g
 	}
-	if g, ok := peaks[string(isab.FP16)]; ok && res.Precision == string(isab.FP16) {
-		res.PeakFP16GFLOPs = &g
-	}
-	if res.MatmulGFLOPs != nil {
-		best = max(best, *res.MatmulGFLOPs)
-	}
-	for _, k := range res.Kernels {
-		if strings.Contains(k, "coop") {
-			return
+	if res.Precision == string(isab.FP16) {
+		if g, ok := peaks[string(isab.FP16)]; ok {
+			res.PeakFP16GFLOPs = &g
+		}
+		if g, ok := peaks[coopPeak]; ok {
+			res.PeakCoopGFLOPs = &g
 		}
 	}
-	if best > 0 {
-		pct := 100 * res.GFLOPs / best
-		res.PeakPct = &pct
-	}
+	res.SetPeakPct()
 }
 
 // benchFormat is the output format of -o, or -o jsonl for --json (which
@@ -332,6 +334,10 @@ func benchDevice(ctx context.Context, sel string, a benchArgs, prov benchkit.Pro
 			if g, ok := peaks[string(p)]; ok {
 				fmt.Fprintf(stdout, ", %s multiply-add peak %.1f GFLOP/s", p, g)
 			}
+		}
+		if g, ok := peaks[coopPeak]; ok {
+			shape, _ := benchkit.CoopPeakShape(info)
+			fmt.Fprintf(stdout, ", cooperative-matrix %dx%dx%d peak %.1f GFLOP/s", shape.M, shape.N, shape.K, g)
 		}
 		if matmul != nil {
 			fmt.Fprintf(stdout, ", FP32 matmul %dx%dx%d: %.1f GFLOP/s", a.peakN, a.peakN, a.peakN, *matmul)

@@ -236,7 +236,7 @@ func TestBenchFormats(t *testing.T) {
 	var devs []int
 	for _, r := range arr {
 		devs = append(devs, r.DeviceIndex)
-		if r.Device != infos[r.DeviceIndex].Name || r.DeviceType != infos[r.DeviceIndex].Type {
+		if r.Device != infos[r.DeviceIndex].Name || r.DeviceType != infos[r.DeviceIndex].Type.String() {
 			t.Errorf("-o json: record of device %d names %q (%s)", r.DeviceIndex, r.Device, r.DeviceType)
 		}
 		if r.DeviceType != "cpu" && r.CPUModel != "" {

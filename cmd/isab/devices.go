@@ -91,7 +91,7 @@ func runDevices(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		fmt.Fprintf(stdout, "%d: %s\n", in.Index, in.Name)
 		row := func(k, v string) { fmt.Fprintf(stdout, "   %-26s %s\n", k, v) }
 		row("vendor / type", fmt.Sprintf("%s (0x%04x:0x%04x) / %s", in.Vendor, in.VendorID, in.DeviceID, in.Type))
-		row("Vulkan / driver", in.APIVersion+" / "+in.Driver)
+		row("Vulkan / driver", in.APIVersion.String()+" / "+in.Driver)
 		row("subgroup size", fmt.Sprint(in.SubgroupSize))
 		row("subgroup quads", fmt.Sprint(in.SubgroupQuad))
 		row("shared memory", fmt.Sprintf("%d KiB", in.SharedMemory/1024))

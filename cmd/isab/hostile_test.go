@@ -16,6 +16,7 @@ import (
 
 	"github.com/isab-vk/isab-vk/internal/testutil"
 	"github.com/isab-vk/isab-vk/safetensors"
+	"github.com/isab-vk/isab-vk/vk"
 )
 
 // The hostile-input tests run the tool as a child process, this test binary
@@ -31,6 +32,12 @@ func TestMain(m *testing.M) {
 	if os.Getenv(hostileMainEnv) == "1" {
 		main()
 		return
+	}
+	// The lavapipe settings main turns on, for the tests that call
+	// mainErr or open devices in this process.
+	if err := vk.UseLavapipeDefaults(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
 	}
 	os.Exit(m.Run())
 }

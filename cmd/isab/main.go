@@ -24,6 +24,8 @@ import (
 	"syscall"
 	"time"
 	"unicode/utf8"
+
+	"github.com/isab-vk/isab-vk/vk"
 )
 
 type command struct {
@@ -88,6 +90,12 @@ const interruptGrace = 3 * time.Second
 const exitInterrupted = 130
 
 func main() {
+	// Before any device is opened: lavapipe's vector width and shader
+	// cache for the kernels as tuned (see vk.UseLavapipeDefaults).
+	if err := vk.UseLavapipeDefaults(); err != nil {
+		fmt.Fprintf(os.Stderr, "isab: %v\n", err)
+		os.Exit(1)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)

@@ -39,14 +39,14 @@ type DeviceInfo struct {
 // DeviceOf describes the device that in reports.
 func DeviceOf(in vk.Info) DeviceInfo {
 	d := DeviceInfo{
-		DeviceIndex: in.Index, Device: in.Name, DeviceType: in.Type, Vendor: in.Vendor,
-		VendorID: in.VendorID, DeviceID: in.DeviceID, Driver: in.Driver, APIVersion: in.APIVersion,
+		DeviceIndex: in.Index, Device: in.Name, DeviceType: in.Type.String(), Vendor: in.Vendor,
+		VendorID: in.VendorID, DeviceID: in.DeviceID, Driver: in.Driver, APIVersion: in.APIVersion.String(),
 		DriverName: in.DriverName, DriverVersion: in.DriverInfo,
 	}
 	if d.DriverVersion == "" {
 		d.DriverVersion = fmt.Sprintf("0x%x", in.DriverVersion)
 	}
-	if in.Type == "cpu" {
+	if in.Type == vk.DeviceCPU {
 		d.CPUModel = CPUModel()
 	}
 	return d

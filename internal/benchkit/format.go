@@ -174,6 +174,9 @@ var csvColumns = []struct {
 	{"os", func(r Result) string { return r.OS }},
 	{"arch", func(r Result) string { return r.Arch }},
 	{"timestamp", func(r Result) string { return r.Timestamp }},
+	// Added after the others, so that readers of the earlier columns by
+	// position keep working.
+	{"peak_coop_gflops", func(r Result) string { return optNum(r.PeakCoopGFLOPs) }},
 }
 
 // CSVHeader is the header row of -o csv: JSON keys of a record.

@@ -10,12 +10,12 @@ import (
 )
 
 func sampleResult() Result {
-	peak, pct := 100.0, 12.5
+	peak, coop, pct := 100.0, 400.0, 12.5
 	return Result{
 		DeviceInfo: DeviceInfo{DeviceIndex: 1, Device: "GPU | x, \"quoted\"", DeviceType: "discrete", VendorID: 0x10de},
 		Precision:  "fp16", B: 1, N: 16, Dim: 8, Heads: 2, DimHead: 4, M: 3, SelfAtt: true,
 		Iters: 2, Reps: 3, Passes: 6, MsMean: 1.5, MsStddev: 0.25, MsMedian: 1.4, MsMin: 1, MsMax: 2,
-		GFLOPs: 12.5, PeakGFLOPs: &peak, PeakPct: &pct, DeviceMemBytes: 1 << 20,
+		GFLOPs: 12.5, PeakGFLOPs: &peak, PeakCoopGFLOPs: &coop, PeakPct: &pct, DeviceMemBytes: 1 << 20,
 		Kernels:    map[string]string{"out2": "matmul", "q1": "matmul", "attn1": "attention+combine", "convert": "convert"},
 		Provenance: Provenance{ISABVersion: "(devel)", Commit: "abc", GoVersion: "go1.x", OS: "linux", Arch: "amd64", Timestamp: "2026-01-02T03:04:05Z"},
 	}
@@ -62,7 +62,7 @@ func TestRecordWriters(t *testing.T) {
 		t.Fatalf("CSV rows %v, %v", rows, err)
 	}
 	col := func(key string) string { return rows[1][slices.Index(rows[0], key)] }
-	if col("device") != r.Device || col("vendor_id") != "4318" || col("ms_stddev") != "0.25" || col("dirty") != "" ||
+	if col("device") != r.Device || col("vendor_id") != "4318" || col("ms_stddev") != "0.25" || col("dirty") != "" || col("peak_coop_gflops") != "400" ||
 		col("kernels") != "convert=convert;q1=matmul;attn1=attention+combine;out2=matmul" {
 		t.Errorf("CSV row %v", rows[1])
 	}
@@ -102,5 +102,35 @@ func TestParseCPUModel(t *testing.T) {
 	}
 	if got := parseCPUModel(strings.NewReader("Hardware\t: BCM2835\n")); got != "" {
 		t.Errorf("parseCPUModel without a model name = %q", got)
+	}
+}
+
+// TestSetPeakPct checks which peak a record's share is taken against: the
+// cooperative-matrix peak for passes with a step on cooperative matrices
+// (none when it was not measured), else the better float32 rate.
+func TestSetPeakPct(t *testing.T) {
+	f := func(v float64) *float64 { return &v }
+	plain := map[string]string{"q1": "matmul", "attn1": "attention+attn_combine"}
+	coop := map[string]string{"q1": "matmul_coop", "attn1": "attention"}
+	for _, c := range []struct {
+		name                 string
+		kernels              map[string]string
+		fp32, matmul, coopPk *float64
+		want                 *float64
+	}{
+		{"fp32 peak", plain, f(200), nil, f(1000), f(5)},
+		{"matmul faster", plain, f(200), f(400), nil, f(2.5)},
+		{"no float32 rate", plain, nil, nil, f(1000), nil},
+		{"coop", coop, f(200), f(400), f(1000), f(1)},
+		{"coop peak not measured", coop, f(200), f(400), nil, nil},
+	} {
+		r := Result{GFLOPs: 10, Kernels: c.kernels, PeakGFLOPs: c.fp32, MatmulGFLOPs: c.matmul, PeakCoopGFLOPs: c.coopPk, PeakPct: f(-1)}
+		r.SetPeakPct()
+		switch {
+		case c.want == nil && r.PeakPct != nil:
+			t.Errorf("%s: PeakPct %v, want none", c.name, *r.PeakPct)
+		case c.want != nil && (r.PeakPct == nil || *r.PeakPct != *c.want):
+			t.Errorf("%s: PeakPct %v, want %v", c.name, r.PeakPct, *c.want)
+		}
 	}
 }

@@ -1,6 +1,9 @@
 package benchkit
 
-import "fmt"
+import (
+	"fmt"
+	"strings"
+)
 
 // Provenance says which build made a record, where and when. Its keys are
 // in every record of isab bench.
@@ -45,15 +48,21 @@ type Result struct {
 	// PeakFP16GFLOPs is the float16 multiply-add peak, measured for fp16
 	// records on devices with shaderFloat16.
 	PeakFP16GFLOPs *float64 `json:"peak_fp16_gflops"`
+	// PeakCoopGFLOPs is the cooperative-matrix peak (DeviceCoopPeak: fp16
+	// products accumulated in float32 on the device's
+	// VK_KHR_cooperative_matrix shape), measured for fp16 records on
+	// devices with a usable shape (CoopPeakShape); nil elsewhere.
+	PeakCoopGFLOPs *float64 `json:"peak_coop_gflops"`
 	// MatmulGFLOPs is the rate of a square FP32 matmul through ops.Linear
 	// measured on the same device in the same run (--peak-n); nil when it
 	// was not measured.
 	MatmulGFLOPs *float64 `json:"matmul_gflops"`
-	// PeakPct is 100 * GFLOPs over the best float32 rate measured on the
-	// device in the run: PeakGFLOPs, or MatmulGFLOPs where the matmul ran
+	// PeakPct is 100 * GFLOPs over the device's peak for the kernels the
+	// pass ran (see SetPeakPct): PeakCoopGFLOPs for passes with a step on
+	// cooperative matrices, else the best float32 rate measured on the
+	// device in the run, PeakGFLOPs or MatmulGFLOPs where the matmul ran
 	// faster (a microbenchmark can fall short of the real peak, as on
-	// lavapipe); nil without either, and for passes on cooperative
-	// matrices, whose peak is not measured yet.
+	// lavapipe); nil when that peak was not measured.
 	PeakPct *float64 `json:"peak_pct"`
 	// FirstPassMs is the time from recording the pass to the end of its
 	// first run: on a device that compiles pipelines at their first
@@ -71,6 +80,46 @@ type Result struct {
 	Provenance
 	// Stages holds per-kernel and per-stage GPU times with --stages.
 	Stages *StageReport `json:"stages,omitempty"`
+}
+
+// UsesCoop reports whether a step of the pass ran a kernel on cooperative
+// matrices (one whose name has "coop", such as matmul_coop).
+func (r Result) UsesCoop() bool {
+	for _, k := range r.Kernels {
+		if strings.Contains(k, "coop") {
+			return true
+		}
+	}
+	return false
+}
+
+// SetPeakPct sets PeakPct from the record's GFLOPs and peaks. A pass with
+// a step on cooperative matrices (UsesCoop) is measured against
+// PeakCoopGFLOPs, the fastest arithmetic it may use, and gets no share
+// when that was not measured. Every other kernel computes in float32, fp16
+// ones included (they store halves), so other passes are measured against
+// the better of PeakGFLOPs and MatmulGFLOPs, and get no share without
+// either.
+func (r *Result) SetPeakPct() {
+	r.PeakPct = nil
+	best := 0.0
+	switch {
+	case r.UsesCoop():
+		if r.PeakCoopGFLOPs != nil {
+			best = *r.PeakCoopGFLOPs
+		}
+	default:
+		if r.PeakGFLOPs != nil {
+			best = *r.PeakGFLOPs
+		}
+		if r.MatmulGFLOPs != nil {
+			best = max(best, *r.MatmulGFLOPs)
+		}
+	}
+	if best > 0 {
+		pct := 100 * r.GFLOPs / best
+		r.PeakPct = &pct
+	}
 }
 
 // Shape is the result's shape.

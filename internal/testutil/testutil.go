@@ -74,13 +74,28 @@ func Options() vk.Options {
 	}
 }
 
+// LavapipeDefaults turns on vk.UseLavapipeDefaults, the lavapipe settings
+// that the project's kernels are tuned and tested with (512-bit vectors on
+// AVX-512 CPUs, a shader cache per vector width), as the isab command does,
+// so that tests exercise what users run. Main, Device and Devices call it;
+// a package whose tests open devices otherwise calls it (or Main) from
+// TestMain, before any device is opened. It fails the test when called
+// too late, after a device was opened without it.
+func LavapipeDefaults(t testing.TB) {
+	t.Helper()
+	if err := vk.UseLavapipeDefaults(); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // Device opens the default device (ISAB_DEVICE selects another) with the
 // Khronos validation layer on, and closes it when the test ends, failing the
 // test on any validation message. It skips the test when no Vulkan driver or
 // device is present, and fails it when the validation layer is missing
-// unless ISAB_VALIDATION=0.
+// unless ISAB_VALIDATION=0. It turns on LavapipeDefaults.
 func Device(t testing.TB) *vk.Device {
 	t.Helper()
+	LavapipeDefaults(t)
 	d, err := vk.Open(Options())
 	if err != nil {
 		if errors.Is(err, vk.ErrNoVulkan) {
@@ -105,9 +120,10 @@ func Device(t testing.TB) *vk.Device {
 // and validation messages checked when the test ends), in the order of
 // vk.Devices. It skips the test, naming the devices present, when there
 // are fewer than min (scripts/swiftshader.sh both gives two: lavapipe and
-// SwiftShader).
+// SwiftShader). It turns on LavapipeDefaults.
 func Devices(t testing.TB, min int) []*vk.Device {
 	t.Helper()
+	LavapipeDefaults(t)
 	infos, err := vk.Devices()
 	if err != nil {
 		if errors.Is(err, vk.ErrNoVulkan) {
@@ -153,12 +169,17 @@ func CheckValidation(t testing.TB) {
 	}
 }
 
-// Main runs a package's tests (call it from TestMain). Example functions
-// cannot skip, so on a machine without a usable Vulkan (vk.ErrNoVulkan) it
-// leaves them out, saying so, unless -run was given; the tests themselves
-// skip through Device.
+// Main runs a package's tests (call it from TestMain), with
+// vk.UseLavapipeDefaults turned on first (see LavapipeDefaults). Example
+// functions cannot skip, so on a machine without a usable Vulkan
+// (vk.ErrNoVulkan) it leaves them out, saying so, unless -run was given;
+// the tests themselves skip through Device.
 func Main(m *testing.M) {
 	flag.Parse()
+	if err := vk.UseLavapipeDefaults(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
 	if d, err := vk.Open(vk.Options{}); err != nil {
 		if errors.Is(err, vk.ErrNoVulkan) && flag.Lookup("test.run").Value.String() == "" {
 			fmt.Fprintf(os.Stderr, "no Vulkan device: the Example functions are skipped: %v\n", err)
