@@ -126,7 +126,7 @@ func TestDeviceCoopPeak(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("%s: coop %s peak %.1f GFLOP/s, fp32 FMA peak %.1f", dev.Info().Name, shape, coop, fp32)
-	if dev.Info().Type == "cpu" && coop > 4*fp32 {
+	if dev.Info().Type == vk.DeviceCPU && coop > 4*fp32 {
 		t.Errorf("on a CPU device the coop peak %.1f GFLOP/s is above 4 times the fp32 FMA peak %.1f", coop, fp32)
 	}
 }
