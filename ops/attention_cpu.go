@@ -128,9 +128,8 @@ const attnCPUItersPerBlock = 2
 
 // attnCPUMaxKeys caps the keys per split that Attention picks by itself for
 // attention_cpu.comp. Shorter splits (more workgroups, more partial results)
-// ran faster on lavapipe for long key ranges: 128 queries over 16512 keys
-// took about 0.53 s in one split and 0.18-0.2 s in splits of 1024-4096 keys,
-// as the workgroups then kept both cores busy and their rows in cache.
+// ran faster on lavapipe for long key ranges, as the workgroups then kept
+// every core busy and their rows in cache (docs/perf-notes.md).
 const attnCPUMaxKeys = 2048
 
 // attnCPU is attention_cpu.comp, the float32 attention kernel for CPU

@@ -47,18 +47,11 @@ func (o *Ops) cpuVec(xoff, ldx, woff, ldw int) int {
 // false on GPUs, on devices without shaderInt64 (the module declares it),
 // and when one invocation would loop past the budget, about k/s + s
 // iterations for a K step s of 4 (vec 0, 1) or 8 (vec 2): k up to about
-// 131000 or 262000, past which matmul.comp takes over. On lavapipe (Mesa
-// 22.3) every buffer load is a loop over the 8 SIMD lanes, one iteration
-// per lane and 32- or 64-bit component, so the kernel wants few loaded
-// components per multiply-add: 12x8 outputs per thread with vec4 loads
-// along K ran x [1024, 512] @ w[1024, 512]^T at about 33 GFLOP/s against
-// 5.6 for matmul.comp's 8x8 shared-memory tiles (16x16 was as fast but
-// wastes more on ragged edges; unrolling K further was slower). u64vec4
-// loads (8 floats in 4 components) took the ISAB projections from about
-// 32 to 46-48 GFLOP/s; with them 16x8 outputs per thread used about 4%
-// less CPU time than 12x8 (8x8, 8x16, 12x12, 16x10, 20x8 and unrolling K
-// twice were slower), while with vec4 loads 16x8 was about 10% slower
-// than 12x8.
+// 131000 or 262000, past which matmul.comp takes over. On lavapipe every
+// buffer load is a loop over the SIMD lanes, one iteration per lane and
+// 32- or 64-bit component, so the kernel wants few loaded components per
+// multiply-add: each thread keeps 12x8 outputs (16x8 with 8-float loads),
+// which measured fastest among the shapes tried (docs/perf-notes.md).
 func (o *Ops) linearCPU(m, n, k, vec int) (cpuTiles, bool) {
 	if !o.isCPU() || !o.info.Int64 {
 		return cpuTiles{}, false

@@ -92,20 +92,12 @@ func (o *Ops) linTexBind(b *vk.Buffer, off, n, esize int64) (vk.Binding, uint32,
 // lavapipe's 16 lanes half the lanes idle). Products of at least
 // linTexBigRows x linTexBigCols take quads of 32 rows and 16 columns per
 // thread (linTexBigTM, linTexBigTN); smaller ones 8 rows and 8 columns,
-// whose kernel compiles in a fraction of the time. On lavapipe (Mesa 22.3,
-// 2 Zen 5 cores, 512-bit vectors) with the ISAB's projections,
-// [16384, 512] x [512 or 1024, 512]^T, 32 x 16 ran at 118-123 GFLOP/s
-// (106-117 before y was stored as whole texels, as did 64 x 16, whose cold
-// compile takes twice as long); before the texel stores 24 x 16 and 40 x 16
-// at 111-116, 32 x 32 at 114, 64 x 8 at 111, 32 x 20 at 103-113, 32 x 24 at
-// 101, 16 x 32 at 101 and 32 x 12 at 85. With 256-bit vectors 32 x 16 in
-// workgroups of 8 ran at 77 (64 x 16: 71-73). The kernel before quads,
-// with every thread fetching the X texels of all its rows itself, peaked at
-// 94 (64 rows x 16 columns per thread at 512 bits; 71 at 256) and at 51
-// with 20 x 8: lavapipe calls a function for each texel fetch, so what
-// counts is fetches per multiply-add, and a quad broadcast costs far less
-// than a fetch (broadcasts across the whole subgroup cost more: 47
-// GFLOP/s, and subgroupShuffleXor over groups of 8 107-112).
+// whose kernel compiles in a fraction of the time. lavapipe calls a
+// function for each texel fetch, so what counts is fetches per
+// multiply-add, and a quad broadcast costs far less than a fetch; 32 x 16
+// ran fastest on the ISAB's projections of the tiles tried, as fast as
+// 64 x 16, which compiles twice as long (the measurements and the history
+// are in docs/perf-notes.md).
 func (o *Ops) linTexConfig(m, n, k int) (linTexTiles, bool) {
 	wg := max(8, int(o.info.SubgroupSize))
 	c := linTexTiles{WG: wg, TM: 8, TN: 8}

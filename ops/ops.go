@@ -56,15 +56,11 @@ type Option func(*Ops)
 // defaultFastFLOPs is where the CPU kernels' fast configurations start. On
 // lavapipe a pipeline is compiled to machine code (by LLVM) at its first
 // dispatch, and the fastest configurations, with more work unrolled per
-// invocation, take far longer to compile: on 2 Zen 5 cores at 512 bits,
-// attention_tex with 8 queries per invocation in blocks of 4 keys about
-// 5 s against 0.5 s with 2 queries and single keys, and matmul_tex with
-// 32 x 16 tiles about 2.5 s against 0.3 s with 8 x 8. They run about
-// 1.2-1.4x faster, which pays only on large operations: an op of 2 GFLOP
-// runs in about 20 ms there. So a first pass at n = 1024 (the README's
-// model) went from 7 s to under 2 s as a whole process with no shader
-// cache, while the README shape (n = 16384, every large op above 4 GFLOP)
-// keeps the fast kernels.
+// invocation, take up to ten times longer to compile and run only about
+// 1.2-1.4x faster, which pays only on large operations. From 2 GFLOP the
+// README shape (n = 16384) keeps the fast kernels while a first pass at
+// n = 1024 compiles in a fraction of the time (docs/perf-notes.md has the
+// measurements).
 const defaultFastFLOPs = 2e9
 
 // FastKernelsFrom sets the size, in floating-point operations, from which
