@@ -116,7 +116,9 @@ var candidateAttnCases = func() []attnCase {
 // and compares each with the float64 reference. An implementation that
 // declines a case on this device (the texel kernels on odd layouts, the
 // CPU kernels on fp16, cooperative matrices where the device has none)
-// skips it with its reason.
+// skips it with its reason. The implementations run in parallel, each on
+// Ops of its own (the device is safe for concurrent use; a validation
+// message still fails the test, if perhaps another one of them).
 func TestCandidates(t *testing.T) {
 	for _, half := range []bool{false, true} {
 		for _, chunked := range []bool{false, true} {
@@ -124,11 +126,13 @@ func TestCandidates(t *testing.T) {
 			cut := map[bool]string{false: "whole", true: "chunked"}[chunked]
 			for _, im := range linearImpls {
 				t.Run(fmt.Sprintf("Linear/%s/%s/%s", im.name(), prec, cut), func(t *testing.T) {
+					t.Parallel()
 					testCandidateLinear(t, im.name(), half, chunked)
 				})
 			}
 			for _, im := range attnImpls {
 				t.Run(fmt.Sprintf("Attention/%s/%s/%s", im.name(), prec, cut), func(t *testing.T) {
+					t.Parallel()
 					testCandidateAttention(t, im.name(), half, chunked)
 				})
 			}
