@@ -222,7 +222,11 @@ func TestExplain(t *testing.T) {
 	w := Dense(newBuf(t, d, 36*64), 0, 36, 64)
 	y := Dense(newBuf(t, d, 7*36), 0, 7, 36)
 	run(t, d, func(seq *vk.Sequence) error { return r.Linear(seq, x, w, nil, y) })
-	if want := r.ExplainLinear(7, 64, 36, false); got.Chosen != want.Chosen || got.Kernel != want.Kernel {
-		t.Errorf("Linear chose %s (%s), ExplainLinear says %s (%s)", got.Chosen, got.Kernel, want.Chosen, want.Kernel)
+	recorded := got
+	if want := r.ExplainLinear(7, 64, 36, false); recorded.Chosen != want.Chosen || recorded.Kernel != want.Kernel {
+		t.Errorf("Linear chose %s (%s), ExplainLinear says %s (%s)", recorded.Chosen, recorded.Kernel, want.Chosen, want.Kernel)
+	}
+	if got.Op != recorded.Op || len(got.Candidates) != len(recorded.Candidates) || got.Candidates[len(got.Candidates)-1] != recorded.Candidates[len(got.Candidates)-1] {
+		t.Errorf("ExplainLinear reported its choice to OnChoice: %v", got)
 	}
 }

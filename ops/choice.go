@@ -65,8 +65,9 @@ func declinef(format string, args ...any) decline { return decline(fmt.Sprintf(f
 // choose walks the names of an ordered candidate list: try plans one
 // implementation and returns its kernel name and reason (empty when it
 // supports the call). The first supporter is chosen; with all, the ones
-// after it are asked too (for Explain), else they are not tried. A forced
-// implementation (tuning.force naming one of names) is the only one tried.
+// after it are asked too (for the Explain methods, whose choices are not
+// reported to OnChoice), else they are not tried. A forced implementation
+// (tuning.force naming one of names) is the only one tried.
 func (o *Ops) choose(op string, names []string, all bool, try func(i int) (kernel string, why decline)) (Choice, int) {
 	c := Choice{Op: op}
 	chosen := -1
@@ -100,7 +101,7 @@ func (o *Ops) choose(op string, names []string, all bool, try func(i int) (kerne
 		}
 		c.Candidates = append(c.Candidates, cand)
 	}
-	if o.onChoice != nil {
+	if o.onChoice != nil && !all {
 		o.onChoice(c)
 	}
 	return c, chosen
