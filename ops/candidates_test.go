@@ -67,8 +67,9 @@ func skipDeclined(t *testing.T, name string, choices []Choice, seq *vk.Sequence,
 }
 
 // candidateRun records with rec into a fresh sequence, runs it unless
-// the forced implementation declined (see skipDeclined), and returns it.
-func candidateRun(t *testing.T, o *Ops, name string, choices func() []Choice, rec func(seq *vk.Sequence) error) {
+// the forced implementation declined (see skipDeclined), and returns the
+// number of dispatches.
+func candidateRun(t *testing.T, o *Ops, name string, choices func() []Choice, rec func(seq *vk.Sequence) error) int {
 	t.Helper()
 	seq := o.Device().NewSequence()
 	t.Cleanup(func() { seq.Close() })
@@ -78,6 +79,16 @@ func candidateRun(t *testing.T, o *Ops, name string, choices func() []Choice, re
 		t.Fatal(err)
 	}
 	t.Logf("%s: %d dispatches", name, seq.Len())
+	return seq.Len()
+}
+
+// checkPieces fails t when an op that had to be cut into pieces (chunked,
+// on an operand over 4 KiB) ran in one dispatch.
+func checkPieces(t *testing.T, chunked bool, bytes, dispatches int) {
+	t.Helper()
+	if chunked && bytes > 8192 && dispatches < 2 {
+		t.Errorf("%d bytes in bindings of 4 KiB ran in %d dispatch", bytes, dispatches)
+	}
 }
 
 // candidateLinearCases are Linear's shapes in TestCandidates: the odd sizes
@@ -148,7 +159,8 @@ func testCandidateLinear(t *testing.T, name string, half, chunked bool) {
 		t.Run(fmt.Sprintf("%dx%dx%d_pad%d", c.m, c.k, c.n, c.pad), func(t *testing.T) {
 			if half {
 				h := newHalfLinear(t, d, rng, c, c.k)
-				candidateRun(t, o, name, choices, func(seq *vk.Sequence) error { return o.Linear(seq, h.x, h.w, h.b, h.y) })
+				n := candidateRun(t, o, name, choices, func(seq *vk.Sequence) error { return o.Linear(seq, h.x, h.w, h.b, h.y) })
+				checkPieces(t, chunked, 2*c.m*(c.k+c.pad), n)
 				h.check(t, "Linear fp16 "+name)
 				return
 			}
@@ -164,7 +176,8 @@ func testCandidateLinear(t *testing.T, name string, half, chunked bool) {
 				bm = &Mat{Buf: upload(t, d, b.host), Off: c.pad, Rows: 1, Cols: c.n}
 				bias = b.dense
 			}
-			candidateRun(t, o, name, choices, func(seq *vk.Sequence) error { return o.Linear(seq, xm, wm, bm, ym) })
+			n := candidateRun(t, o, name, choices, func(seq *vk.Sequence) error { return o.Linear(seq, xm, wm, bm, ym) })
+			checkPieces(t, chunked, 4*c.m*(c.k+c.pad), n)
 			checkNMSE(t, "Linear "+name, readMat(t, ym), ref.Linear(x.dense, c.m, c.k, w.dense, c.n, bias))
 		})
 	}
@@ -177,7 +190,9 @@ func testCandidateAttention(t *testing.T, name string, half, chunked bool) {
 	for _, c := range candidateAttnCases {
 		t.Run(c.String(), func(t *testing.T) {
 			f := newAttnFixture(t, d, rng, c, attnLayout{pad: 4, maskOff: 2, half: half})
-			candidateRun(t, o, name, choices, func(seq *vk.Sequence) error { return o.Attention(seq, f.a, scratchFor(t, d)) })
+			n := candidateRun(t, o, name, choices, func(seq *vk.Sequence) error { return o.Attention(seq, f.a, scratchFor(t, d)) })
+			esize := map[bool]int{false: 4, true: 2}[half]
+			checkPieces(t, chunked, esize*c.batch*c.nk[len(c.nk)-1]*(2*c.heads*c.dh+4), n)
 			f.check(t, c)
 		})
 	}

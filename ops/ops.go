@@ -1,11 +1,13 @@
 // Package ops records the project's compute kernels (package shaders) into
 // vk sequences: a PyTorch-layout linear layer, a masked softmax, fused
 // multi-head attention, and the Set Transformer's residual sum and
-// LayerNorm. It does the workgroup arithmetic, picks tile sizes
-// and key splits per device, and cuts the work into pieces so that no single
-// buffer binding exceeds the device's maxStorageBufferRange: each binding
-// starts at an offset rounded down to minStorageBufferOffsetAlignment and
-// the remainder goes to the kernel as an element offset.
+// LayerNorm. It does the workgroup arithmetic, picks among each op's
+// kernel candidates (Linear and Attention: see Choice and the Explain
+// methods) and their tile sizes and key splits per device, and cuts the
+// work into pieces so that no single buffer binding exceeds the device's
+// maxStorageBufferRange: each binding starts at an offset rounded down to
+// minStorageBufferOffsetAlignment and the remainder goes to the kernel as
+// an element offset.
 //
 // Operands are row-major float32 matrix views (Mat) of device buffers, or
 // IEEE half views (Mat.Half) for the fp16 kernels, which accumulate in
