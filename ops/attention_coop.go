@@ -1,6 +1,11 @@
 package ops
 
-import "github.com/isab-vk/isab-vk/vk"
+import (
+	"math"
+
+	"github.com/isab-vk/isab-vk/shaders"
+	"github.com/isab-vk/isab-vk/vk"
+)
 
 // attnCoopConfig configures attention_coop.comp: the cooperative-matrix
 // shape, BQ queries per workgroup, keys in blocks of BK, the head width
@@ -52,7 +57,7 @@ func lcm(a, b int) int {
 // workgroup first (16 queries only where there are at most 16), halving
 // keys and then queries down to one shape side.
 func (o *Ops) attnCoopFor(a AttnArgs) (attnConfig, bool) {
-	if !a.half() || o.attnOverride != nil || a.DimHead > attnCoopMaxDH {
+	if !a.half() || o.tune.attnGeneric != nil || a.DimHead > attnCoopMaxDH {
 		return attnConfig{}, false
 	}
 	shape, ok := o.useCoop()
@@ -89,4 +94,27 @@ func (o *Ops) attnCoopFor(a AttnArgs) (attnConfig, bool) {
 		}
 	}
 	return attnConfig{}, false
+}
+
+// attnCoop is attention_coop.comp: fp16 attention on cooperative matrices
+// (see attnCoopFor).
+type attnCoop struct{}
+
+func (attnCoop) name() string { return "attention_coop" }
+
+func (attnCoop) plan(o *Ops, a AttnArgs, _ []KVSource, half bool) (attnKernel, decline) {
+	switch {
+	case !half:
+		return attnKernel{}, "fp16 only"
+	case a.DimHead > attnCoopMaxDH:
+		return attnKernel{}, declinef("head width %d > %d", a.DimHead, attnCoopMaxDH)
+	}
+	if _, ok := o.useCoop(); !ok {
+		return attnKernel{}, o.coopDecline()
+	}
+	c, ok := o.attnCoopFor(a)
+	if !ok {
+		return attnKernel{}, "no configuration fits the shared memory and workgroup size (or one is forced)"
+	}
+	return attnKernel{cfg: c, kernel: shaders.AttentionCoop, spec: c.coop.spec(), iters: c.coop.itersPerBlock(), maxKeys: math.MaxInt64}, ""
 }

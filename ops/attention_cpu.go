@@ -1,6 +1,6 @@
 package ops
 
-import "math"
+import "github.com/isab-vk/isab-vk/shaders"
 
 // attnCPUConfig is one configuration of attention_cpu.comp, the attention
 // kernel for CPU rasterisers (see that file): WG invocations of QT queries
@@ -36,19 +36,23 @@ func (c attnCPUConfig) spec() []uint32 {
 // registers, and lavapipe's compile time grows steeply with them.
 const attnCPUMaxDH = 128
 
-// attnCPUTune holds the knobs of attnCPUFor: queries per invocation for
-// heads up to 64 wide and wider, keys per block, whether to share the row
-// loads across the subgroup with vec4 or scalar loads (Share) and with
-// 8-float loads (Share8), whether to use 8-float loads where the layout
-// and device allow (Vec8), and how many blocks ahead to touch the rows
-// with 8-float loads (PF). Tests change it to cover other configurations (they do not run in
-// parallel).
-var attnCPUTune = struct {
+// attnCPUTuning holds the knobs of attnCPUFor (Ops.tune.attnCPU): queries
+// per invocation for heads up to 64 wide and wider, keys per block, whether
+// to share the row loads across the subgroup with vec4 or scalar loads
+// (Share) and with 8-float loads (Share8), whether to use 8-float loads
+// where the layout and device allow (Vec8), and how many blocks ahead to
+// touch the rows with 8-float loads (PF). Tests change it per Ops to cover
+// other configurations.
+type attnCPUTuning struct {
 	QT, QTWide, BK int
 	Share, Share8  bool
 	Vec8           bool
 	PF             int
-}{QT: 4, QTWide: 2, BK: 1, Share: true, Share8: false, Vec8: true, PF: 2}
+}
+
+// defaultAttnCPUTuning is attnCPUFor's configuration (the measurements
+// behind it are in docs/perf-notes.md).
+var defaultAttnCPUTuning = attnCPUTuning{QT: 4, QTWide: 2, BK: 1, Share: true, Share8: false, Vec8: true, PF: 2}
 
 // attnCPUFor returns the attnConfig that runs a on attention_cpu.comp, and
 // false where attention.comp should run it: on GPUs, with a configuration
@@ -71,10 +75,10 @@ var attnCPUTune = struct {
 func (o *Ops) attnCPUFor(a AttnArgs, srcs []KVSource) (attnConfig, bool) {
 	dh := a.DimHead
 	// The module declares Int64 (for VEC 2), so it needs shaderInt64 to load.
-	if !o.isCPU() || o.attnOverride != nil || dh > attnCPUMaxDH || o.info.SubgroupSize > 64 || !o.info.Int64 {
+	if !o.isCPU() || o.tune.attnGeneric != nil || dh > attnCPUMaxDH || o.info.SubgroupSize > 64 || !o.info.Int64 {
 		return attnConfig{}, false
 	}
-	t := attnCPUTune
+	t := o.tune.attnCPU
 	// Widest loads the layout allows: every element offset and stride a
 	// multiple of n floats, and binding starts (rounded down to o.align
 	// bytes) keeping that.
@@ -124,17 +128,30 @@ const attnCPUItersPerBlock = 2
 
 // attnCPUMaxKeys caps the keys per split that Attention picks by itself for
 // attention_cpu.comp. Shorter splits (more workgroups, more partial results)
-// ran faster on lavapipe for long key ranges: 128 queries over 16512 keys
-// took about 0.53 s in one split and 0.18-0.2 s in splits of 1024-4096 keys,
-// as the workgroups then kept both cores busy and their rows in cache.
+// ran faster on lavapipe for long key ranges, as the workgroups then kept
+// every core busy and their rows in cache (docs/perf-notes.md).
 const attnCPUMaxKeys = 2048
 
-// cpuMaxKeys is the most keys per split that Attention's automatic choice
-// gives one workgroup of c: attnCPUMaxKeys for attention_cpu.comp, no cap
-// for attention.comp.
-func (c attnConfig) cpuMaxKeys() int64 {
-	if c.cpu != nil {
-		return attnCPUMaxKeys
+// attnCPU is attention_cpu.comp, the float32 attention kernel for CPU
+// rasterisers (see attnCPUFor).
+type attnCPU struct{}
+
+func (attnCPU) name() string { return "attention_cpu" }
+
+func (attnCPU) plan(o *Ops, a AttnArgs, srcs []KVSource, half bool) (attnKernel, decline) {
+	switch {
+	case half:
+		return attnKernel{}, "float32 only"
+	case !o.isCPU():
+		return attnKernel{}, "tuned for CPU rasterisers, not GPUs"
+	case a.DimHead > attnCPUMaxDH:
+		return attnKernel{}, declinef("head width %d > %d", a.DimHead, attnCPUMaxDH)
+	case !o.info.Int64:
+		return attnKernel{}, "needs shaderInt64"
 	}
-	return math.MaxInt64
+	c, ok := o.attnCPUFor(a, srcs)
+	if !ok {
+		return attnKernel{}, "needs subgroups of at most 64 and no forced configuration"
+	}
+	return attnKernel{cfg: c, kernel: shaders.AttentionCPU, spec: c.cpu.spec(), iters: attnCPUItersPerBlock, maxKeys: attnCPUMaxKeys}, ""
 }

@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"testing"
 
+	"github.com/isab-vk/isab-vk/shaders"
 	"github.com/isab-vk/isab-vk/vk"
 )
 
@@ -24,7 +25,7 @@ func (c cpuAttnCase) String() string {
 // wantVec is the load width (VEC) attnCPUFor should pick for c on o.
 func (c cpuAttnCase) wantVec(o *Ops) int {
 	switch {
-	case c.align == 8 && c.dh%8 == 0 && attnCPUTune.Vec8:
+	case c.align == 8 && c.dh%8 == 0 && o.tune.attnCPU.Vec8:
 		return attnVec8
 	case c.align > 0 && c.dh%4 == 0:
 		return attnVec4
@@ -58,8 +59,8 @@ func runCPUAttention(t *testing.T, o *Ops, rng *rand.Rand, c cpuAttnCase) {
 	if !ok || cfg.cpu == nil {
 		t.Fatalf("attention_cpu.comp does not take %v", c)
 	}
-	if _, _, _, tex := o.attnTexFor(f.a, f.a.Sources); tex {
-		t.Fatalf("attention_tex.comp, not attention_cpu.comp, would run %v", c)
+	if k, ch, err := o.chooseAttention(f.a, f.a.Sources, false, false); err != nil || k.kernel != shaders.AttentionCPU {
+		t.Fatalf("attention_cpu.comp would not run %v: %v (%v)", c, ch, err)
 	}
 	if want := c.wantVec(o); cfg.cpu.Vec != want {
 		t.Fatalf("loads VEC = %d, want %d", cfg.cpu.Vec, want)
@@ -69,25 +70,20 @@ func runCPUAttention(t *testing.T, o *Ops, rng *rand.Rand, c cpuAttnCase) {
 	f.check(t, c.attnCase)
 }
 
-// withCPUTune runs f with attnCPUTune set to tune (share for every load
-// width), restoring it after.
-func withCPUTune(t *testing.T, qt, qtWide, bk int, share bool, pf int, f func(t *testing.T)) {
-	t.Helper()
-	saved := attnCPUTune
-	attnCPUTune.QT, attnCPUTune.QTWide, attnCPUTune.BK = qt, qtWide, bk
-	attnCPUTune.Share, attnCPUTune.Share8, attnCPUTune.PF = share, share, pf
-	defer func() { attnCPUTune = saved }()
-	f(t)
+// cpuTune is the Option that sets attention_cpu's knobs (share for every
+// load width).
+func cpuTune(qt, qtWide, bk int, share bool, pf int) Option {
+	return withTuning(func(tu *tuning) {
+		tu.attnCPU.QT, tu.attnCPU.QTWide, tu.attnCPU.BK = qt, qtWide, bk
+		tu.attnCPU.Share, tu.attnCPU.Share8, tu.attnCPU.PF = share, share, pf
+	})
 }
 
 // cpuOps returns Ops that pick the CPU configurations, whatever the device,
-// with attention_tex.comp turned off until the test ends, so that
-// attention_cpu.comp runs every layout.
+// with attention_tex.comp turned off, so that attention_cpu.comp runs every
+// layout.
 func cpuOps(t *testing.T, opts ...Option) *Ops {
-	saved := attnTexTune
-	t.Cleanup(func() { attnTexTune = saved })
-	attnTexTune.Off = true
-	o := testOps(t, opts...)
+	o := testOps(t, append(opts, turnOff("attention_tex"))...)
 	o.setCPU(true)
 	if o.info.SubgroupSize > 64 || !o.info.Int64 {
 		t.Skipf("subgroup size %d, shaderInt64 %v: attention_cpu.comp is not used", o.info.SubgroupSize, o.info.Int64)
@@ -151,16 +147,14 @@ func TestAttentionCPUConfigs(t *testing.T) {
 	}{{1, 1, false, 0}, {3, 2, true, 1}, {2, 3, false, 2}, {1, 4, true, 3}} {
 		for _, split := range []int{0, 8} {
 			t.Run(fmt.Sprintf("qt%d_bk%d_share%v_pf%d_split%d", tune.qt, tune.bk, tune.share, tune.pf, split), func(t *testing.T) {
-				o := cpuOps(t, KeysPerSplit(split))
+				o := cpuOps(t, KeysPerSplit(split), cpuTune(tune.qt, tune.qt, tune.bk, tune.share, tune.pf))
 				rng := rand.New(rand.NewPCG(33, 34))
-				withCPUTune(t, tune.qt, tune.qt, tune.bk, tune.share, tune.pf, func(t *testing.T) {
-					for _, c := range cases {
-						for _, al := range cpuAligns(c.dh) {
-							cc := cpuAttnCase{c, al}
-							t.Run(cc.String(), func(t *testing.T) { runCPUAttention(t, o, rng, cc) })
-						}
+				for _, c := range cases {
+					for _, al := range cpuAligns(c.dh) {
+						cc := cpuAttnCase{c, al}
+						t.Run(cc.String(), func(t *testing.T) { runCPUAttention(t, o, rng, cc) })
 					}
-				})
+				}
 			})
 		}
 	}
@@ -179,7 +173,7 @@ func TestAttentionCPULongKeys(t *testing.T) {
 	}
 	rng := rand.New(rand.NewPCG(35, 36))
 	f, tr := false, true
-	bk := attnCPUTune.BK
+	bk := o.tune.attnCPU.BK
 	maxKeys := int((o.loopBudget-64)/attnCPUItersPerBlock) * bk
 	for _, c := range []attnCase{
 		{batch: 1, nq: 3, heads: 1, dh: 64, nk: []int{maxKeys}, sharedKV: []bool{f}, masked: []bool{f}},
@@ -240,7 +234,7 @@ func TestAttentionCPUFallback(t *testing.T) {
 		t.Errorf("attention_cpu.comp took heads of %d", a.DimHead)
 	}
 	a.DimHead = 64
-	o.attnOverride = func(nq, dh int) attnConfig { return attnConfig{BQ: 2, MaxDH: 64, WG: 8, BK: 8} }
+	o.tune.attnGeneric = func(nq, dh int) attnConfig { return attnConfig{BQ: 2, MaxDH: 64, WG: 8, BK: 8} }
 	if _, ok := o.attnCPUFor(a, nil); ok {
 		t.Error("attention_cpu.comp ignored a forced configuration")
 	}

@@ -22,13 +22,16 @@ const (
 // grows steeply with them.
 const attnTexMaxDH = 128
 
-// attnTexTune holds the knobs of attnTexFor: whether to use the kernel at
-// all, queries per invocation for heads up to 64 wide and wider, and keys
-// per block. Tests change it (they do not run in parallel).
-var attnTexTune = struct {
-	Off            bool
+// attnTexTuning holds the knobs of attnTexFor (Ops.tune.attnTex): queries
+// per invocation for heads up to 64 wide and wider, and keys per block.
+// Tests change it per Ops.
+type attnTexTuning struct {
 	QT, QTWide, BK int
-}{QT: 8, QTWide: 2, BK: 4}
+}
+
+// defaultAttnTexTuning is attnTexFor's configuration (see
+// docs/perf-notes.md).
+var defaultAttnTexTuning = attnTexTuning{QT: 8, QTWide: 2, BK: 4}
 
 // attnTexFor returns the configuration, shader name and texel-binding mask
 // that run a on attention_tex.comp, and false where another kernel should
@@ -55,8 +58,8 @@ var attnTexTune = struct {
 // this kernel too, whose key loop runs one iteration per key.
 func (o *Ops) attnTexFor(a AttnArgs, srcs []KVSource) (cfg attnConfig, kernel shaders.Kernel, texel uint32, ok bool) {
 	dh := a.DimHead
-	t := attnTexTune
-	if t.Off || !o.isCPU() || o.attnOverride != nil || (a.half() && !o.info.WriteWithoutFormat) || dh < 4 || dh > attnTexMaxDH || dh%4 != 0 ||
+	t := o.tune.attnTex
+	if !o.isCPU() || o.tune.attnGeneric != nil || (a.half() && !o.info.WriteWithoutFormat) || dh < 4 || dh > attnTexMaxDH || dh%4 != 0 ||
 		!o.info.SubgroupQuad || o.info.SubgroupSize%4 != 0 || o.info.SubgroupSize > 64 || !o.info.SupportsSubgroupSize(o.info.SubgroupSize) || !o.texelAligned() {
 		return attnConfig{}, 0, 0, false
 	}
@@ -84,6 +87,32 @@ func (o *Ops) attnTexFor(a AttnArgs, srcs []KVSource) (cfg attnConfig, kernel sh
 	// Quads and whole subgroups: the pipeline requires the size WG was
 	// chosen for.
 	return attnConfig{BQ: c.WG * c.QT, MaxDH: dh, WG: c.WG, BK: c.BK, cpu: &c, subgroup: o.info.SubgroupSize}, kernel, attnTexBindings, true
+}
+
+// attnTex is attention_tex.comp (see attnTexFor). Its configuration rides
+// in attnConfig.cpu, as its spec constants have attention_cpu.comp's ids
+// and meanings, and so do the loop-budget estimate and the keys-per-split
+// cap.
+type attnTex struct{}
+
+func (attnTex) name() string { return "attention_tex" }
+
+func (attnTex) plan(o *Ops, a AttnArgs, srcs []KVSource, half bool) (attnKernel, decline) {
+	dh := a.DimHead
+	switch {
+	case !o.isCPU():
+		return attnKernel{}, "tuned for CPU rasterisers, not GPUs"
+	case dh < 4 || dh > attnTexMaxDH || dh%4 != 0:
+		return attnKernel{}, declinef("head width %d is not a multiple of 4 in [4, %d]", dh, attnTexMaxDH)
+	case half && !o.info.WriteWithoutFormat:
+		return attnKernel{}, "fp16 needs storage texel writes without format"
+	}
+	c, kernel, texel, ok := o.attnTexFor(a, srcs)
+	if !ok {
+		return attnKernel{}, "needs subgroup quads in subgroups of at most 64 of a size the pipeline can require, texel-aligned bindings, offsets and strides multiples of 4 elements, and no forced configuration"
+	}
+	return attnKernel{cfg: c, kernel: kernel, spec: c.cpu.spec(), texel: texel, store: attnTexStores,
+		iters: attnCPUItersPerBlock, maxKeys: attnCPUMaxKeys}, ""
 }
 
 // attnTexQuickQT is attention_tex's queries per invocation for small

@@ -34,13 +34,11 @@ func BenchmarkAttentionTexISAB(b *testing.B) {
 				name = s.name + "/cpu"
 			}
 			b.Run(name, func(b *testing.B) {
-				saved := attnTexTune
-				defer func() { attnTexTune = saved }()
-				attnTexTune.Off = qt == 0
+				opt := turnOff("attention_tex")
 				if qt > 0 {
-					attnTexTune.QT, attnTexTune.QTWide = qt, qt
+					opt = withTuning(func(tu *tuning) { tu.attnTex.QT, tu.attnTex.QTWide = qt, qt })
 				}
-				benchAttentionRand(b, s.nq, s.sharedQ, s.nk, s.sharedKV)
+				benchAttentionRand(b, s.nq, s.sharedQ, s.nk, s.sharedKV, opt)
 			})
 		}
 	}
@@ -48,8 +46,8 @@ func BenchmarkAttentionTexISAB(b *testing.B) {
 
 // benchAttentionRand is benchAttention (batch 1, 8 heads of 64, the
 // sources that are not shared masked) on random data.
-func benchAttentionRand(b *testing.B, nq int, sharedQ bool, nk []int, sharedKV []bool) {
-	o := testOps(b)
+func benchAttentionRand(b *testing.B, nq int, sharedQ bool, nk []int, sharedKV []bool, opts ...Option) {
+	o := testOps(b, opts...)
 	d := o.Device()
 	rng := rand.New(rand.NewPCG(51, 52))
 	randBuf := func(n int) *vk.Buffer {

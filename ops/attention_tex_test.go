@@ -82,7 +82,7 @@ func TestAttentionTex(t *testing.T) {
 }
 
 // TestAttentionTexQT runs other query counts per invocation and key-block
-// sizes (attnTexTune, with the fast configurations at every size): blocks
+// sizes (Ops.tune.attnTex, with the fast configurations at every size): blocks
 // of 1, 3, 4 and 8 keys against key counts and splits that leave partial
 // blocks.
 func TestAttentionTexQT(t *testing.T) {
@@ -97,10 +97,8 @@ func TestAttentionTexQT(t *testing.T) {
 		bk := []int{3, 8, 1, 4, 1}[i]
 		for _, split := range []int{0, 5} {
 			t.Run(fmt.Sprintf("qt%d_bk%d_split%d", qt, bk, split), func(t *testing.T) {
-				o := texOps(t, KeysPerSplit(split), FastKernelsFrom(0))
-				saved := attnTexTune
-				defer func() { attnTexTune = saved }()
-				attnTexTune.QT, attnTexTune.QTWide, attnTexTune.BK = qt, qt, bk
+				o := texOps(t, KeysPerSplit(split), FastKernelsFrom(0),
+					withTuning(func(tu *tuning) { tu.attnTex.QT, tu.attnTex.QTWide, tu.attnTex.BK = qt, qt, bk }))
 				rng := rand.New(rand.NewPCG(43, 44))
 				for _, c := range cases {
 					t.Run(c.String(), func(t *testing.T) { runTexAttention(t, o, rng, c, 4, true) })
@@ -153,10 +151,10 @@ func TestAttentionTexFor(t *testing.T) {
 	}
 	o.setCPU(true)
 	c, name, texel, ok := o.attnTexFor(a, srcs)
-	if !ok || name != shaders.AttentionTex || texel != 3 || c.cpu == nil || c.BQ != c.cpu.WG*c.cpu.QT || c.BK != attnTexTune.BK || c.cpu.BK != attnTexTune.BK || c.cpu.DH != 64 || c.MaxDH != 64 {
+	if !ok || name != shaders.AttentionTex || texel != 3 || c.cpu == nil || c.BQ != c.cpu.WG*c.cpu.QT || c.BK != o.tune.attnTex.BK || c.cpu.BK != o.tune.attnTex.BK || c.cpu.DH != 64 || c.MaxDH != 64 {
 		t.Fatalf("CPU configuration for dh 64: %+v %v %#x %v", c, name, texel, ok)
 	}
-	if c.WG < 8 || c.WG < int(o.info.SubgroupSize) || c.cpu.QT != attnTexTune.QT {
+	if c.WG < 8 || c.WG < int(o.info.SubgroupSize) || c.cpu.QT != o.tune.attnTex.QT {
 		t.Errorf("workgroup %d, %d queries per invocation", c.WG, c.cpu.QT)
 	}
 	// Half operands take attention_tex_f16 where the device can store to
@@ -194,7 +192,7 @@ func TestAttentionTexFor(t *testing.T) {
 	}
 	a, srcs = base()
 	a.DimHead = 128
-	if c, _, _, ok := o.attnTexFor(a, srcs); !ok || c.cpu.QT != attnTexTune.QTWide {
+	if c, _, _, ok := o.attnTexFor(a, srcs); !ok || c.cpu.QT != o.tune.attnTex.QTWide {
 		t.Errorf("dh 128: %+v, %v", c, ok)
 	}
 	// Below the fast kernels' size, the quick-to-compile configuration;
@@ -205,10 +203,10 @@ func TestAttentionTexFor(t *testing.T) {
 		t.Errorf("small attention: %+v, %v; want %d queries per invocation, blocks of 1 key", c, ok, attnTexQuickQT)
 	}
 	o.fastFLOPs = attnFLOPs(a, srcs)
-	if c, _, _, ok := o.attnTexFor(a, srcs); !ok || c.cpu.QT != attnTexTune.QT || c.cpu.BK != attnTexTune.BK {
+	if c, _, _, ok := o.attnTexFor(a, srcs); !ok || c.cpu.QT != o.tune.attnTex.QT || c.cpu.BK != o.tune.attnTex.BK {
 		t.Errorf("attention at the fast size: %+v, %v", c, ok)
 	}
-	o.attnOverride = func(nq, dh int) attnConfig { return attnConfig{BQ: 2, MaxDH: 64, WG: 8, BK: 8} }
+	o.tune.attnGeneric = func(nq, dh int) attnConfig { return attnConfig{BQ: 2, MaxDH: 64, WG: 8, BK: 8} }
 	if _, _, _, ok := o.attnTexFor(a, srcs); ok {
 		t.Error("attention_tex.comp ignored a forced configuration")
 	}

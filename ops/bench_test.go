@@ -80,8 +80,8 @@ func BenchmarkSoftmax(b *testing.B) {
 
 // benchAttention times one attention of the README's example shape
 // (8 heads of 64): nq queries against the given sources' keys.
-func benchAttention(b *testing.B, nq int, sharedQ bool, nk []int, sharedKV []bool) {
-	o := testOps(b)
+func benchAttention(b *testing.B, nq int, sharedQ bool, nk []int, sharedKV []bool, opts ...Option) {
+	o := testOps(b, opts...)
 	d := o.Device()
 	const heads, dh = 8, 64
 	hd := heads * dh

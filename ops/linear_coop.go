@@ -1,6 +1,9 @@
 package ops
 
-import "github.com/isab-vk/isab-vk/vk"
+import (
+	"github.com/isab-vk/isab-vk/shaders"
+	"github.com/isab-vk/isab-vk/vk"
+)
 
 // coopTiles configures matmul_coop.comp: the cooperative-matrix shape, SM x
 // SN subgroups per workgroup, TM x TN accumulators per subgroup, KT steps
@@ -78,4 +81,44 @@ func (o *Ops) coopFor(shape vk.CoopMatrixShape, k, xoff, ldx, woff, ldw int) (co
 		}
 	}
 	return c, true
+}
+
+// linearCoop is matmul_coop.comp: fp16 Linear on cooperative matrices
+// where the device has them (see useCoop and coopFor).
+type linearCoop struct{}
+
+func (linearCoop) name() string { return "matmul_coop" }
+
+func (linearCoop) plan(o *Ops, l *linArgs) (linPlan, decline) {
+	if !l.half {
+		return linPlan{}, "fp16 only"
+	}
+	shape, ok := o.useCoop()
+	if !ok {
+		return linPlan{}, o.coopDecline()
+	}
+	ct, ok := o.coopFor(shape, l.K, l.x.Off, l.x.ld(), l.w.Off, l.w.ld())
+	if !ok {
+		return linPlan{}, "no tiles fit the shared memory, workgroup size or loop budget"
+	}
+	spec, err := kernelSpecFor[matmulPush](shaders.MatmulCoop, ct.spec()...)
+	if err != nil {
+		return linPlan{}, decline(err.Error())
+	}
+	spec.SubgroupSize = o.info.SubgroupSize
+	p := linPlan{spec: spec, bm: int64(ct.bm()), bn: int64(ct.bn()), vecAlign: uint32(ct.VEC)}
+	return p, o.storagePieces(l, &p)
+}
+
+// coopDecline says why useCoop refuses cooperative matrices.
+func (o *Ops) coopDecline() decline {
+	switch {
+	case o.coop == coopOff:
+		return "turned off (CoopMatrices(false) or " + coopEnv + "=off)"
+	case o.coop == coopAuto && o.isCPU():
+		return "off by default on CPU rasterisers (" + coopEnv + "=on turns it on)"
+	case !o.info.Float16 || !o.info.Storage16 || !o.info.SupportsSubgroupSize(o.info.SubgroupSize):
+		return "needs fp16 arithmetic, 16-bit storage and a subgroup size the pipelines can require"
+	}
+	return "no fp16 cooperative-matrix shape with float32 accumulation"
 }

@@ -38,9 +38,7 @@ func linearCase(t *testing.T, o *Ops, rng *rand.Rand, m, k, n, xoff, ldx, woff, 
 // device.
 func linearCPUOps(t testing.TB, opts ...Option) *Ops {
 	t.Helper()
-	o := linTexOps(t, opts...)
-	o.noTexelLinear = true // matmul_cpu.comp, not matmul_tex.comp
-	return o
+	return linTexOps(t, append(opts, turnOff("matmul_tex"))...) // matmul_cpu.comp, not matmul_tex.comp
 }
 
 // TestLinearCPUSizes runs the CPU kernel (matmul_cpu.comp) over every

@@ -86,6 +86,20 @@ func runLinTexCase(t *testing.T, o *Ops, rng *rand.Rand, c linTexCase) {
 	}
 }
 
+// linearTexel records Linear with matmul_tex.comp alone: handled is false,
+// with nothing recorded, where it declines (invalid views included).
+func (o *Ops) linearTexel(seq *vk.Sequence, x, w Mat, b *Mat, y Mat) (handled bool, err error) {
+	l, err := o.linearArgs(x, w, b, y)
+	if err != nil {
+		return false, nil
+	}
+	p, why := linearTex{}.plan(o, l)
+	if why != "" {
+		return false, nil
+	}
+	return true, o.linearRecord(seq, l, p)
+}
+
 // runTexel records x w^T (+ b) into y with linearTexel, checks that it
 // handled the call exactly when want (recording nothing when it declined),
 // runs it, and reports whether it ran.

@@ -1,11 +1,13 @@
 // Package ops records the project's compute kernels (package shaders) into
 // vk sequences: a PyTorch-layout linear layer, a masked softmax, fused
 // multi-head attention, and the Set Transformer's residual sum and
-// LayerNorm. It does the workgroup arithmetic, picks tile sizes
-// and key splits per device, and cuts the work into pieces so that no single
-// buffer binding exceeds the device's maxStorageBufferRange: each binding
-// starts at an offset rounded down to minStorageBufferOffsetAlignment and
-// the remainder goes to the kernel as an element offset.
+// LayerNorm. It does the workgroup arithmetic, picks among each op's
+// kernel candidates (Linear and Attention: see Choice and the Explain
+// methods) and their tile sizes and key splits per device, and cuts the
+// work into pieces so that no single buffer binding exceeds the device's
+// maxStorageBufferRange: each binding starts at an offset rounded down to
+// minStorageBufferOffsetAlignment and the remainder goes to the kernel as
+// an element offset.
 //
 // Operands are row-major float32 matrix views (Mat) of device buffers, or
 // IEEE half views (Mat.Half) for the fp16 kernels, which accumulate in
@@ -42,9 +44,9 @@ type Ops struct {
 
 	fastFLOPs float64 // ops of fewer FLOPs take the kernels quickest to compile (see FastKernelsFrom)
 
-	groups        [3]uint32                   // workgroup count limits (tests lower them)
-	noTexelLinear bool                        // tests: Linear skips matmul_tex.comp
-	attnOverride  func(nq, dh int) attnConfig // tests: force a configuration
+	groups   [3]uint32    // workgroup count limits (tests lower them)
+	tune     tuning       // the kernels' knobs (tests change them per Ops, see withTuning)
+	onChoice func(Choice) // told each implementation choice (OnChoice)
 
 	mu   sync.Mutex
 	code map[string][]byte
@@ -56,15 +58,11 @@ type Option func(*Ops)
 // defaultFastFLOPs is where the CPU kernels' fast configurations start. On
 // lavapipe a pipeline is compiled to machine code (by LLVM) at its first
 // dispatch, and the fastest configurations, with more work unrolled per
-// invocation, take far longer to compile: on 2 Zen 5 cores at 512 bits,
-// attention_tex with 8 queries per invocation in blocks of 4 keys about
-// 5 s against 0.5 s with 2 queries and single keys, and matmul_tex with
-// 32 x 16 tiles about 2.5 s against 0.3 s with 8 x 8. They run about
-// 1.2-1.4x faster, which pays only on large operations: an op of 2 GFLOP
-// runs in about 20 ms there. So a first pass at n = 1024 (the README's
-// model) went from 7 s to under 2 s as a whole process with no shader
-// cache, while the README shape (n = 16384, every large op above 4 GFLOP)
-// keeps the fast kernels.
+// invocation, take up to ten times longer to compile and run only about
+// 1.2-1.4x faster, which pays only on large operations. From 2 GFLOP the
+// README shape (n = 16384) keeps the fast kernels while a first pass at
+// n = 1024 compiles in a fraction of the time (docs/perf-notes.md has the
+// measurements).
 const defaultFastFLOPs = 2e9
 
 // FastKernelsFrom sets the size, in floating-point operations, from which
@@ -115,6 +113,7 @@ func New(d *vk.Device, opts ...Option) (*Ops, error) {
 		groups:    info.MaxGroupCount,
 		coop:      coopModeFromEnv(),
 		fastFLOPs: defaultFastFLOPs,
+		tune:      defaultTuning(),
 		code:      map[string][]byte{},
 	}
 	if o.align%4 != 0 {

@@ -66,14 +66,8 @@ func (o *Ops) Softmax(seq *vk.Sequence, x, y Mat, scale float32, mask *vk.Buffer
 	}
 	rpm := int64(max(rowsPerMask, 1))
 	ldm := int64(ldMask)
-	if mask != nil {
-		if rowsPerMask < 1 || ldMask < 0 || maskOff < 0 {
-			return fmt.Errorf("ops: Softmax: bad mask layout (offset %d, %d rows per mask row, stride %d)", maskOff, rowsPerMask, ldMask)
-		}
-		last := int64(rows-1) / rpm
-		if err := fits("ops: Softmax mask", mask, int64(maskOff), last*ldm+int64(cols)); err != nil {
-			return err
-		}
+	if err := checkSoftmaxMask(rows, cols, mask, maskOff, rowsPerMask, ldMask); err != nil {
+		return err
 	}
 
 	wg, err := o.rowWG("Softmax", cols)
@@ -89,19 +83,11 @@ func (o *Ops) Softmax(seq *vk.Sequence, x, y Mat, scale float32, mask *vk.Buffer
 		return err
 	}
 	ldx, ldy := int64(x.ld()), int64(y.ld())
-	capacity := o.capElems()
-	maxGroups := int64(o.groups[0]) * int64(o.groups[1])
-	rc := min(maxCount(ldx, int64(cols), capacity, int64(rows)), maxCount(ldy, int64(cols), capacity, int64(rows)), maxGroups)
-	if mask != nil && ldm > 0 {
-		// A piece of rc rows whose first row starts a mask row spans
-		// ceil(rc / rpm) mask rows.
-		mrows := maxCount(ldm, int64(cols), capacity, int64(rows))
-		rc = min(rc, mrows*rpm)
-	}
-	if rc < 1 {
+	if rc := o.softmaxPiece(x, y, mask != nil, rpm, ldm); rc < 1 {
 		return fmt.Errorf("ops: Softmax: a row of %d elements does not fit one binding of at most %d bytes", cols, o.maxRange)
 	}
 
+	rc := o.softmaxPiece(x, y, mask != nil, rpm, ldm)
 	for r0 := int64(0); r0 < int64(rows); {
 		r := min(rc, int64(rows)-r0)
 		kernelRPM := rpm
@@ -140,4 +126,34 @@ func (o *Ops) Softmax(seq *vk.Sequence, x, y Mat, scale float32, mask *vk.Buffer
 		r0 += r
 	}
 	return nil
+}
+
+// checkSoftmaxMask reports a mask layout of Softmax (see there) that is
+// invalid or reaches past its buffer; a nil mask is valid.
+func checkSoftmaxMask(rows, cols int, mask *vk.Buffer, maskOff, rowsPerMask, ldMask int) error {
+	if mask == nil {
+		return nil
+	}
+	if rowsPerMask < 1 || ldMask < 0 || maskOff < 0 {
+		return fmt.Errorf("ops: Softmax: bad mask layout (offset %d, %d rows per mask row, stride %d)", maskOff, rowsPerMask, ldMask)
+	}
+	last := int64(rows-1) / int64(rowsPerMask)
+	return fits("ops: Softmax mask", mask, int64(maskOff), last*int64(ldMask)+int64(cols))
+}
+
+// softmaxPiece is the most rows of one Softmax piece: its x and y rows
+// (and with a mask of ldm elements per rpm rows, its mask rows) fit one
+// binding each, and one workgroup takes each row. 0 when a row does not fit.
+func (o *Ops) softmaxPiece(x, y Mat, masked bool, rpm, ldm int64) int64 {
+	rows, cols := int64(x.Rows), int64(x.Cols)
+	capacity := o.capElems()
+	maxGroups := int64(o.groups[0]) * int64(o.groups[1])
+	rc := min(maxCount(int64(x.ld()), cols, capacity, rows), maxCount(int64(y.ld()), cols, capacity, rows), maxGroups)
+	if masked && ldm > 0 {
+		// A piece of rc rows whose first row starts a mask row spans
+		// ceil(rc / rpm) mask rows.
+		mrows := maxCount(ldm, cols, capacity, rows)
+		rc = min(rc, mrows*rpm)
+	}
+	return rc
 }

@@ -37,16 +37,16 @@ func TestSubgroupSizeConfigs(t *testing.T) {
 		{"no size range reported", unknown, false},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			o := &Ops{info: c.info, cpu: true, align: 16, maxRange: 1 << 27}
+			o := &Ops{info: c.info, cpu: true, align: 16, maxRange: 1 << 27, tune: defaultTuning()}
 			cfg, ok := o.attnCPUFor(a, a.Sources)
 			if !ok || cfg.cpu == nil {
 				t.Fatal("attnCPUFor declined")
 			}
-			if share := attnCPUTune.Share && c.promise; cfg.cpu.Share != share || (cfg.subgroup == 8) != share || (!share && cfg.subgroup != 0) {
+			if share := o.tune.attnCPU.Share && c.promise; cfg.cpu.Share != share || (cfg.subgroup == 8) != share || (!share && cfg.subgroup != 0) {
 				t.Errorf("attention_cpu: Share %v, subgroup %d; want Share %v", cfg.cpu.Share, cfg.subgroup, share)
 			}
 			tcfg, _, _, tex := o.attnTexFor(a, a.Sources)
-			if tex != (c.promise && !attnTexTune.Off) || (tex && tcfg.subgroup != 8) {
+			if tex != c.promise || (tex && tcfg.subgroup != 8) {
 				t.Errorf("attention_tex: taken %v with subgroup %d, want taken %v with 8", tex, tcfg.subgroup, c.promise)
 			}
 			if _, lin := o.linTexConfig(64, 64, 64); lin != c.promise {

@@ -14,6 +14,7 @@ import (
 	"github.com/isab-vk/isab-vk/internal/atomicfile"
 	"github.com/isab-vk/isab-vk/internal/benchkit"
 	"github.com/isab-vk/isab-vk/isab"
+	"github.com/isab-vk/isab-vk/ops"
 	"github.com/isab-vk/isab-vk/safetensors"
 	"github.com/isab-vk/isab-vk/vk"
 )
@@ -496,8 +497,24 @@ func benchOne(ctx context.Context, dev *vk.Device, s benchkit.Shape, a benchArgs
 	}
 	if a.stages {
 		res.Stages = benchkit.AggregateStages(passes)
+		if res.Stages != nil {
+			if res.Stages.Choices, err = benchChoices(dev, s, a, prec); err != nil {
+				return benchkit.Result{}, err
+			}
+		}
 	}
 	return res, nil
+}
+
+// benchChoices is stepChoices for a benchmarked shape, with the Ops the
+// model uses (ops.New's defaults).
+func benchChoices(dev *vk.Device, s benchkit.Shape, a benchArgs, prec isab.Precision) ([]benchkit.StepChoice, error) {
+	o, err := ops.New(dev)
+	if err != nil {
+		return nil, err
+	}
+	defer o.Close()
+	return stepChoices(o, s, a.dimHead, a.selfAttend, prec == isab.FP16), nil
 }
 
 // stats are the median, min and max of some times in milliseconds.

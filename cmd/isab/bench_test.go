@@ -89,6 +89,10 @@ func TestBenchSweepJSON(t *testing.T) {
 			if st.Forward[0].Name != "q1" || st.Forward[len(st.Forward)-1].Name != "out2" {
 				t.Errorf("line %q: forward steps not labelled", sc.Text())
 			}
+			if len(st.Forward[0].Kernels) == 0 {
+				t.Errorf("line %q: no kernels for step q1", sc.Text())
+			}
+			checkStepChoices(t, st.Choices)
 		}
 	}
 	shape := func(b, n, dim, heads, m int) benchkit.Shape {
@@ -291,6 +295,56 @@ func TestBenchFormats(t *testing.T) {
 	for _, s := range []string{"mean ms", "± sd ms", "kernels: q1="} {
 		if !strings.Contains(table, s) {
 			t.Errorf("-o table lacks %q:\n%s", s, table)
+		}
+	}
+}
+
+// checkStepChoices checks the implementation choices of one forward pass:
+// every Linear and Attention step, each with one chosen implementation and
+// a reason for every other.
+func checkStepChoices(t *testing.T, choices []benchkit.StepChoice) {
+	t.Helper()
+	var steps []string
+	for _, c := range choices {
+		steps = append(steps, c.Step)
+		chosen := 0
+		for _, cand := range c.Candidates {
+			if cand.Chosen {
+				chosen++
+			} else if cand.Why == "" {
+				t.Errorf("step %s: %s declines without a reason", c.Step, cand.Name)
+			}
+		}
+		if chosen != 1 || c.Kernel == "" {
+			t.Errorf("step %s: %d chosen, kernel %q", c.Step, chosen, c.Kernel)
+		}
+	}
+	for _, s := range []string{"q1", "kv1", "attn1", "out1", "kv2", "q2", "attn2", "out2"} {
+		if !slices.Contains(steps, s) {
+			t.Errorf("no choice for step %s (steps %v)", s, steps)
+		}
+	}
+}
+
+// TestDevicesKernels checks isab devices --kernels, as text and in JSON.
+func TestDevicesKernels(t *testing.T) {
+	code, stdout, stderr := runTool(t, "devices", "--kernels")
+	if code != 0 || !strings.Contains(stdout, "kernels at 1,16384,512,8,128 (fp32)") || !strings.Contains(stdout, "attn2") {
+		t.Fatalf("exit %d: %s\n%s", code, stdout, stderr)
+	}
+	code, stdout, stderr = runTool(t, "devices", "--json", "--kernels")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	sc := bufio.NewScanner(strings.NewReader(stdout))
+	for sc.Scan() {
+		var d deviceJSON
+		if err := json.Unmarshal(sc.Bytes(), &d); err != nil {
+			t.Fatalf("line %q: %v", sc.Text(), err)
+		}
+		checkStepChoices(t, d.Kernels["fp32"])
+		if d.Storage16 {
+			checkStepChoices(t, d.Kernels["fp16"])
 		}
 	}
 }

@@ -35,6 +35,10 @@ type deviceJSON struct {
 	TimestampPeriodNs               float32          `json:"timestamp_period_ns"`
 	DeviceMemoryBytes               uint64           `json:"device_memory_bytes"` // the largest device-local heap
 	HostVisible                     bool             `json:"host_visible"`
+	// Kernels, with --kernels, is per precision (fp32, fp16) the
+	// implementation each step of the README shape's forward pass would
+	// use and why the others decline.
+	Kernels map[string][]benchkit.StepChoice `json:"kernels,omitempty"`
 }
 
 // coopMatrixJSON is one cooperative-matrix shape: C[MxN] += A[MxK] * B[KxN].
@@ -69,8 +73,9 @@ func deviceJSONOf(in vk.Info) deviceJSON {
 }
 
 func runDevices(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("devices", "[--json]", stderr)
+	fs := newFlags("devices", "[--json] [--kernels]", stderr)
 	asJSON := fs.Bool("json", false, "print one JSON object per device")
+	kernels := fs.Bool("kernels", false, "open each device and say which kernel each step of the README shape (1,16384,512,8,128) would use, and why the others decline")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -81,7 +86,13 @@ func runDevices(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if *asJSON {
 		enc := json.NewEncoder(stdout)
 		for _, in := range infos {
-			if err := enc.Encode(deviceJSONOf(in)); err != nil {
+			d := deviceJSONOf(in)
+			if *kernels {
+				if d.Kernels, err = deviceChoices(in.Index); err != nil {
+					return fmt.Errorf("device %d: %w", in.Index, err)
+				}
+			}
+			if err := enc.Encode(d); err != nil {
 				return err
 			}
 		}
@@ -107,6 +118,13 @@ func runDevices(ctx context.Context, args []string, stdout, stderr io.Writer) er
 			shapes = []string{"none"}
 		}
 		row("cooperative matrix", strings.Join(shapes, ", "))
+		if *kernels {
+			choices, err := deviceChoices(in.Index)
+			if err != nil {
+				return fmt.Errorf("device %d: %w", in.Index, err)
+			}
+			writeDeviceChoices(stdout, choices)
+		}
 	}
 	return nil
 }

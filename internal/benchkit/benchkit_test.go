@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/isab-vk/isab-vk/isab"
+	"github.com/isab-vk/isab-vk/ops"
 )
 
 func TestParseShape(t *testing.T) {
@@ -119,8 +120,12 @@ func TestAggregateStages(t *testing.T) {
 	if !near(r.GPUMs, 27) { // median of 13.5, 40.5, 27
 		t.Errorf("GPUMs = %v, want 27", r.GPUMs)
 	}
-	wantK := []StageTime{{"matmul", 4, 12}, {"attention", 2, 14}, {"attn_combine", 1, 1}}
-	wantF := []StageTime{{"q1", 1, 2}, {"kv1", 1, 4}, {"attn1", 1, 8}, {"out1", 1, 2}, {"attn2", 2, 7}, {"unlabelled", 1, 4}}
+	row := func(name string, n int, ms float64, kernels ...string) StageTime {
+		return StageTime{Name: name, Dispatches: n, MsMedian: ms, Kernels: kernels}
+	}
+	wantK := []StageTime{row("matmul", 4, 12), row("attention", 2, 14), row("attn_combine", 1, 1)}
+	wantF := []StageTime{row("q1", 1, 2, "matmul"), row("kv1", 1, 4, "matmul"), row("attn1", 1, 8, "attention"), row("out1", 1, 2, "matmul"),
+		row("attn2", 2, 7, "attention", "attn_combine"), row("unlabelled", 1, 4, "matmul")}
 	for _, c := range []struct {
 		got, want []StageTime
 	}{{r.Kernels, wantK}, {r.Forward, wantF}} {
@@ -129,14 +134,16 @@ func TestAggregateStages(t *testing.T) {
 		}
 		for i := range c.got {
 			g, w := c.got[i], c.want[i]
-			if g.Name != w.Name || g.Dispatches != w.Dispatches || !near(g.MsMedian, w.MsMedian) {
+			if g.Name != w.Name || g.Dispatches != w.Dispatches || !near(g.MsMedian, w.MsMedian) || !slices.Equal(g.Kernels, w.Kernels) {
 				t.Errorf("row %d: got %+v, want %+v", i, g, w)
 			}
 		}
 	}
+	r.Choices = []StepChoice{{Step: "q1", Call: "Linear 128x512 -> 512", Choice: ops.Choice{Op: "Linear", Chosen: "matmul_tex", Kernel: "matmul_tex",
+		Candidates: []ops.Candidate{{Name: "matmul_coop", Why: "fp16 only"}, {Name: "matmul_tex", Kernel: "matmul_tex", Chosen: true}}}}}
 	var buf bytes.Buffer
 	WriteStages(&buf, r)
-	for _, s := range []string{"attn_combine", "out1", "GPU total"} {
+	for _, s := range []string{"attn_combine", "out1", "GPU total", "attention+attn_combine", "matmul_coop: fp16 only"} {
 		if !strings.Contains(buf.String(), s) {
 			t.Errorf("WriteStages lacks %q:\n%s", s, buf.String())
 		}

@@ -3,9 +3,12 @@ package benchkit
 import (
 	"fmt"
 	"io"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/isab-vk/isab-vk/isab"
+	"github.com/isab-vk/isab-vk/ops"
 )
 
 // StageTime is the GPU time of one group of dispatches, the median over
@@ -14,6 +17,9 @@ type StageTime struct {
 	Name       string  `json:"name"`
 	Dispatches int     `json:"dispatches"` // per forward pass
 	MsMedian   float64 `json:"ms_median"`
+	// Kernels are the kernels (shader variants) a forward step dispatched,
+	// in order of first use; empty for the per-kernel rows.
+	Kernels []string `json:"kernels,omitempty"`
 }
 
 // StageReport is the --stages breakdown of one shape.
@@ -25,6 +31,17 @@ type StageReport struct {
 	// Forward groups dispatches by step of the forward pass
 	// (isab.StageTime.Stage), in order of first use.
 	Forward []StageTime `json:"forward"`
+	// Choices says, per Linear and Attention step of the forward pass,
+	// which implementation ops chose and why the others declined (see
+	// ops.Choice); the caller fills it in.
+	Choices []StepChoice `json:"choices,omitempty"`
+}
+
+// StepChoice is the implementation choice of one step of the forward pass.
+type StepChoice struct {
+	Step string `json:"step"` // the forward step (isab.StageTime.Stage)
+	Call string `json:"call"` // the op and its shape, e.g. "Linear 128x512 -> 512"
+	ops.Choice
 }
 
 // AggregateStages sums the dispatch times of each pass by kernel name and
@@ -33,6 +50,7 @@ type StageReport struct {
 // returns nil when no pass has any.
 func AggregateStages(passes [][]isab.StageTime) *StageReport {
 	kernels, steps := newGrouping(), newGrouping()
+	stepKernels := map[string][]string{}
 	var totals []float64
 	for _, pass := range passes {
 		if len(pass) == 0 {
@@ -48,6 +66,9 @@ func AggregateStages(passes [][]isab.StageTime) *StageReport {
 			}
 			kernels.see(st.Kernel, first)
 			steps.see(stage, first)
+			if !slices.Contains(stepKernels[stage], st.Kernel) {
+				stepKernels[stage] = append(stepKernels[stage], st.Kernel)
+			}
 			byKernel[st.Kernel] += st.Time
 			byStep[stage] += st.Time
 			total += st.Time
@@ -59,7 +80,11 @@ func AggregateStages(passes [][]isab.StageTime) *StageReport {
 	if len(totals) == 0 {
 		return nil
 	}
-	return &StageReport{GPUMs: SummarizeMs(totals).Median, Kernels: kernels.list(), Forward: steps.list()}
+	forward := steps.list()
+	for i := range forward {
+		forward[i].Kernels = stepKernels[forward[i].Name]
+	}
+	return &StageReport{GPUMs: SummarizeMs(totals).Median, Kernels: kernels.list(), Forward: forward}
 }
 
 // grouping collects per-pass sums under names kept in order of first use.
@@ -97,24 +122,56 @@ func (g *grouping) list() []StageTime {
 	return out
 }
 
-// WriteStages prints a report as two small tables.
+// WriteStages prints a report as two small tables, the forward steps with
+// the kernels each dispatched, then the implementation choices, if any.
 func WriteStages(w io.Writer, r *StageReport) {
 	if r == nil {
 		fmt.Fprintln(w, "  stages: the device records no timestamps")
 		return
 	}
 	for _, part := range []struct {
-		title string
-		rows  []StageTime
-	}{{"kernel", r.Kernels}, {"forward step", r.Forward}} {
-		fmt.Fprintf(w, "  %-22s %10s %10s %7s\n", part.title, "dispatches", "GPU ms", "share")
+		title   string
+		rows    []StageTime
+		kernels bool
+	}{{"kernel", r.Kernels, false}, {"forward step", r.Forward, true}} {
+		fmt.Fprintf(w, "  %-22s %10s %10s %7s", part.title, "dispatches", "GPU ms", "share")
+		if part.kernels {
+			fmt.Fprintf(w, "  %s", "kernels")
+		}
+		fmt.Fprintln(w)
 		for _, s := range part.rows {
 			share := 0.0
 			if r.GPUMs > 0 {
 				share = 100 * s.MsMedian / r.GPUMs
 			}
-			fmt.Fprintf(w, "  %-22s %10d %10.3f %6.1f%%\n", s.Name, s.Dispatches, s.MsMedian, share)
+			fmt.Fprintf(w, "  %-22s %10d %10.3f %6.1f%%", s.Name, s.Dispatches, s.MsMedian, share)
+			if part.kernels {
+				fmt.Fprintf(w, "  %s", strings.Join(s.Kernels, "+"))
+			}
+			fmt.Fprintln(w)
 		}
 	}
 	fmt.Fprintf(w, "  %-22s %10s %10.3f\n", "GPU total", "", r.GPUMs)
+	if len(r.Choices) > 0 {
+		fmt.Fprintln(w, "  implementation choices (why the others decline):")
+		WriteChoices(w, "    ", r.Choices)
+	}
+}
+
+// WriteChoices prints one line per step: the step, the call, the chosen
+// kernel, and each other candidate's reason.
+func WriteChoices(w io.Writer, indent string, choices []StepChoice) {
+	for _, c := range choices {
+		kernel := c.Kernel
+		if c.Chosen == "" {
+			kernel = "(none)"
+		}
+		var why []string
+		for _, cand := range c.Candidates {
+			if !cand.Chosen {
+				why = append(why, cand.Name+": "+cand.Why)
+			}
+		}
+		fmt.Fprintf(w, "%s%-6s %-52s %-16s %s\n", indent, c.Step, c.Call, kernel, strings.Join(why, "; "))
+	}
 }
