@@ -48,7 +48,77 @@ const scaleLo, scaleHi = 4096, 65536
 // through an isab.Pool; run splits the batch across them.
 const allDevices = "all"
 
+// benchCmd is what isab bench's flags ask for.
+type benchCmd struct {
+	args     benchArgs
+	format   benchkit.Format
+	device   string
+	plotPath string
+}
+
 func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	c, err := parseBench(args, stderr)
+	if err != nil {
+		return err
+	}
+	selections, err := benchSelections(c.device)
+	if err != nil {
+		return err
+	}
+	var rw *benchkit.RecordWriter
+	if c.format != benchkit.Table {
+		if rw, err = benchkit.NewRecordWriter(stdout, c.format); err != nil {
+			return err
+		}
+	}
+	prov := provenance()
+	var results []benchkit.Result
+	var names []string // the devices timed
+	for i, sel := range selections {
+		if c.format == benchkit.Table && i > 0 {
+			fmt.Fprintln(stdout)
+		}
+		res, name, err := benchDevice(ctx, sel, c.args, prov, c.format, rw, stdout, stderr)
+		if err != nil {
+			if len(selections) > 1 {
+				return fmt.Errorf("device %s (%s): %w", sel, name, err)
+			}
+			return err
+		}
+		results = append(results, res...)
+		names = append(names, name)
+	}
+	if c.format == benchkit.Table && len(selections) > 1 {
+		if err := benchPool(ctx, c.args, stdout, stderr); err != nil {
+			return err
+		}
+	}
+	if rw != nil {
+		if err := rw.Close(); err != nil {
+			return err
+		}
+	}
+	// The plot is written before anything else is said, so that a failure
+	// to write it is the only line on stderr.
+	if c.plotPath != "" {
+		title := fmt.Sprintf("isab bench on %s", strings.Join(names, ", "))
+		if err := benchkit.WritePlot(c.plotPath, title, results); err != nil {
+			return err
+		}
+	}
+	notes := stdout
+	if c.format != benchkit.Table {
+		notes = stderr
+	}
+	writeScaling(notes, results)
+	if c.plotPath != "" {
+		fmt.Fprintf(notes, "wrote %s\n", c.plotPath)
+	}
+	return nil
+}
+
+// parseBench parses and checks isab bench's flags.
+func parseBench(args []string, stderr io.Writer) (benchCmd, error) {
 	fs := newFlags("bench", benchSynopsis, stderr)
 	var shapes benchkit.ShapeList
 	fs.Var(&shapes, "shape", "b,n,dim,heads,m to time, repeatable (default: the isab-pytorch README's "+benchkit.DefaultShape.String()+")")
@@ -62,100 +132,47 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	device := fs.String("device", "", "device index or name substring, or \"all\" for every device in turn, then (table output) all together, the batch split across them (default: $ISAB_DEVICE, else the best GPU)")
 	format := fs.String("o", string(benchkit.Table), "output format: table, md (GitHub markdown), csv, json (one array) or jsonl (one object per line)")
 	asJSON := fs.Bool("json", false, "the same as -o jsonl")
-	stages := fs.Bool("stages", false, "record a GPU timestamp after every dispatch and report time per kernel and per forward step")
+	stages := fs.Bool("stages", false, "record a GPU timestamp after every dispatch and report time per kernel and per forward step, with the kernel each step chose")
 	plotPath := fs.String("plot", "", "write median time and device memory against n (log-log) to this PNG file")
 	peakN := fs.Int("peak-n", 1024, "size of the square FP32 matmul timed once per device (matmul_gflops), beside the device's peaks (peak_gflops, peak_fp16_gflops, peak_coop_gflops); 0 skips them all")
 	if err := parse(fs, args); err != nil {
-		return err
+		return benchCmd{}, err
 	}
 	if err := checkBenchCounts(*iters, *reps, *warmup, *dimHead, *peakN, *plotPath); err != nil {
-		return err
+		return benchCmd{}, err
 	}
-	bad := usagef
 	outFmt, err := benchFormat(fs, *format, *asJSON)
 	if err != nil {
-		return err
+		return benchCmd{}, err
 	}
 	if *plotPath != "" {
 		// Fail before the runs, not after them, when the plot cannot be written.
 		if err := atomicfile.CheckWritable(*plotPath); err != nil {
-			return fmt.Errorf("--plot: %w", err)
+			return benchCmd{}, fmt.Errorf("--plot: %w", err)
 		}
 	}
 	prec, err := isab.ParsePrecision(*precision)
 	if err != nil {
-		return bad("--precision: %v", err)
+		return benchCmd{}, usagef("--precision: %v", err)
 	}
 	var sw *benchkit.Sweep
 	if *sweep != "" {
 		s, err := benchkit.ParseSweep(*sweep)
 		if err != nil {
-			return bad("--sweep-n: %v", err)
+			return benchCmd{}, usagef("--sweep-n: %v", err)
 		}
 		sw = &s
 	}
 	if len(shapes) == 0 {
 		shapes = benchkit.ShapeList{benchkit.DefaultShape}
 	}
-	a := benchArgs{
-		shapes: benchkit.Expand(shapes, sw), dimHead: *dimHead, selfAttend: *selfAttend, precision: prec,
-		iters: *iters, reps: *reps, warmup: *warmup, stages: *stages, peakN: *peakN,
-	}
-
-	selections, err := benchSelections(*device)
-	if err != nil {
-		return err
-	}
-	var rw *benchkit.RecordWriter
-	if outFmt != benchkit.Table {
-		if rw, err = benchkit.NewRecordWriter(stdout, outFmt); err != nil {
-			return err
-		}
-	}
-	prov := provenance()
-	var results []benchkit.Result
-	var names []string // the devices timed
-	for i, sel := range selections {
-		if outFmt == benchkit.Table && i > 0 {
-			fmt.Fprintln(stdout)
-		}
-		res, name, err := benchDevice(ctx, sel, a, prov, outFmt, rw, stdout, stderr)
-		if err != nil {
-			if len(selections) > 1 {
-				return fmt.Errorf("device %s (%s): %w", sel, name, err)
-			}
-			return err
-		}
-		results = append(results, res...)
-		names = append(names, name)
-	}
-	if outFmt == benchkit.Table && len(selections) > 1 {
-		if err := benchPool(ctx, a, stdout, stderr); err != nil {
-			return err
-		}
-	}
-	if rw != nil {
-		if err := rw.Close(); err != nil {
-			return err
-		}
-	}
-	// The plot is written before anything else is said, so that a failure
-	// to write it is the only line on stderr.
-	if *plotPath != "" {
-		title := fmt.Sprintf("isab bench on %s", strings.Join(names, ", "))
-		if err := benchkit.WritePlot(*plotPath, title, results); err != nil {
-			return err
-		}
-	}
-	notes := stdout
-	if outFmt != benchkit.Table {
-		notes = stderr
-	}
-	writeScaling(notes, results)
-	if *plotPath != "" {
-		fmt.Fprintf(notes, "wrote %s\n", *plotPath)
-	}
-	return nil
+	return benchCmd{
+		args: benchArgs{
+			shapes: benchkit.Expand(shapes, sw), dimHead: *dimHead, selfAttend: *selfAttend, precision: prec,
+			iters: *iters, reps: *reps, warmup: *warmup, stages: *stages, peakN: *peakN,
+		},
+		format: outFmt, device: *device, plotPath: *plotPath,
+	}, nil
 }
 
 // checkBenchCounts refuses pass counts, widths and a plot name that bench
@@ -330,22 +347,7 @@ func benchDevice(ctx context.Context, sel string, a benchArgs, prov benchkit.Pro
 	}
 	table := format == benchkit.Table
 	if table {
-		fmt.Fprintf(stdout, "device %d: %s (%s), precision %s", info.Index, info.Name, info.Type, a.precision)
-		for _, p := range []isab.Precision{isab.FP32, isab.FP16} {
-			if g, ok := peaks[string(p)]; ok {
-				fmt.Fprintf(stdout, ", %s multiply-add peak %.1f GFLOP/s", p, g)
-			}
-		}
-		if g, ok := peaks[coopPeak]; ok {
-			shape, _ := benchkit.CoopPeakShape(info)
-			fmt.Fprintf(stdout, ", cooperative-matrix %dx%dx%d peak %.1f GFLOP/s", shape.M, shape.N, shape.K, g)
-		}
-		if matmul != nil {
-			fmt.Fprintf(stdout, ", FP32 matmul %dx%dx%d: %.1f GFLOP/s", a.peakN, a.peakN, a.peakN, *matmul)
-		}
-		fmt.Fprintln(stdout)
-		fmt.Fprintf(stdout, "%-28s %10s %10s %10s %10s %10s %10s %7s %10s\n",
-			"b,n,dim,heads,m", "mean ms", "± sd ms", "median ms", "min ms", "max ms", "GFLOP/s", "% peak", "mem MiB")
+		writeBenchHeader(stdout, info, a, peaks, matmul)
 	}
 	bar := benchkit.NewProgress(stderr, len(a.shapes))
 	var results []benchkit.Result
@@ -385,6 +387,27 @@ func benchDevice(ctx context.Context, sel string, a benchArgs, prov benchkit.Pro
 		fmt.Fprintf(stdout, "kernels: %s\n", kernelSummary(results))
 	}
 	return results, info.Name, nil
+}
+
+// writeBenchHeader prints the table's device line, with the device's peaks
+// and the matmul's rate, and the column heads.
+func writeBenchHeader(stdout io.Writer, info vk.Info, a benchArgs, peaks map[string]float64, matmul *float64) {
+	fmt.Fprintf(stdout, "device %d: %s (%s), precision %s", info.Index, info.Name, info.Type, a.precision)
+	for _, p := range []isab.Precision{isab.FP32, isab.FP16} {
+		if g, ok := peaks[string(p)]; ok {
+			fmt.Fprintf(stdout, ", %s multiply-add peak %.1f GFLOP/s", p, g)
+		}
+	}
+	if g, ok := peaks[coopPeak]; ok {
+		shape, _ := benchkit.CoopPeakShape(info)
+		fmt.Fprintf(stdout, ", cooperative-matrix %dx%dx%d peak %.1f GFLOP/s", shape.M, shape.N, shape.K, g)
+	}
+	if matmul != nil {
+		fmt.Fprintf(stdout, ", FP32 matmul %dx%dx%d: %.1f GFLOP/s", a.peakN, a.peakN, a.peakN, *matmul)
+	}
+	fmt.Fprintln(stdout)
+	fmt.Fprintf(stdout, "%-28s %10s %10s %10s %10s %10s %10s %7s %10s\n",
+		"b,n,dim,heads,m", "mean ms", "± sd ms", "median ms", "min ms", "max ms", "GFLOP/s", "% peak", "mem MiB")
 }
 
 // kernelSummary names the kernels of each step, once for a device's
