@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/isab-vk/isab-vk/internal/pushabi"
 )
 
 // pushTypes maps each shaders/push/NAME.glsl to the Go block that mirrors it.
@@ -28,66 +30,10 @@ var inlinePush = map[string]string{
 	"peak_coop.comp": "one value; its host is internal/benchkit, not ops",
 }
 
-// glslField is one member of a GLSL push-constant block.
-type glslField struct{ name, typ string }
-
 var (
-	lineComment = regexp.MustCompile(`//[^\n]*`)
-	pushBlockRE = regexp.MustCompile(`layout\s*\(\s*push_constant\s*\)\s*uniform\s+\w+\s*\{([^}]*)\}`)
-	includeRE   = regexp.MustCompile(`#include\s+"push/(\w+)\.glsl"`)
-	bindingRE   = regexp.MustCompile(`binding\s*=\s*(\d+)`)
+	includeRE = regexp.MustCompile(`#include\s+"push/(\w+)\.glsl"`)
+	bindingRE = regexp.MustCompile(`binding\s*=\s*(\d+)`)
 )
-
-// parsePushBlock returns the members of the one push_constant block in the
-// GLSL text src, in order.
-func parsePushBlock(src string) ([]glslField, error) {
-	src = lineComment.ReplaceAllString(src, "")
-	m := pushBlockRE.FindAllStringSubmatch(src, -1)
-	if len(m) != 1 {
-		return nil, fmt.Errorf("%d push_constant blocks, want 1", len(m))
-	}
-	var fs []glslField
-	for _, decl := range strings.Split(m[0][1], ";") {
-		words := strings.Fields(strings.ReplaceAll(decl, ",", " "))
-		if len(words) == 0 {
-			continue
-		}
-		if len(words) < 2 {
-			return nil, fmt.Errorf("cannot read member %q", strings.TrimSpace(decl))
-		}
-		for _, n := range words[1:] {
-			fs = append(fs, glslField{name: n, typ: words[0]})
-		}
-	}
-	return fs, nil
-}
-
-// goTypes are the Go field types of the GLSL member types.
-var goTypes = map[string]reflect.Kind{"uint": reflect.Uint32, "int": reflect.Int32, "float": reflect.Float32}
-
-// comparePush returns the differences between the GLSL block fs and the Go
-// struct type t: a Go field matches a member whose name, without
-// underscores, is the same ignoring case, with the matching type.
-func comparePush(fs []glslField, t reflect.Type) []string {
-	var diffs []string
-	for i := range max(len(fs), t.NumField()) {
-		switch {
-		case i >= len(fs):
-			diffs = append(diffs, fmt.Sprintf("field %d: Go has %s, GLSL nothing", i, t.Field(i).Name))
-		case i >= t.NumField():
-			diffs = append(diffs, fmt.Sprintf("field %d: GLSL has %s %s, Go nothing", i, fs[i].typ, fs[i].name))
-		default:
-			g, f := t.Field(i), fs[i]
-			if !strings.EqualFold(strings.ReplaceAll(f.name, "_", ""), g.Name) {
-				diffs = append(diffs, fmt.Sprintf("field %d: GLSL %s, Go %s", i, f.name, g.Name))
-			}
-			if k, ok := goTypes[f.typ]; !ok || g.Type.Kind() != k {
-				diffs = append(diffs, fmt.Sprintf("field %d (%s): GLSL %s, Go %s", i, f.name, f.typ, g.Type))
-			}
-		}
-	}
-	return diffs
-}
 
 // TestPushBlocks checks the kernel interfaces: every shaders/push/*.glsl
 // block against its Go struct (name, order and type of each field), and
@@ -104,7 +50,7 @@ func TestPushBlocks(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		fs, err := parsePushBlock(string(src))
+		fs, err := pushabi.Parse(string(src))
 		if err != nil {
 			t.Errorf("%s: %v", path, err)
 			continue
@@ -114,7 +60,7 @@ func TestPushBlocks(t *testing.T) {
 			t.Errorf("%s has no Go block in pushTypes", path)
 			continue
 		}
-		for _, d := range comparePush(fs, reflect.TypeOf(p)) {
+		for _, d := range pushabi.Compare(fs, reflect.TypeOf(p)) {
 			t.Errorf("%s and %T differ: %s", path, p, d)
 		}
 	}
@@ -142,7 +88,7 @@ func checkSource(path string) error {
 	if err != nil {
 		return err
 	}
-	src := lineComment.ReplaceAllString(string(text), "")
+	src := pushabi.StripComments(string(text))
 	inc := includeRE.FindAllStringSubmatch(src, -1)
 	if _, ok := inlinePush[filepath.Base(path)]; ok {
 		if len(inc) != 0 {
@@ -150,7 +96,7 @@ func checkSource(path string) error {
 		}
 		return nil
 	}
-	if len(inc) != 1 || pushBlockRE.MatchString(src) {
+	if len(inc) != 1 || pushabi.HasBlock(src) {
 		return fmt.Errorf("declares its push constants other than by including one push/NAME.glsl (%d includes)", len(inc))
 	}
 	p, ok := pushTypes[inc[0][1]]
@@ -175,7 +121,7 @@ func checkSource(path string) error {
 // TestPushBlockCompare checks that the comparison catches a swap, a rename,
 // a type change and a missing field.
 func TestPushBlockCompare(t *testing.T) {
-	fs, err := parsePushBlock("// c\nlayout(push_constant) uniform Push {\n\tuint q_off; // x\n\tuint ldkv, n;\n\tfloat scale;\n} pc;\n")
+	fs, err := pushabi.Parse("// c\nlayout(push_constant) uniform Push {\n\tuint q_off; // x\n\tuint ldkv, n;\n\tfloat scale;\n} pc;\n")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -183,7 +129,7 @@ func TestPushBlockCompare(t *testing.T) {
 		QOff, LdKV, N uint32
 		Scale         float32
 	}
-	if d := comparePush(fs, reflect.TypeOf(good{})); len(d) != 0 {
+	if d := pushabi.Compare(fs, reflect.TypeOf(good{})); len(d) != 0 {
 		t.Errorf("equal blocks differ: %v", d)
 	}
 	type swapped struct {
@@ -196,7 +142,7 @@ func TestPushBlockCompare(t *testing.T) {
 	}
 	type short struct{ QOff, LdKV, N uint32 }
 	for _, bad := range []any{swapped{}, retyped{}, short{}} {
-		if d := comparePush(fs, reflect.TypeOf(bad)); len(d) == 0 {
+		if d := pushabi.Compare(fs, reflect.TypeOf(bad)); len(d) == 0 {
 			t.Errorf("%T passed", bad)
 		}
 	}

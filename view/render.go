@@ -131,8 +131,10 @@ func (r *Renderer) Frame(ctx context.Context, s *State) (*image.RGBA, error) {
 		return nil, err
 	}
 	ox, oy := s.Project(0, 0)
-	push := vk.Push(uint32(r.w), uint32(r.h), uint32(len(s.Points)), uint32(len(s.Mixture.Pi)),
-		uint32(s.plotWidth()), float32(PointRadius), float32(k), float32(ox), float32(oy))
+	push := vk.PushStruct(&framePush{
+		Width: uint32(r.w), Height: uint32(r.h), NPoints: uint32(len(s.Points)), NComps: uint32(len(s.Mixture.Pi)),
+		PlotW: uint32(s.plotWidth()), Radius: float32(PointRadius), Grid: float32(k), OriginX: float32(ox), OriginY: float32(oy),
+	})
 	if err := r.seq.Reset(); err != nil {
 		return nil, err
 	}
@@ -214,4 +216,11 @@ func drawLegend(dst []uint32, s *State) {
 		drawText(dst, w, h, x0, y, line, grey)
 		y += lineHeight
 	}
+}
+
+// framePush is frame.comp's push-constant block, field for field
+// (TestFramePushBlock compares them).
+type framePush struct {
+	Width, Height, NPoints, NComps, PlotW uint32
+	Radius, Grid, OriginX, OriginY        float32
 }
