@@ -7,7 +7,8 @@ type Options struct {
 	// Device selects the physical device: its index in Devices(), or a
 	// case-insensitive substring of its name. Empty means the ISAB_DEVICE
 	// environment variable, and when that is empty too, the first discrete
-	// GPU, else integrated, else virtual, else CPU (lavapipe).
+	// GPU, else integrated, else virtual, else CPU (lavapipe before other
+	// CPU devices such as SwiftShader).
 	Device string
 	// Validation turns on the Khronos validation layer and collects its
 	// messages (see ValidationMessages). ISAB_VALIDATION=1 does the same.

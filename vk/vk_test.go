@@ -85,6 +85,16 @@ func TestSelectDevice(t *testing.T) {
 			t.Errorf("selectDevice(%q) succeeded", bad)
 		}
 	}
+	// Two CPU devices: lavapipe, wherever the loader lists it.
+	cpus := []Info{{Index: 0, Name: "SwiftShader Device (Subzero)", Type: DeviceCPU}, {Index: 1, Name: "llvmpipe (LLVM 15.0.6, 512 bits)", Type: DeviceCPU}}
+	if got, err := selectDevice(cpus, ""); err != nil || got != 1 {
+		t.Errorf("SwiftShader then llvmpipe: selectDevice = %d, %v; want 1", got, err)
+	}
+	cpus[0], cpus[1] = cpus[1], cpus[0]
+	cpus[0].Index, cpus[1].Index = 0, 1
+	if got, err := selectDevice(cpus, ""); err != nil || got != 0 {
+		t.Errorf("llvmpipe then SwiftShader: selectDevice = %d, %v; want 0", got, err)
+	}
 }
 
 func TestBufferRoundTrip(t *testing.T) {
