@@ -7,6 +7,10 @@ BIN      ?= bin/isab
 # Tests run under the Khronos validation layer; any message fails them.
 TESTENV  ?= ISAB_VALIDATION=1
 TESTARGS ?= -count=1 -timeout 40m
+# The binaries carry the commit they were built from (isab version, bench
+# records) even where GOFLAGS says -buildvcs=false; "auto" stamps it when
+# git is there.
+BUILDFLAGS ?= -buildvcs=auto
 
 .PHONY: all deps view-deps build demo test test-coop test-swiftshader test-subgroup4 trixie swiftshader vet shaders fuzz fuzz-quick gen clean gpu-bundle help
 
@@ -43,8 +47,8 @@ view-deps:
 	@bash scripts/deps.sh --view
 
 build: deps view-deps
-	$(GO) build -o $(BIN) ./cmd/isab
-	$(GO) build -tags window -o $(dir $(BIN))isab-view ./cmd/isab
+	$(GO) build $(BUILDFLAGS) -o $(BIN) ./cmd/isab
+	$(GO) build $(BUILDFLAGS) -tags window -o $(dir $(BIN))isab-view ./cmd/isab
 
 demo: build
 	./$(BIN) demo
@@ -197,7 +201,7 @@ GPUGOLDENSKIP ?= isab_readme_small
 gpu-bundle: deps
 	rm -rf .gpu
 	mkdir -p .gpu
-	$(GO) build -ldflags='-s -w' -o .gpu/isab ./cmd/isab
+	$(GO) build $(BUILDFLAGS) -ldflags='-s -w' -o .gpu/isab ./cmd/isab
 	for p in vk ops isab; do $(GO) test -c -ldflags='-s -w' -o .gpu/$$p.test ./$$p || exit 1; done
 	$(GO) test -c -ldflags='-s -w' -o .gpu/cmd_isab.test ./cmd/isab
 	if [ -d ../shared/golden ]; then rm -rf .gpu/golden && $(GO) run ./scripts/goldensubset -skip '$(GPUGOLDENSKIP)' ../shared/golden .gpu/golden; fi
