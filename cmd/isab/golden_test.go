@@ -17,6 +17,7 @@ import (
 // on lavapipe and on SwiftShader (ISAB_DEVICE, scripts/swiftshader.sh).
 func TestRunGolden(t *testing.T) {
 	dir := testutil.GoldenDir(t)
+	t.Logf("device: %s", testutil.Device(t).Info().Name) // the one isab run picks
 	data, err := os.ReadFile(filepath.Join(dir, "cases.json"))
 	if err != nil {
 		t.Fatalf("golden cases: %v", err)
