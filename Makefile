@@ -24,7 +24,7 @@ help:
 	@echo "make test        vet, then all tests (validation layer, 3 lavapipe widths, spec-minimum limits, SwiftShader, race, fuzz-quick, test-coop)"
 	@echo "make test-coop   the cooperative-matrix kernels' tests on Debian 13's lavapipe"
 	@echo "make test-swiftshader  vk, ops, every golden file and the two-device pool on SwiftShader"
-	@echo "make test-subgroup4    the subgroup kernels' tests on lavapipe with 4 lanes (128 bits)"
+	@echo "make test-subgroup4    the subgroup kernels' tests and the golden files on lavapipe with 4 lanes (128 bits)"
 	@echo "make vet         check gofmt and run go vet"
 	@echo "make fuzz        run each fuzzer for FUZZTIME (default 3m)"
 	@echo "make fuzz-quick  run each fuzzer briefly, by count (FUZZQUICK, FUZZQUICKLOAD)"
@@ -77,14 +77,14 @@ vet:
 test: deps view-deps vet trixie swiftshader
 	@log=$$(mktemp); \
 	( $(TESTENV) ISAB_SPEC_MINIMUM=1 LP_NATIVE_VECTOR_WIDTH=256 $(GO) test $(TESTARGS) -short ./ops/ ./vk/ && \
-	  $(TESTENV) LP_NATIVE_VECTOR_WIDTH=256 $(GO) test $(TESTARGS) -run 'Golden|Chunked' ./isab/ && \
+	  $(TESTENV) LP_NATIVE_VECTOR_WIDTH=256 $(GO) test $(TESTARGS) -run 'Golden|Chunked' ./isab/ ./cmd/isab/ && \
 	  $(MAKE) --no-print-directory test-subgroup4 && \
 	  $(MAKE) --no-print-directory test-swiftshader ) > $$log 2>&1 & \
 	pid=$$!; \
 	echo "$(TESTENV) $(GO) test $(TESTARGS) ./..."; \
 	$(TESTENV) $(GO) test $(TESTARGS) ./...; main=$$?; \
 	wait $$pid; w256=$$?; \
-	echo "alongside: at 256 bits (LP_NATIVE_VECTOR_WIDTH=256) -short ./ops/ ./vk/ with the spec's minimum limits, then -run 'Golden|Chunked' ./isab/; test-subgroup4; test-swiftshader"; \
+	echo "alongside: at 256 bits (LP_NATIVE_VECTOR_WIDTH=256) -short ./ops/ ./vk/ with the spec's minimum limits, then -run 'Golden|Chunked' ./isab/ ./cmd/isab/; test-subgroup4; test-swiftshader"; \
 	cat $$log; rm -f $$log; \
 	test $$main -eq 0 && test $$w256 -eq 0
 	$(TESTENV) $(GO) test -race -count=1 -run 'Concurrent' ./isab/ ./vk/
@@ -115,10 +115,12 @@ test-swiftshader: swiftshader
 # The kernels that use subgroup operations (attention_cpu, attention_tex and
 # matmul_tex, with workgroups of two 4-lane subgroups), on lavapipe with 4
 # lanes (128-bit vectors): the main run has 16 (512 bits, on CPUs with
-# AVX-512) and the 256-bit run 8. About a minute with a cold shader cache.
+# AVX-512) and the 256-bit run 8; then every golden file through isab run
+# with 4 lanes. About a minute and a half with a cold shader cache.
 SUBGROUPTESTS ?= TestAttentionCPU$$|TestAttentionTex$$|TestAttentionTexQT|TestLinearTexSizes|TestLinearTexChunking|TestAttention$$|TestAttentionSplits
 test-subgroup4:
 	LP_NATIVE_VECTOR_WIDTH=128 $(TESTENV) $(GO) test $(TESTARGS) -short -run '$(SUBGROUPTESTS)' ./ops/
+	LP_NATIVE_VECTOR_WIDTH=128 $(TESTENV) $(GO) test $(TESTARGS) -run 'TestRunGolden$$' ./cmd/isab/
 
 # The cooperative-matrix kernels (shaders/matmul_coop.comp, attention_coop.comp)
 # need a device with VK_KHR_cooperative_matrix, which Debian 12's lavapipe
