@@ -66,7 +66,7 @@ vet:
 # dispatch, so the long ops tests leave a core idle much of the time. Their
 # output follows the main run's. A cold make test in a fresh clone with
 # empty Go, module and shader caches, downloads included (Go modules 31 MB,
-# Debian 13's tools 73 MB, SwiftShader 70 MB), took 11.8 min on 2 cores
+# Debian 13's tools 73 MB, SwiftShader 70 MB), took 11.8 and 12.0 min on 2 cores
 # (2026-12-05).
 #
 # The 256-bit run leaves out the largest products (-short: the main run has
