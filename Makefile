@@ -58,8 +58,8 @@ vet:
 	$(GO) vet ./...
 	$(GO) vet -tags window ./cmd/isab
 
-# On CPUs with AVX-512 the vk package asks lavapipe for 512-bit vectors
-# (16 lanes); the second line keeps lavapipe's 8-lane default covered too.
+# On CPUs with AVX-512 the tests ask lavapipe for 512-bit vectors (16 lanes,
+# vk.UseLavapipeDefaults); the runs alongside keep 8 and 4 lanes covered.
 #
 # The 256-bit runs, then test-subgroup4 and test-swiftshader, go alongside
 # the main one: lavapipe compiles each pipeline on one core at its first
