@@ -190,7 +190,7 @@ gen:
 	/usr/bin/python3 testdata/gen.py
 
 clean:
-	rm -rf bin
+	rm -rf bin .gpu
 
 # Binaries for scripts/gpu-check.sh on a machine without Go (the device
 # machine): bin/isab without the viewer's cgo window, the vk, ops, isab and

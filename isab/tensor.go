@@ -19,6 +19,7 @@ const (
 	Mask
 )
 
+// String names the kind: "float32" or "mask".
 func (k Kind) String() string {
 	if k == Mask {
 		return "mask"

@@ -115,6 +115,8 @@ func (o *Ops) coopDecline() decline {
 	switch {
 	case o.coop == coopOff:
 		return "turned off (CoopMatrices(false) or " + coopEnv + "=off)"
+	case len(o.info.CoopMatrix) == 0:
+		return "the device has no cooperative matrices"
 	case o.coop == coopAuto && o.isCPU():
 		return "off by default on CPU rasterisers (" + coopEnv + "=on turns it on)"
 	case !o.info.Float16 || !o.info.Storage16 || !o.info.SupportsSubgroupSize(o.info.SubgroupSize):

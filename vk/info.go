@@ -231,6 +231,8 @@ func vendorName(id uint32) string {
 		return "Qualcomm"
 	case 0x1010:
 		return "Imagination"
+	case 0x1ae0:
+		return "Google" // SwiftShader
 	case 0x10005:
 		return "Mesa"
 	}

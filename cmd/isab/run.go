@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"strconv"
 	"strings"
 
@@ -106,8 +107,14 @@ func forwardISAB(ctx context.Context, device, weights string, opts isab.Options,
 	return out, lat, p.Config().Dim, err
 }
 
-// allSelected reports whether a --device value asks for every device.
-func allSelected(device string) bool { return strings.EqualFold(strings.TrimSpace(device), allDevices) }
+// allSelected reports whether a --device value asks for every device; an
+// empty one defers to ISAB_DEVICE, as vk.Open does.
+func allSelected(device string) bool {
+	if strings.TrimSpace(device) == "" {
+		device = os.Getenv("ISAB_DEVICE")
+	}
+	return strings.EqualFold(strings.TrimSpace(device), allDevices)
+}
 
 // openAll opens every device that vk.Devices lists, in its order.
 func openAll() ([]*vk.Device, error) {
