@@ -106,10 +106,14 @@ func (attnTex) plan(o *Ops, a AttnArgs, srcs []KVSource, half bool) (attnKernel,
 		return attnKernel{}, declinef("head width %d is not a multiple of 4 in [4, %d]", dh, attnTexMaxDH)
 	case half && !o.info.WriteWithoutFormat:
 		return attnKernel{}, "fp16 needs storage texel writes without format"
+	case !o.info.SubgroupQuad || o.info.SubgroupSize%4 != 0 || o.info.SubgroupSize > 64 || !o.info.SupportsSubgroupSize(o.info.SubgroupSize):
+		return attnKernel{}, declinef("needs subgroup quads in subgroups of 4 to 64 lanes of a size the pipeline can require (the device reports %d)", o.info.SubgroupSize)
+	case !o.texelAligned():
+		return attnKernel{}, declinef("texel bindings must cover a whole storage binding: %d texel elements for a binding range of %d bytes, offsets aligned to %d", o.info.MaxTexelBufferElements, o.maxRange, o.info.MinTexelBufferOffsetAlignment)
 	}
 	c, kernel, texel, ok := o.attnTexFor(a, srcs)
 	if !ok {
-		return attnKernel{}, "needs subgroup quads in subgroups of at most 64 of a size the pipeline can require, texel-aligned bindings, offsets and strides multiples of 4 elements, and no forced configuration"
+		return attnKernel{}, "needs offsets and strides that are multiples of 4 elements, and no forced configuration"
 	}
 	return attnKernel{cfg: c, kernel: kernel, spec: c.cpu.spec(), texel: texel, store: attnTexStores,
 		iters: attnCPUItersPerBlock, maxKeys: attnCPUMaxKeys}, ""
