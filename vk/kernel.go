@@ -126,14 +126,6 @@ func (d *Device) Kernel(spec KernelSpec) (*Kernel, error) {
 	if uint32(spec.PushSize) > d.info.MaxPushConstants {
 		return nil, fmt.Errorf("vk: kernel %s: %d bytes of push constants exceed the device's %d", spec.Name, spec.PushSize, d.info.MaxPushConstants)
 	}
-	wg, err := d.checkWorkgroup(spec.Name, spec.Code, spec.Spec)
-	if err != nil {
-		return nil, err
-	}
-	sub, err := d.info.subgroupRequestFor(spec.SubgroupSize, wg)
-	if err != nil {
-		return nil, fmt.Errorf("vk: kernel %s: %w", spec.Name, err)
-	}
 	key := spec.key()
 	d.kernelMu.Lock()
 	defer d.kernelMu.Unlock()
@@ -141,7 +133,15 @@ func (d *Device) Kernel(spec KernelSpec) (*Kernel, error) {
 		return nil, fmt.Errorf("vk: kernel %s: device is closed", spec.Name)
 	}
 	if k, ok := d.kernels[key]; ok {
-		return k, nil
+		return k, nil // checked when it was built: ops ask for their kernels at every recording
+	}
+	wg, err := d.checkWorkgroup(spec.Name, spec.Code, spec.Spec)
+	if err != nil {
+		return nil, err
+	}
+	sub, err := d.info.subgroupRequestFor(spec.SubgroupSize, wg)
+	if err != nil {
+		return nil, fmt.Errorf("vk: kernel %s: %w", spec.Name, err)
 	}
 	k := &Kernel{d: d, spec: spec, subgroup: sub}
 	if err := k.build(); err != nil {
