@@ -2,14 +2,12 @@ package ops
 
 import (
 	"fmt"
-	"math"
 	"math/rand/v2"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
 
-	"github.com/isab-vk/isab-vk/ref"
 	"github.com/isab-vk/isab-vk/vk"
 )
 
@@ -164,21 +162,10 @@ func testCandidateLinear(t *testing.T, name string, half, chunked bool) {
 				h.check(t, "Linear fp16 "+name)
 				return
 			}
-			x := randMat(rng, c.pad, c.m, c.k, c.k+c.pad, 1)
-			w := randMat(rng, 2*c.pad, c.n, c.k, c.k+2*c.pad, 1/math.Sqrt(float64(c.k)))
-			xm := Mat{Buf: upload(t, d, x.host), Off: c.pad, Rows: c.m, Cols: c.k, Ld: c.k + c.pad}
-			wm := Mat{Buf: upload(t, d, w.host), Off: 2 * c.pad, Rows: c.n, Cols: c.k, Ld: c.k + 2*c.pad}
-			ym := Mat{Buf: newBuf(t, d, 3*c.pad+c.m*(c.n+c.pad)+4), Off: 3 * c.pad, Rows: c.m, Cols: c.n, Ld: c.n + c.pad}
-			var bm *Mat
-			var bias []float64
-			if c.bias {
-				b := randMat(rng, c.pad, 1, c.n, c.n, 1)
-				bm = &Mat{Buf: upload(t, d, b.host), Off: c.pad, Rows: 1, Cols: c.n}
-				bias = b.dense
-			}
-			n := candidateRun(t, o, name, choices, func(seq *vk.Sequence) error { return o.Linear(seq, xm, wm, bm, ym) })
+			l := newLinearOperands(t, d, rng, c, c.k, false)
+			n := candidateRun(t, o, name, choices, func(seq *vk.Sequence) error { return o.Linear(seq, l.x, l.w, l.b, l.y) })
 			checkPieces(t, chunked, 4*c.m*(c.k+c.pad), n)
-			checkNMSE(t, "Linear "+name, readMat(t, ym), ref.Linear(x.dense, c.m, c.k, w.dense, c.n, bias))
+			l.check(t, "Linear "+name)
 		})
 	}
 }

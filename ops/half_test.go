@@ -185,7 +185,8 @@ func testConvert(t *testing.T, o *Ops) {
 	}
 }
 
-// linearHalfCase is one fp16 Linear test: x [m, k], w [n, k], with pad
+// linearHalfCase is one Linear test (fp16, and float32 through
+// newLinearOperands): x [m, k], w [n, k], with pad
 // extra elements of offset and row stride.
 type linearHalfCase struct {
 	m, k, n int
@@ -233,43 +234,67 @@ func testLinearHalf(t *testing.T, o *Ops, cases []linearHalfCase) {
 	}
 }
 
-// halfLinear is one fp16 Linear's operands, quantized to half, and the
-// float64 inputs of its reference.
-type halfLinear struct {
+// linearOperands is one Linear's operands on the device (quantized to half
+// when half) and the float64 inputs of its reference.
+type linearOperands struct {
 	x, w, y    Mat
 	b          *Mat
 	c          linearHalfCase
 	xd, wd, bd []float64
 }
 
-// newHalfLinear makes c's operands on d: x [m, k] with row stride
-// kld + pad after pad halves, w [n, k] with stride kld + 2*pad after
-// 2*pad, y [m, n] with stride n + pad after 3*pad, and the bias (when
-// c.bias) n halves after pad.
-func newHalfLinear(t *testing.T, d *vk.Device, rng *rand.Rand, c linearHalfCase, kld int) halfLinear {
+// newHalfLinear is newLinearOperands in half.
+func newHalfLinear(t *testing.T, d *vk.Device, rng *rand.Rand, c linearHalfCase, kld int) linearOperands {
 	t.Helper()
+	return newLinearOperands(t, d, rng, c, kld, true)
+}
+
+// newLinearOperands makes c's operands on d: x [m, k] with row stride
+// kld + pad after pad elements, w [n, k] with stride kld + 2*pad after
+// 2*pad, y [m, n] with stride n + pad after 3*pad (and a whole texel
+// past its end), and the bias (when c.bias) n elements after pad; in half
+// when half, else float32.
+func newLinearOperands(t *testing.T, d *vk.Device, rng *rand.Rand, c linearHalfCase, kld int, half bool) linearOperands {
+	t.Helper()
+	up := func(m *strided, off, rows, cols, ld int) *vk.Buffer {
+		if half {
+			return upload(t, d, quantize(m, off, rows, cols, ld))
+		}
+		return upload(t, d, m.host)
+	}
 	x := randMat(rng, c.pad, c.m, c.k, kld+c.pad, 1)
 	w := randMat(rng, 2*c.pad, c.n, c.k, kld+2*c.pad, 1/math.Sqrt(float64(c.k)))
-	h := halfLinear{
-		x:  Mat{Buf: upload(t, d, quantize(&x, c.pad, c.m, c.k, kld+c.pad)), Off: c.pad, Rows: c.m, Cols: c.k, Ld: kld + c.pad, Half: true},
-		w:  Mat{Buf: upload(t, d, quantize(&w, 2*c.pad, c.n, c.k, kld+2*c.pad)), Off: 2 * c.pad, Rows: c.n, Cols: c.k, Ld: kld + 2*c.pad, Half: true},
-		y:  Mat{Buf: newHalfBuf(t, d, 3*c.pad+c.m*(c.n+c.pad)+4), Off: 3 * c.pad, Rows: c.m, Cols: c.n, Ld: c.n + c.pad, Half: true},
+	yn := 3*c.pad + c.m*(c.n+c.pad) + 4
+	yb := newBuf(t, d, yn)
+	if half {
+		yb = newHalfBuf(t, d, yn)
+	}
+	h := linearOperands{
+		x:  Mat{Buf: up(&x, c.pad, c.m, c.k, kld+c.pad), Off: c.pad, Rows: c.m, Cols: c.k, Ld: kld + c.pad, Half: half},
+		w:  Mat{Buf: up(&w, 2*c.pad, c.n, c.k, kld+2*c.pad), Off: 2 * c.pad, Rows: c.n, Cols: c.k, Ld: kld + 2*c.pad, Half: half},
+		y:  Mat{Buf: yb, Off: 3 * c.pad, Rows: c.m, Cols: c.n, Ld: c.n + c.pad, Half: half},
 		c:  c,
 		xd: x.dense,
 		wd: w.dense,
 	}
 	if c.bias {
 		b := randMat(rng, c.pad, 1, c.n, c.n, 1)
-		h.b = &Mat{Buf: upload(t, d, quantize(&b, c.pad, 1, c.n, c.n)), Off: c.pad, Rows: 1, Cols: c.n, Half: true}
+		h.b = &Mat{Buf: up(&b, c.pad, 1, c.n, c.n), Off: c.pad, Rows: 1, Cols: c.n, Half: half}
 		h.bd = b.dense
 	}
 	return h
 }
 
-// check compares y with the float64 reference.
-func (h halfLinear) check(t *testing.T, what string) {
+// check compares y with the float64 reference, with the bound of y's
+// precision.
+func (h linearOperands) check(t *testing.T, what string) {
 	t.Helper()
-	checkHalfNMSE(t, what, readMat(t, h.y), ref.Linear(h.xd, h.c.m, h.c.k, h.wd, h.c.n, h.bd))
+	want := ref.Linear(h.xd, h.c.m, h.c.k, h.wd, h.c.n, h.bd)
+	if h.y.Half {
+		checkHalfNMSE(t, what, readMat(t, h.y), want)
+		return
+	}
+	checkNMSE(t, what, readMat(t, h.y), want)
 }
 
 // runAttentionHalf is runAttention with half queries, keys, values and

@@ -240,20 +240,9 @@ func testLinear(t *testing.T, o *Ops) {
 	}
 	for _, c := range cases {
 		t.Run(fmt.Sprintf("%dx%dx%d_bias%v_pad%d", c.m, c.k, c.n, c.bias, c.pad), func(t *testing.T) {
-			x := randMat(rng, c.pad, c.m, c.k, c.k+c.pad, 1)
-			w := randMat(rng, 2*c.pad, c.n, c.k, c.k+2*c.pad, 1/math.Sqrt(float64(c.k)))
-			xm := Mat{Buf: upload(t, d, x.host), Off: c.pad, Rows: c.m, Cols: c.k, Ld: c.k + c.pad}
-			wm := Mat{Buf: upload(t, d, w.host), Off: 2 * c.pad, Rows: c.n, Cols: c.k, Ld: c.k + 2*c.pad}
-			ym := Mat{Buf: newBuf(t, d, 3*c.pad+c.m*(c.n+c.pad)), Off: 3 * c.pad, Rows: c.m, Cols: c.n, Ld: c.n + c.pad}
-			var bm *Mat
-			var bias []float64
-			if c.bias {
-				b := randMat(rng, c.pad, 1, c.n, c.n, 1)
-				bm = &Mat{Buf: upload(t, d, b.host), Off: c.pad, Rows: 1, Cols: c.n}
-				bias = b.dense
-			}
-			run(t, d, func(seq *vk.Sequence) error { return o.Linear(seq, xm, wm, bm, ym) })
-			checkNMSE(t, "Linear", readMat(t, ym), ref.Linear(x.dense, c.m, c.k, w.dense, c.n, bias))
+			l := newLinearOperands(t, d, rng, linearHalfCase(c), c.k, false)
+			run(t, d, func(seq *vk.Sequence) error { return o.Linear(seq, l.x, l.w, l.b, l.y) })
+			l.check(t, "Linear")
 		})
 	}
 }
